@@ -1,0 +1,39 @@
+//===- Compiler.cpp - config.json to a verified dsv3 module ---------------===//
+
+#include "compiler/Compiler.h"
+
+#include "dialects/Dsv3Dialect.h"
+#include "frontend/ModuleBuilder.h"
+#include "targets/cuda/CudaArch.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Verifier.h"
+
+using namespace mlir;
+
+namespace dsv3 {
+
+void registerDsv3Dialects(DialectRegistry &registry) {
+  registry.insert<Dsv3Dialect, func::FuncDialect, arith::ArithDialect>();
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+compileModelConfig(MLIRContext &context, const ModelConfig &config,
+                   const CompileOptions &options) {
+  if (!lookupCudaArch(options.target))
+    return llvm::createStringError(
+        "unknown target '%s' (supported: %s)", options.target.c_str(),
+        supportedCudaArchList().c_str());
+
+  OwningOpRef<ModuleOp> module = buildModelModule(context, config);
+  (*module)->setAttr(kTargetAttrName,
+                     StringAttr::get(&context, options.target));
+  if (failed(verify(*module)))
+    return llvm::createStringError("%s: the module built from this "
+                                   "configuration failed verification",
+                                   config.sourceName.c_str());
+  return module;
+}
+
+} // namespace dsv3

@@ -1,0 +1,39 @@
+//===- Compiler.h - config.json to a verified dsv3 module ---------*- C++ -*-===//
+//
+// The pipeline `dsv3c` runs: read the configuration, build the graph-level
+// module, record the target and verify everything (ops against the weights
+// they name). Later stages (passes, code generation, plan) grow here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DSV3_COMPILER_COMPILER_H
+#define DSV3_COMPILER_COMPILER_H
+
+#include "frontend/ModelConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+namespace dsv3 {
+
+struct CompileOptions {
+  /// A name from supportedCudaArchs().
+  std::string target = "sm_90a";
+};
+
+/// The module attribute that records the target architecture.
+inline constexpr llvm::StringLiteral kTargetAttrName = "dsv3.target";
+
+/// Registers every dialect a dsv3 module may contain.
+void registerDsv3Dialects(mlir::DialectRegistry &registry);
+
+/// Compiles `config` to a verified graph-level module. Verifier diagnostics
+/// go to the context's handler; the returned error says which stage failed.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+compileModelConfig(mlir::MLIRContext &context, const ModelConfig &config,
+                   const CompileOptions &options);
+
+} // namespace dsv3
+
+#endif // DSV3_COMPILER_COMPILER_H

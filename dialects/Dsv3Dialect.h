@@ -1,0 +1,22 @@
+//===- Dsv3Dialect.h - the dsv3 dialect ---------------------------*- C++ -*-===//
+
+#ifndef DSV3_DIALECTS_DSV3DIALECT_H
+#define DSV3_DIALECTS_DSV3DIALECT_H
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/DialectImplementation.h"
+
+namespace dsv3 {
+/// Parsers for the custom attribute parameters of Dsv3Base.td.
+mlir::FailureOr<llvm::APFloat> parseF64Parameter(mlir::AsmParser &parser);
+mlir::FailureOr<bool> parseBoolParameter(mlir::AsmParser &parser);
+} // namespace dsv3
+
+#include "dialects/Dsv3Dialect.h.inc"
+#include "dialects/Dsv3Enums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Dsv3Attrs.h.inc"
+
+#endif // DSV3_DIALECTS_DSV3DIALECT_H

@@ -1,0 +1,34 @@
+//===- CudaArch.cpp - the GPU architectures dsv3c generates code for ------===//
+
+#include "targets/cuda/CudaArch.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+namespace dsv3 {
+
+static const CudaArch kArchs[] = {
+    // name     major minor fp8    wgmma  tma
+    {"sm_80", 8, 0, false, false, false},  // A100
+    {"sm_89", 8, 9, true, false, false},   // L40S, RTX 4090
+    {"sm_90a", 9, 0, true, true, true},    // H100, H200
+    {"sm_100a", 10, 0, true, false, true}, // B200 (tcgen05 MMA, not wgmma)
+};
+
+llvm::ArrayRef<CudaArch> supportedCudaArchs() { return kArchs; }
+
+const CudaArch *lookupCudaArch(llvm::StringRef name) {
+  const CudaArch *it = llvm::find_if(
+      kArchs, [&](const CudaArch &arch) { return arch.name == name; });
+  return it == std::end(kArchs) ? nullptr : it;
+}
+
+std::string supportedCudaArchList() {
+  return llvm::join(llvm::map_range(kArchs,
+                                    [](const CudaArch &arch) {
+                                      return arch.name;
+                                    }),
+                    ", ");
+}
+
+} // namespace dsv3

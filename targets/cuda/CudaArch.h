@@ -1,0 +1,33 @@
+//===- CudaArch.h - the GPU architectures dsv3c generates code for -*- C++ -*-===//
+
+#ifndef DSV3_TARGETS_CUDA_CUDAARCH_H
+#define DSV3_TARGETS_CUDA_CUDAARCH_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+namespace dsv3 {
+
+/// One code-generation target: an NVRTC architecture name and the hardware
+/// features kernel selection depends on.
+struct CudaArch {
+  llvm::StringRef name;  ///< as given to --target and NVRTC (sm_90a)
+  int computeMajor;      ///< compute capability, major
+  int computeMinor;      ///< compute capability, minor
+  bool fp8TensorCores;   ///< e4m3 MMA (sm_89 and later)
+  bool warpGroupMma;     ///< wgmma (sm_90a only)
+  bool tensorMemoryAccelerator; ///< TMA bulk copies (sm_90 and later)
+};
+
+/// Every supported target, oldest first.
+llvm::ArrayRef<CudaArch> supportedCudaArchs();
+
+/// The target called `name`, or null.
+const CudaArch *lookupCudaArch(llvm::StringRef name);
+
+/// "sm_80, sm_89, sm_90a, sm_100a", for messages and --help.
+std::string supportedCudaArchList();
+
+} // namespace dsv3
+
+#endif // DSV3_TARGETS_CUDA_CUDAARCH_H

@@ -1,0 +1,131 @@
+//===- dsv3c.cpp - the DeepSeek-V3 model compiler -------------------------===//
+//
+// dsv3c CONFIG [-o FILE] [--emit=summary|mlir|weights] [--target=ARCH]
+//
+// Reads a Hugging Face config.json (or a DeepSeek inference config), builds
+// and verifies the dsv3 module, and writes what --emit asks for. Output goes
+// to a temporary file renamed over FILE only when everything succeeded, so a
+// failed run never leaves a partial or clobbered output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/Compiler.h"
+#include "compiler/ModelSummary.h"
+#include "targets/cuda/CudaArch.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+namespace {
+enum class EmitKind { Summary, Mlir, Weights };
+
+cl::OptionCategory dsv3cCategory("dsv3c options");
+
+cl::opt<std::string> configPath(cl::Positional, cl::Required,
+                                cl::desc("<config.json>"),
+                                cl::cat(dsv3cCategory));
+
+cl::opt<std::string>
+    outputPath("o", cl::init("-"), cl::value_desc("file"),
+               cl::desc("Write the output to <file> instead of standard "
+                        "output; on failure <file> is left untouched"),
+               cl::cat(dsv3cCategory));
+
+cl::opt<EmitKind> emitKind(
+    "emit", cl::init(EmitKind::Summary), cl::desc("What to write:"),
+    cl::values(
+        clEnumValN(EmitKind::Summary, "summary",
+                   "layers, experts, weights and parameter count (default)"),
+        clEnumValN(EmitKind::Mlir, "mlir",
+                   "the verified graph-level dsv3 module"),
+        clEnumValN(EmitKind::Weights, "weights",
+                   "every checkpoint tensor the model reads: name, dtype, "
+                   "shape")),
+    cl::cat(dsv3cCategory));
+
+cl::opt<std::string> target("target", cl::init("sm_90a"),
+                            cl::value_desc("arch"),
+                            cl::desc("GPU architecture to compile for"),
+                            cl::cat(dsv3cCategory));
+} // namespace
+
+static int fail(const Twine &message) {
+  WithColor::error(errs(), "dsv3c") << message << "\n";
+  return 1;
+}
+
+/// Writes what `print` produces to outputPath, through a temporary file in the
+/// same directory that replaces the destination only once it is complete.
+static int writeOutput(function_ref<void(raw_ostream &)> print) {
+  if (outputPath == "-") {
+    print(outs());
+    outs().flush();
+    return outs().has_error() ? fail("cannot write to standard output") : 0;
+  }
+  Expected<sys::fs::TempFile> temp =
+      sys::fs::TempFile::create(outputPath + ".tmp-%%%%%%");
+  if (!temp)
+    return fail(outputPath + ": cannot create: " + toString(temp.takeError()));
+  {
+    raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+    print(os);
+    os.flush();
+    if (os.has_error()) {
+      std::string reason = os.error().message();
+      os.clear_error();
+      consumeError(temp->discard());
+      return fail(outputPath + ": cannot write: " + reason);
+    }
+  }
+  if (Error error = temp->keep(outputPath))
+    return fail(outputPath + ": cannot write: " + toString(std::move(error)));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  target.setDescription("GPU architecture to compile for: " +
+                        dsv3::supportedCudaArchList() + " (default sm_90a)");
+  cl::HideUnrelatedOptions(dsv3cCategory);
+  cl::SetVersionPrinter(
+      [](raw_ostream &os) { os << "dsv3c 0.1 (LLVM/MLIR 19)\n"; });
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "dsv3c: compiles a DeepSeek-V3-family model configuration (Hugging Face "
+      "config.json or DeepSeek inference config) into a dsv3 module\n");
+
+  Expected<dsv3::ModelConfig> config = dsv3::readModelConfigFile(configPath);
+  if (!config)
+    return fail(toString(config.takeError()));
+
+  mlir::DialectRegistry registry;
+  dsv3::registerDsv3Dialects(registry);
+  mlir::MLIRContext context(registry);
+  dsv3::CompileOptions options;
+  options.target = target;
+  auto module = dsv3::compileModelConfig(context, *config, options);
+  if (!module)
+    return fail(toString(module.takeError()));
+
+  return writeOutput([&](raw_ostream &os) {
+    switch (emitKind) {
+    case EmitKind::Summary:
+      dsv3::printModuleSummary(**module, os);
+      break;
+    case EmitKind::Mlir:
+      (*module)->print(os);
+      os << "\n";
+      break;
+    case EmitKind::Weights:
+      dsv3::printCheckpointTensors(**module, os);
+      break;
+    }
+  });
+}
