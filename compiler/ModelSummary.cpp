@@ -40,8 +40,26 @@ static std::optional<int64_t> layerOfWeight(StringRef name) {
   return layer;
 }
 
-static std::string billions(int64_t count) {
-  return llvm::formatv("{0:F2} B", count / 1e9).str();
+using ScaleTable = ArrayRef<std::pair<double, const char *>>;
+
+/// `count` in the largest unit of `scales` it reaches: 684.49 B, 3.12 MB.
+static std::string scaled(double count, ScaleTable scales) {
+  for (auto [scale, suffix] : scales)
+    if (count >= scale)
+      return llvm::formatv("{0:F2} {1}", count / scale, suffix).str();
+  return std::to_string(static_cast<int64_t>(count));
+}
+
+static std::string humanCount(double count) {
+  static const std::pair<double, const char *> kScales[] = {
+      {1e12, "T"}, {1e9, "B"}, {1e6, "M"}, {1e3, "K"}};
+  return scaled(count, kScales);
+}
+
+static std::string humanBytes(double bytes) {
+  static const std::pair<double, const char *> kScales[] = {
+      {1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "KB"}};
+  return scaled(bytes, kScales) + (bytes < 1e3 ? " bytes" : "");
 }
 
 void printModuleSummary(ModuleOp module, raw_ostream &os) {
@@ -112,7 +130,8 @@ void printModuleSummary(ModuleOp module, raw_ostream &os) {
   if (firstMoe) {
     RoutingAttr r = firstMoe.getRouting();
     line("experts") << r.getExperts() << " routed (top-" << r.getTopK() << "; "
-                    << r.getGroups() << " groups, keep " << r.getTopkGroups()
+                    << r.getGroups() << (r.getGroups() == 1 ? " group" : " groups")
+                    << ", keep " << r.getTopkGroups()
                     << "; " << stringifyRoutingMethod(r.getMethod()) << ", "
                     << stringifyRoutingScore(r.getScore()) << ")";
     // Shared experts are stored as one SwiGLU of n_shared x expert width.
@@ -131,11 +150,10 @@ void printModuleSummary(ModuleOp module, raw_ostream &os) {
   line("weights") << tensors << " tensors + " << scales
                   << " FP8 block scales = " << tensors + scales
                   << " checkpoint tensors\n";
-  line("parameters") << params << " (" << billions(params) << "; "
-                     << billions(params - mtpParams) << " main, "
-                     << billions(mtpParams) << " MTP), "
-                     << llvm::formatv("{0:F2}", bytes / 1e9)
-                     << " GB as stored\n";
+  line("parameters") << params << " (" << humanCount(params) << "; "
+                     << humanCount(params - mtpParams) << " main, "
+                     << humanCount(mtpParams) << " MTP), "
+                     << humanBytes(bytes) << " as stored\n";
 }
 
 void printCheckpointTensors(ModuleOp module, raw_ostream &os) {

@@ -281,12 +281,15 @@ void ModuleBuilder::buildMtpEntry(int64_t index) {
       loc, hiddenType(), tokens,
       weight(p + "embed_tokens.weight", {config.vocabSize, hidden},
              Storage::Bf16));
+  // Declared one statement at a time so that their order does not depend on
+  // the compiler's argument evaluation order.
+  FlatSymbolRefAttr enorm = weight(p + "enorm.weight", {hidden}, Storage::Bf16);
+  FlatSymbolRefAttr hnorm = weight(p + "hnorm.weight", {hidden}, Storage::Bf16);
+  // The released DeepSeek-V3 checkpoint keeps eh_proj in BF16.
+  FlatSymbolRefAttr ehProj =
+      weight(p + "eh_proj.weight", {hidden, 2 * hidden}, Storage::Bf16);
   Value combined = builder.create<MtpOp>(
-      loc, hiddenType(), previous, embedding,
-      weight(p + "enorm.weight", {hidden}, Storage::Bf16),
-      weight(p + "hnorm.weight", {hidden}, Storage::Bf16),
-      // The released DeepSeek-V3 checkpoint keeps eh_proj in BF16.
-      weight(p + "eh_proj.weight", {hidden, 2 * hidden}, Storage::Bf16),
+      loc, hiddenType(), previous, embedding, enorm, hnorm, ehProj,
       builder.getF64FloatAttr(config.rmsNormEps));
   Value out = decoderLayer(combined, positions, layer);
   Value normed = rmsNorm(out, p + "shared_head.norm.weight");

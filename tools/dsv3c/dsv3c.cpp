@@ -91,8 +91,11 @@ static int writeOutput(function_ref<void(raw_ostream &)> print) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  target.setDescription("GPU architecture to compile for: " +
-                        dsv3::supportedCudaArchList() + " (default sm_90a)");
+  // cl keeps a StringRef to the description, so it must outlive parsing.
+  static const std::string targetHelp = "GPU architecture to compile for: " +
+                                        dsv3::supportedCudaArchList() +
+                                        " (default sm_90a)";
+  target.setDescription(targetHelp);
   cl::HideUnrelatedOptions(dsv3cCategory);
   cl::SetVersionPrinter(
       [](raw_ostream &os) { os << "dsv3c 0.1 (LLVM/MLIR 19)\n"; });
