@@ -2,6 +2,7 @@
 
 #include "compiler/ModelSummary.h"
 
+#include "compiler/CheckpointTensors.h"
 #include "compiler/Compiler.h"
 #include "dialects/Dsv3Ops.h"
 
@@ -12,19 +13,6 @@
 using namespace mlir;
 
 namespace dsv3 {
-
-/// The safetensors dtype name of a weight element type.
-static StringRef safetensorsDtype(Type element) {
-  if (element.isBF16())
-    return "BF16";
-  if (element.isF16())
-    return "F16";
-  if (element.isF32())
-    return "F32";
-  if (llvm::isa<Float8E4M3FNType>(element))
-    return "F8_E4M3";
-  return "?";
-}
 
 static int64_t elementBytes(Type element) {
   return std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
@@ -157,15 +145,10 @@ void printModuleSummary(ModuleOp module, raw_ostream &os) {
 }
 
 void printCheckpointTensors(ModuleOp module, raw_ostream &os) {
-  for (WeightOp weight : module.getOps<WeightOp>()) {
-    RankedTensorType type = weight.getTensorType();
-    os << weight.getSymName() << " " << safetensorsDtype(type.getElementType())
-       << " [";
-    llvm::interleaveComma(type.getShape(), os);
+  for (const CheckpointTensor &tensor : listCheckpointTensors(module)) {
+    os << tensor.name << " " << tensor.dtype << " [";
+    llvm::interleaveComma(tensor.shape, os);
     os << "]\n";
-    if (std::optional<BlockScaleAttr> scale = weight.getScale())
-      os << scale->getTensor() << " F32 [" << scale->getScaleRows() << ", "
-         << scale->getScaleCols() << "]\n";
   }
 }
 
