@@ -26,7 +26,12 @@ compileModelConfig(MLIRContext &context, const ModelConfig &config,
         "unknown target '%s' (supported: %s)", options.target.c_str(),
         supportedCudaArchList().c_str());
 
-  OwningOpRef<ModuleOp> module = buildModelModule(context, config);
+  ModelConfig effective = config;
+  if (options.weights == WeightFormat::Bf16)
+    effective.fp8.reset();
+  else if (options.weights == WeightFormat::Fp8 && !effective.fp8)
+    effective.fp8 = Fp8Quantization();
+  OwningOpRef<ModuleOp> module = buildModelModule(context, effective);
   (*module)->setAttr(kTargetAttrName,
                      StringAttr::get(&context, options.target));
   if (failed(verify(*module)))

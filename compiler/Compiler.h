@@ -17,9 +17,17 @@
 
 namespace dsv3 {
 
+/// Which checkpoint weight format to compile for.
+enum class WeightFormat {
+  FromConfig, ///< FP8 when the config has a quantization_config, else BF16
+  Bf16,       ///< BF16 weights without scales (DeepSeek's fp8_cast_bf16 output)
+  Fp8,        ///< FP8 weights with the config's block size, 128x128 by default
+};
+
 struct CompileOptions {
   /// A name from supportedCudaArchs().
   std::string target = "sm_90a";
+  WeightFormat weights = WeightFormat::FromConfig;
 };
 
 /// The module attribute that records the target architecture.

@@ -1,6 +1,7 @@
 //===- dsv3c.cpp - the DeepSeek-V3 model compiler -------------------------===//
 //
 // dsv3c CONFIG [-o FILE] [--emit=summary|mlir|weights] [--target=ARCH]
+//       [--weight-dtype=config|bf16|fp8]
 //
 // Reads a Hugging Face config.json (or a DeepSeek inference config), builds
 // and verifies the dsv3 module, and writes what --emit asks for. Output goes
@@ -48,6 +49,20 @@ cl::opt<EmitKind> emitKind(
         clEnumValN(EmitKind::Weights, "weights",
                    "every checkpoint tensor the model reads: name, dtype, "
                    "shape")),
+    cl::cat(dsv3cCategory));
+
+cl::opt<dsv3::WeightFormat> weightFormat(
+    "weight-dtype", cl::init(dsv3::WeightFormat::FromConfig),
+    cl::desc("Checkpoint weight format to compile for:"),
+    cl::values(clEnumValN(dsv3::WeightFormat::FromConfig, "config",
+                          "as the config's quantization_config says "
+                          "(default)"),
+               clEnumValN(dsv3::WeightFormat::Bf16, "bf16",
+                          "BF16 weights, no scales (DeepSeek's "
+                          "fp8_cast_bf16 output)"),
+               clEnumValN(dsv3::WeightFormat::Fp8, "fp8",
+                          "FP8 weights with block scales (128x128 unless "
+                          "the config says otherwise)")),
     cl::cat(dsv3cCategory));
 
 cl::opt<std::string> target("target", cl::init("sm_90a"),
@@ -113,6 +128,7 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context(registry);
   dsv3::CompileOptions options;
   options.target = target;
+  options.weights = weightFormat;
   auto module = dsv3::compileModelConfig(context, *config, options);
   if (!module)
     return fail(toString(module.takeError()));
