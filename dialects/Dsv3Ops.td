@@ -335,4 +335,6 @@ def Dsv3_Fp8GemmOp : Dsv3_Op<"fp8_gemm", [Pure]> {
   let hasVerifier = 1;
 }
 
+include "dialects/Dsv3KernelOps.td"
+
 #endif // DSV3_OPS_TD

@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build ccache g++ python3
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   flatbuffers-compiler libflatbuffers-dev
-  libfmt-dev libgtest-dev
+  libfmt-dev libgtest-dev nlohmann-json3-dev
 )
 
 missing=()

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Compiler.h"
+#include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -16,6 +17,7 @@ int main(int argc, char **argv) {
   dsv3::registerDsv3Dialects(registry);
   // MLIR's generic passes (canonicalize, cse, symbol-dce, ...) run on dsv3 IR.
   mlir::registerTransformsPasses();
+  dsv3::registerDsv3Passes();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "dsv3-opt: the dsv3 dialect's optimizer driver\n", registry));
 }

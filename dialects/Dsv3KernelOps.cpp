@@ -1,0 +1,272 @@
+//===- Dsv3KernelOps.cpp - invariants of the kernel-level ops -------------===//
+
+#include "dialects/Dsv3Ops.h"
+#include "dialects/WeightChecks.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace dsv3;
+
+namespace {
+
+/// Two extents agree if either is dynamic or they are equal.
+bool agree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+ArrayRef<int64_t> shapeOf(Value value) {
+  return llvm::cast<RankedTensorType>(value.getType()).getShape();
+}
+
+/// Checks that `value` (named `what`) has shape `want` (dynamic entries match
+/// anything), with a message printing both.
+LogicalResult expectShape(Operation *op, StringRef what, Value value,
+                          ArrayRef<int64_t> want) {
+  ArrayRef<int64_t> have = shapeOf(value);
+  if (have.size() == want.size() &&
+      llvm::all_of(llvm::zip(have, want),
+                   [](auto d) { return agree(std::get<0>(d), std::get<1>(d)); }))
+    return success();
+  auto print = [](InFlightDiagnostic &diag, ArrayRef<int64_t> shape) {
+    llvm::interleave(
+        shape,
+        [&](int64_t d) {
+          if (ShapedType::isDynamic(d))
+            diag << "?";
+          else
+            diag << d;
+        },
+        [&] { diag << "x"; });
+  };
+  InFlightDiagnostic diag = op->emitOpError() << what << " has shape ";
+  print(diag, have);
+  diag << ", expected ";
+  print(diag, want);
+  return diag;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) ? a : (a + b - 1) / b;
+}
+
+constexpr int64_t kDynamic = ShapedType::kDynamic;
+
+LogicalResult verifyPositiveEps(Operation *op, double eps) {
+  if (!(eps > 0))
+    return op->emitOpError() << "eps must be positive, got " << eps;
+  return success();
+}
+
+} // namespace
+
+LogicalResult GatherOp::verify() {
+  ArrayRef<int64_t> table = shapeOf(getTable());
+  if (table.size() != 2)
+    return emitOpError() << "table must be a matrix";
+  if (getTable().getType().getElementType() !=
+      getResult().getType().getElementType())
+    return emitOpError() << "result element type must be the table's";
+  return failure(
+      failed(expectShape(*this, "indices", getIndices(), {kDynamic})) ||
+      failed(expectShape(*this, "result", getResult(),
+                         {shapeOf(getIndices())[0], table[1]})));
+}
+
+LogicalResult NormalizeOp::verify() {
+  ArrayRef<int64_t> input = shapeOf(getInput());
+  if (input.size() != 2)
+    return emitOpError() << "input must be rows x channels";
+  return failure(failed(expectShape(*this, "weight", getWeight(), {input[1]})) ||
+                 failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+}
+
+LogicalResult AddNormalizeOp::verify() {
+  ArrayRef<int64_t> residual = shapeOf(getResidual());
+  if (residual.size() != 2)
+    return emitOpError() << "residual must be rows x channels";
+  return failure(
+      failed(expectShape(*this, "weight", getWeight(), {residual[1]})) ||
+      failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+}
+
+LogicalResult Bf16GemmOp::verify() {
+  ArrayRef<int64_t> lhs = shapeOf(getLhs()), rhs = shapeOf(getRhs());
+  if (lhs.size() != 2 || rhs.size() != 2)
+    return emitOpError() << "lhs and rhs must be matrices";
+  if (!getRhs().getType().getElementType().isBF16() ||
+      !getLhs().getType().getElementType().isBF16())
+    return emitOpError() << "operands must be bf16";
+  return failure(failed(expectShape(*this, "rhs", getRhs(), {kDynamic, lhs[1]})) ||
+                 failed(expectShape(*this, "result", getResult(),
+                                    {lhs[0], rhs[0]})));
+}
+
+LogicalResult SwigluQuantOp::verify() {
+  int64_t block = getBlock();
+  if (block <= 0)
+    return emitOpError() << "block must be positive, got " << block;
+  ArrayRef<int64_t> gate = shapeOf(getGate());
+  if (gate.size() != 2)
+    return emitOpError() << "gate must be rows x channels";
+  return failure(failed(expectShape(*this, "output", getOutput(), gate)) ||
+                 failed(expectShape(*this, "scales", getScales(),
+                                    {gate[0], ceilDiv(gate[1], block)})));
+}
+
+LogicalResult MlaCoreOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t heads = s.getHeads();
+  int64_t tokens = shapeOf(getQ()).empty() ? kDynamic : shapeOf(getQ())[0];
+  int64_t kvLora = s.getKvLoraRank();
+  if (getLayerAttr().getInt() < 0)
+    return emitOpError() << "layer must be non-negative";
+  return failure(
+      failed(expectShape(*this, "q", getQ(),
+                         {kDynamic, heads * s.getQkHeadDim()})) ||
+      failed(expectShape(*this, "kv_a", getKvA(),
+                         {tokens, kvLora + s.getQkRopeHeadDim()})) ||
+      failed(expectShape(*this, "kv_norm", getKvNorm(), {kvLora})) ||
+      failed(expectShape(*this, "kv_b", getKvB(),
+                         {heads * (s.getQkNopeHeadDim() + s.getVHeadDim()),
+                          kvLora})) ||
+      failed(expectShape(*this, "positions", getPositions(), {tokens})) ||
+      failed(expectShape(*this, "token_seq", getTokenSeq(), {tokens})) ||
+      failed(expectShape(*this, "block_table", getBlockTable(),
+                         {kDynamic, kDynamic})) ||
+      failed(expectShape(*this, "result", getResult(),
+                         {tokens, heads * s.getVHeadDim()})) ||
+      failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+}
+
+LogicalResult
+StackedWeightRefOp::verifySymbolUses(SymbolTableCollection &tables) {
+  WeightChecker checker(*this, tables);
+  ArrayAttr weights = getWeights();
+  if (weights.empty())
+    return emitOpError() << "needs at least one weight";
+  FailureOr<WeightOp> first =
+      checker.lookup("weights", llvm::cast<FlatSymbolRefAttr>(weights[0]));
+  if (failed(first))
+    return failure();
+  for (Attribute ref : weights.getValue().drop_front()) {
+    FailureOr<WeightOp> weight =
+        checker.lookup("weights", llvm::cast<FlatSymbolRefAttr>(ref));
+    if (failed(weight))
+      return failure();
+    if (weight->getType() != first->getType() ||
+        weight->getScale().has_value() != first->getScale().has_value() ||
+        (weight->getScale() &&
+         (weight->getScale()->getScaleRows() != first->getScale()->getScaleRows() ||
+          weight->getScale()->getScaleCols() != first->getScale()->getScaleCols())))
+      return emitOpError() << ref << " differs in type or scales from "
+                           << weights[0] << "; stacked weights must match";
+  }
+  int64_t count = weights.size();
+  RankedTensorType type = first->getTensorType();
+  SmallVector<int64_t> stacked = {count};
+  llvm::append_range(stacked, type.getShape());
+  SmallVector<Type, 2> expected = {
+      RankedTensorType::get(stacked, type.getElementType())};
+  if (std::optional<BlockScaleAttr> scale = first->getScale())
+    expected.push_back(RankedTensorType::get(
+        {count, scale->getScaleRows(), scale->getScaleCols()},
+        Float32Type::get(getContext())));
+  if (TypeRange(getResultTypes()) != TypeRange(expected)) {
+    InFlightDiagnostic diag = emitOpError() << "results must be ";
+    llvm::interleaveComma(expected, diag);
+    return diag;
+  }
+  return success();
+}
+
+LogicalResult MoeRouteOp::verify() {
+  RoutingAttr routing = getRouting();
+  int64_t experts = routing.getExperts(), topK = routing.getTopK();
+  bool needsBias = routing.getMethod() == RoutingMethod::noaux_tc;
+  if (needsBias != static_cast<bool>(getBias()))
+    return emitOpError() << (needsBias ? "noaux_tc routing needs a bias"
+                                       : "only noaux_tc routing takes a bias");
+  int64_t tokens = shapeOf(getLogits()).empty() ? kDynamic : shapeOf(getLogits())[0];
+  if (failed(expectShape(*this, "logits", getLogits(), {kDynamic, experts})) ||
+      (getBias() && failed(expectShape(*this, "bias", getBias(), {experts}))))
+    return failure();
+  return failure(failed(expectShape(*this, "ids", getIds(), {tokens, topK})) ||
+                 failed(expectShape(*this, "weights", getWeights(),
+                                    {tokens, topK})));
+}
+
+LogicalResult MoeAlignOp::verify() {
+  ArrayRef<int64_t> ids = shapeOf(getIds());
+  if (ids.size() != 2)
+    return emitOpError() << "ids must be tokens x top_k";
+  if (getExperts() < 1)
+    return emitOpError() << "experts must be positive";
+  int64_t routed = ShapedType::isDynamic(ids[0]) ? kDynamic : ids[0] * ids[1];
+  return failure(
+      failed(expectShape(*this, "offsets", getOffsets(),
+                         {static_cast<int64_t>(getExperts()) + 1})) ||
+      failed(expectShape(*this, "tokens", getTokens(), {routed})) ||
+      failed(expectShape(*this, "rows", getRows(), {routed})));
+}
+
+LogicalResult GroupedGemmOp::verify() {
+  ArrayRef<int64_t> lhs = shapeOf(getLhs()), rhs = shapeOf(getRhs());
+  if (lhs.size() != 2 || rhs.size() != 3)
+    return emitOpError() << "lhs must be rows x K and rhs experts x N x K";
+  ArrayRef<int64_t> block = getBlock();
+  if (block.size() != 2 || block[0] <= 0 || block[1] <= 0)
+    return emitOpError() << "block must be two positive sizes [rows, cols]";
+  Type lhsElement = getLhs().getType().getElementType();
+  Type rhsElement = getRhs().getType().getElementType();
+  bool fp8 = llvm::isa<Float8E4M3FNType>(rhsElement);
+  if (llvm::isa<Float8E4M3FNType>(lhsElement) != fp8 ||
+      (!fp8 && (!lhsElement.isBF16() || !rhsElement.isBF16())))
+    return emitOpError() << "operands must both be FP8 or both bf16";
+  if (fp8 != static_cast<bool>(getLhsScales()) ||
+      fp8 != static_cast<bool>(getRhsScales()))
+    return emitOpError() << (fp8 ? "FP8 operands need scales"
+                                 : "bf16 operands take no scales");
+  int64_t experts = rhs[0], n = rhs[1], k = rhs[2];
+  int64_t rows = getGather() ? shapeOf(getGather())[0] : lhs[0];
+  if (failed(expectShape(*this, "lhs", getLhs(), {kDynamic, k})) ||
+      failed(expectShape(*this, "offsets", getOffsets(), {experts + 1})) ||
+      failed(expectShape(*this, "result", getResult(), {rows, n})))
+    return failure();
+  if (getGather() && failed(expectShape(*this, "gather", getGather(), {kDynamic})))
+    return failure();
+  if (!fp8)
+    return success();
+  return failure(
+      failed(expectShape(*this, "lhs scales", getLhsScales(),
+                         {lhs[0], ceilDiv(k, block[1])})) ||
+      failed(expectShape(*this, "rhs scales", getRhsScales(),
+                         {experts, ceilDiv(n, block[0]), ceilDiv(k, block[1])})));
+}
+
+LogicalResult MoeCombineOp::verify() {
+  ArrayRef<int64_t> weights = shapeOf(getWeights());
+  ArrayRef<int64_t> expertOut = shapeOf(getExpertOut());
+  if (weights.size() != 2 || expertOut.size() != 2)
+    return emitOpError() << "weights must be tokens x top_k and expert_out rows x hidden";
+  int64_t routed =
+      ShapedType::isDynamic(weights[0]) ? kDynamic : weights[0] * weights[1];
+  return failure(
+      failed(expectShape(*this, "expert_out", getExpertOut(), {routed, kDynamic})) ||
+      failed(expectShape(*this, "rows", getRows(), {routed})) ||
+      (getShared() && failed(expectShape(*this, "shared", getShared(),
+                                         {weights[0], expertOut[1]}))) ||
+      failed(expectShape(*this, "result", getResult(),
+                         {weights[0], expertOut[1]})));
+}
+
+LogicalResult ConcatOp::verify() {
+  ArrayRef<int64_t> lhs = shapeOf(getLhs()), rhs = shapeOf(getRhs());
+  if (lhs.size() != 2 || rhs.size() != 2)
+    return emitOpError() << "operands must be rows x columns";
+  int64_t cols = ShapedType::isDynamic(lhs[1]) || ShapedType::isDynamic(rhs[1])
+                     ? kDynamic
+                     : lhs[1] + rhs[1];
+  return failure(failed(expectShape(*this, "rhs", getRhs(), {lhs[0], kDynamic})) ||
+                 failed(expectShape(*this, "result", getResult(), {lhs[0], cols})));
+}

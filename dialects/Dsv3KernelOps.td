@@ -1,0 +1,293 @@
+//===- Dsv3KernelOps.td - dsv3 kernel-level operations ------------------===//
+//
+// One op per kernel template of targets/cuda/kernels/. Activations are 2-D
+// `[rows, cols]` tensors whose rows are dynamic (tokens T, sequences B, or
+// routed rows R = T * top_k); weights come in as `dsv3.weight_ref` values.
+// The FP8 ops act_quant, dequant and fp8_gemm are in Dsv3Ops.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DSV3_KERNEL_OPS_TD
+#define DSV3_KERNEL_OPS_TD
+
+// Kernel ops that read or write one layer's latent KV cache.
+def Dsv3_KvCacheResource : Resource<"::dsv3::KvCacheResource">;
+
+def Dsv3_Rows : RankedTensorOf<[BF16, F16, F32]>;
+def Dsv3_IndexVector : RankedTensorOf<[I32]>;
+
+def Dsv3_GatherOp : Dsv3_Op<"gather", [Pure]> {
+  let summary = "rows of a table picked by index";
+  let description = [{
+    `out[r] = table[indices[r]]`: the embedding lookup, and the pick of each
+    sequence's last token before the head.
+
+    ```mlir
+    %h = dsv3.gather %table[%tokens] : tensor<129280x7168xbf16>, tensor<?xi32> -> tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$table, Dsv3_IndexVector:$indices);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $table `[` $indices `]` attr-dict `:` type($table) `,` type($indices) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_NormalizeOp : Dsv3_Op<"normalize", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMS normalization of each row";
+  let description = [{
+    `y = bf16(x * rsqrt(mean(x^2) + eps)) * weight`, in fp32, per row.
+
+    ```mlir
+    %y = dsv3.normalize %x, %w eps 1.0e-06 : tensor<?x7168xbf16>, tensor<7168xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$input, Dsv3_Rows:$weight, F64Attr:$eps);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_AddNormalizeOp : Dsv3_Op<"add_normalize",
+    [Pure, AllTypesMatch<["residual", "delta", "sum", "normalized"]>]> {
+  let summary = "residual addition fused with the next RMS normalization";
+  let description = [{
+    `sum = residual + delta` (rounded to the activation type), then
+    `normalized = normalize(sum)`.
+
+    ```mlir
+    %h, %n = dsv3.add_normalize %h0, %attn, %w eps 1.0e-06 : tensor<?x7168xbf16>, tensor<7168xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$residual, Dsv3_Rows:$delta, Dsv3_Rows:$weight,
+                       F64Attr:$eps);
+  let results = (outs Dsv3_Rows:$sum, Dsv3_Rows:$normalized);
+  let assemblyFormat = [{
+    $residual `,` $delta `,` $weight `eps` $eps attr-dict `:` type($residual) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_Bf16GemmOp : Dsv3_Op<"bf16_gemm", [Pure]> {
+  let summary = "matrix multiply with a BF16 weight, out = lhs * rhs^T";
+  let description = [{
+    fp32 accumulation; the result is bf16, or f32 for the router and the head.
+
+    ```mlir
+    %logits = dsv3.bf16_gemm %x, %w : tensor<?x7168xbf16>, tensor<256x7168xbf16> -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$lhs, Dsv3_Rows:$rhs);
+  let results = (outs RankedTensorOf<[BF16, F32]>:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_SwigluOp : Dsv3_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "silu(gate) * up";
+  let description = [{
+    ```mlir
+    %h = dsv3.swiglu %gate, %up : tensor<?x2048xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$gate, Dsv3_Rows:$up);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def Dsv3_SwigluQuantOp : Dsv3_Op<"swiglu_quant", [Pure, AllTypesMatch<["gate", "up"]>]> {
+  let summary = "silu(gate) * up, quantized to FP8 per token and block";
+  let description = [{
+    The SwiGLU product in fp32, then quantized like `act_quant` for an FP8
+    down projection.
+
+    ```mlir
+    %q, %s = dsv3.swiglu_quant %gate, %up block 128
+        : tensor<?x2048xbf16> -> tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$gate, Dsv3_Rows:$up, I64Attr:$block);
+  let results = (outs RankedTensorOf<[F8E4M3FN]>:$output, RankedTensorOf<[F32]>:$scales);
+  let assemblyFormat = [{
+    $gate `,` $up `block` $block attr-dict `:` type($gate) `->` type($output) `,` type($scales)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// MLA
+//===----------------------------------------------------------------------===//
+
+def Dsv3_MlaCoreOp : Dsv3_Op<"mla_core", [
+    MemoryEffects<[MemRead<Dsv3_KvCacheResource>, MemWrite<Dsv3_KvCacheResource>]>]> {
+  let summary = "MLA attention between the projections, before absorption";
+  let description = [{
+    From the projected queries `q` `[T, heads * (nope + rope)]` and the
+    `kv_a` output `[T, kv_lora + rope]`: normalizes the latent with
+    `kv_norm`, applies RoPE at `positions`, appends this step's latent and
+    rope key to layer `layer`'s cache (sequence `token_seq`, pages
+    `block_table`), and attends causally with the per-head keys and values
+    that `kv_b` expands from the latent. The result is `[T, heads * v]`,
+    before the output projection. `dsv3-absorb-mla` rewrites it into kernels
+    that run on the latent cache directly.
+
+    ```mlir
+    %o = dsv3.mla_core %q, %kv_a, %kv_norm, %kv_b, %positions, %token_seq, %block_table
+        layer 0 shape <...> rope <...> softmax_scale 0.135 eps 1.0e-06
+        : tensor<?x24576xbf16>, tensor<?x576xbf16>, tensor<512xbf16>, tensor<32768x512xbf16>,
+          tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x16384xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$q, Dsv3_Rows:$kv_a, Dsv3_Rows:$kv_norm, Dsv3_Rows:$kv_b,
+                       Dsv3_IndexVector:$positions, Dsv3_IndexVector:$token_seq,
+                       Dsv3_IndexVector:$block_table, I64Attr:$layer,
+                       Dsv3_MlaShapeAttr:$shape, Dsv3_RopeAttr:$rope,
+                       F64Attr:$softmax_scale, F64Attr:$eps);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $q `,` $kv_a `,` $kv_norm `,` $kv_b `,` $positions `,` $token_seq `,` $block_table
+    `layer` $layer `shape` $shape `rope` $rope `softmax_scale` $softmax_scale `eps` $eps
+    attr-dict `:` type($q) `,` type($kv_a) `,` type($kv_norm) `,` type($kv_b) `,`
+    type($positions) `,` type($token_seq) `,` type($block_table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+def Dsv3_StackedWeightRefOp : Dsv3_Op<"stacked_weight_ref",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "same-shaped weights stacked into one tensor, with their scales";
+  let description = [{
+    The routed experts' projections as one `[experts, N, K]` tensor (the
+    loader places each checkpoint tensor at its index), plus
+    `[experts, ceil(N/b), ceil(K/b)]` scales when they are FP8.
+
+    ```mlir
+    %w, %s = dsv3.stacked_weight_ref [@model.layers.3.mlp.experts.0.gate_proj.weight, ...]
+        : tensor<256x2048x7168xf8E4M3FN>, tensor<256x16x56xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefArrayAttr:$weights);
+  let results = (outs Variadic<AnyStaticShapeTensor>:$values);
+  let assemblyFormat = "$weights attr-dict `:` type($values)";
+}
+
+def Dsv3_MoeRouteOp : Dsv3_Op<"moe_route", [Pure]> {
+  let summary = "expert selection and routing weights per token";
+  let description = [{
+    From the router's fp32 logits `[T, experts]` (and the correction bias for
+    noaux_tc), picks `top_k` experts per token as `routing` says and returns
+    their ids `[T, top_k]` and weights `[T, top_k]`.
+
+    ```mlir
+    %ids, %weights = dsv3.moe_route %logits, %bias routing <...>
+        : tensor<?x256xf32>, tensor<256xf32> -> tensor<?x8xi32>, tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$logits,
+                       Optional<RankedTensorOf<[F32]>>:$bias,
+                       Dsv3_RoutingAttr:$routing);
+  let results = (outs RankedTensorOf<[I32]>:$ids, RankedTensorOf<[F32]>:$weights);
+  let assemblyFormat = [{
+    $logits (`,` $bias^)? `routing` $routing attr-dict `:` type($logits) (`,` type($bias)^)?
+    `->` type($ids) `,` type($weights)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MoeAlignOp : Dsv3_Op<"moe_align", [Pure]> {
+  let summary = "sorts the (token, choice) entries by expert";
+  let description = [{
+    The `R = T * top_k` entries `t * top_k + k` sorted by expert: `offsets`
+    `[experts + 1]` (each expert's row range), `tokens` `[R]` (the token of
+    each row, which the grouped GEMM gathers) and `rows` `[R]` (the row of
+    each entry, which the combine reads).
+
+    ```mlir
+    %offsets, %tokens, %rows = dsv3.moe_align %ids experts 256
+        : tensor<?x8xi32> -> tensor<257xi32>, tensor<?xi32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I32]>:$ids, I64Attr:$experts);
+  let results = (outs RankedTensorOf<[I32]>:$offsets, RankedTensorOf<[I32]>:$tokens,
+                      RankedTensorOf<[I32]>:$rows);
+  let assemblyFormat = [{
+    $ids `experts` $experts attr-dict `:` type($ids) `->` type($offsets) `,` type($tokens)
+    `,` type($rows)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_GroupedGemmOp : Dsv3_Op<"grouped_gemm", [Pure, AttrSizedOperandSegments]> {
+  let summary = "one GEMM per expert over the rows routed to it";
+  let description = [{
+    Row r, in expert e's range `offsets[e] <= r < offsets[e+1]`, is
+    `lhs[gather ? gather[r] : r] * rhs[e]^T`. FP8 operands carry per-row
+    (lhs) and per-block (rhs) scales as in `fp8_gemm`.
+
+    ```mlir
+    %y = dsv3.grouped_gemm %xq scales %xs gather %tokens, %w scales %ws offsets %offsets block [128, 128]
+        : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<?xi32>, tensor<256x2048x7168xf8E4M3FN>,
+           tensor<256x16x56xf32>, tensor<257xi32>) -> tensor<?x2048xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$lhs, Optional<RankedTensorOf<[F32]>>:$lhs_scales,
+                       Optional<RankedTensorOf<[I32]>>:$gather, AnyRankedTensor:$rhs,
+                       Optional<RankedTensorOf<[F32]>>:$rhs_scales,
+                       RankedTensorOf<[I32]>:$offsets, DenseI64ArrayAttr:$block);
+  let results = (outs RankedTensorOf<[BF16, F32]>:$result);
+  let assemblyFormat = [{
+    $lhs (`scales` $lhs_scales^)? (`gather` $gather^)? `,` $rhs (`scales` $rhs_scales^)?
+    `offsets` $offsets `block` $block attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MoeCombineOp : Dsv3_Op<"moe_combine", [Pure]> {
+  let summary = "sums each token's expert outputs by routing weight";
+  let description = [{
+    `out[t] = sum_k weights[t, k] * expert_out[rows[t * top_k + k]]`
+    `(+ shared[t])`, in fp32.
+
+    ```mlir
+    %y = dsv3.moe_combine %expert_out, %rows, %weights, %shared
+        : tensor<?x7168xbf16>, tensor<?xi32>, tensor<?x8xf32>, tensor<?x7168xbf16> -> tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$expert_out, RankedTensorOf<[I32]>:$rows,
+                       RankedTensorOf<[F32]>:$weights, Optional<Dsv3_Rows>:$shared);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $expert_out `,` $rows `,` $weights (`,` $shared^)? attr-dict `:` type($expert_out) `,`
+    type($rows) `,` type($weights) (`,` type($shared)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_ConcatOp : Dsv3_Op<"concat", [Pure]> {
+  let summary = "two row tensors side by side";
+  let description = [{
+    `[lhs, rhs]` along the columns: MTP's concatenation of the normalized
+    embedding and hidden state.
+
+    ```mlir
+    %c = dsv3.concat %e, %h : tensor<?x7168xbf16>, tensor<?x7168xbf16> -> tensor<?x14336xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$lhs, Dsv3_Rows:$rhs);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DSV3_KERNEL_OPS_TD

@@ -1,0 +1,23 @@
+//===- Passes.h - dsv3 passes -------------------------------------*- C++ -*-===//
+
+#ifndef DSV3_PASSES_PASSES_H
+#define DSV3_PASSES_PASSES_H
+
+#include "dialects/Dsv3Dialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace dsv3 {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace dsv3
+
+#endif // DSV3_PASSES_PASSES_H

@@ -1,0 +1,36 @@
+//===- Passes.td - dsv3 passes -------------------------------------------===//
+
+#ifndef DSV3_PASSES_TD
+#define DSV3_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def Decompose : Pass<"dsv3-decompose", "::mlir::ModuleOp"> {
+  let summary = "Lower graph ops to kernel ops over flattened token rows";
+  let description = [{
+    Rewrites each entry point from the graph form (token ids and positions
+    shaped `[batch, seq]`) to the step form the runtime executes: `T` tokens
+    flattened across the batch, with the sequence of each token, the
+    sequences' cache pages and the row of each sequence's last token:
+
+    ```mlir
+    func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>,
+                       %token_seq: tensor<?xi32>, %block_table: tensor<?x?xi32>,
+                       %last_rows: tensor<?xi32>)
+        -> (tensor<?xVxf32>, tensor<?xHxbf16>)   // last tokens' logits, hidden
+    ```
+
+    Every graph op becomes the kernel ops that compute it, with weights as
+    `dsv3.weight_ref` values: a projection by an FP8 weight becomes
+    `act_quant` + `fp8_gemm` (activation blocks = the weight's column
+    blocks), by a BF16 weight `bf16_gemm`; `mla` its projections around an
+    un-absorbed `mla_core` (kv_b dequantized to bf16); `moe` router GEMM,
+    `moe_route`, `moe_align`, grouped GEMMs over stacked experts,
+    `swiglu[_quant]`, the shared experts and `moe_combine`; `mtp` two norms,
+    `concat` and `eh_proj`; `lm_head` picks the last rows before its GEMM.
+  }];
+  let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+#endif // DSV3_PASSES_TD

@@ -1,0 +1,151 @@
+// RUN: dsv3-opt %s -split-input-file -verify-diagnostics
+
+// gather returns one table row per index.
+func.func @f(%t: tensor<512x256xbf16>, %i: tensor<?xi32>) {
+  // expected-error @+1 {{result has shape ?x128, expected ?x256}}
+  %0 = dsv3.gather %t[%i] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// normalize has one gain per channel.
+func.func @f(%x: tensor<?x256xbf16>, %w: tensor<128xbf16>) {
+  // expected-error @+1 {{weight has shape 128, expected 256}}
+  %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<128xbf16>
+  return
+}
+
+// -----
+
+// add_normalize needs a positive epsilon.
+func.func @f(%x: tensor<?x256xbf16>, %w: tensor<256xbf16>) {
+  // expected-error @+1 {{eps must be positive, got 0}}
+  %0, %1 = dsv3.add_normalize %x, %x, %w eps 0.0 : tensor<?x256xbf16>, tensor<256xbf16>
+  return
+}
+
+// -----
+
+// bf16_gemm contracts the same K.
+func.func @f(%x: tensor<?x256xbf16>, %w: tensor<96x128xbf16>) {
+  // expected-error @+1 {{rhs has shape 96x128, expected ?x256}}
+  %0 = dsv3.bf16_gemm %x, %w : tensor<?x256xbf16>, tensor<96x128xbf16> -> tensor<?x96xbf16>
+  return
+}
+
+// -----
+
+// swiglu_quant scales: one per row per block (2048 = 16 blocks).
+func.func @f(%g: tensor<?x2048xbf16>) {
+  // expected-error @+1 {{scales has shape ?x8, expected ?x16}}
+  %0, %1 = dsv3.swiglu_quant %g, %g block 128 : tensor<?x2048xbf16> -> tensor<?x2048xf8E4M3FN>, tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// mla_core's query is heads x (nope + rope) wide.
+func.func @f(%q: tensor<?x64xbf16>, %kv_a: tensor<?x80xbf16>, %n: tensor<64xbf16>, %kv_b: tensor<128x64xbf16>, %i: tensor<?xi32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{q has shape ?x64, expected ?x96}}
+  %0 = dsv3.mla_core %q, %kv_a, %n, %kv_b, %i, %i, %p layer 0
+      shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32>
+      rope <theta = 1.0e4, yarn_factor = 1.0, original_max_position = 4096, beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0>
+      softmax_scale 0.125 eps 1.0e-6
+      : tensor<?x64xbf16>, tensor<?x80xbf16>, tensor<64xbf16>, tensor<128x64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  return
+}
+
+// -----
+
+// Stacked weights must all match.
+dsv3.weight @a : tensor<128x256xbf16>
+dsv3.weight @b : tensor<64x256xbf16>
+func.func @f() {
+  // expected-error @+1 {{@b differs in type or scales from @a; stacked weights must match}}
+  %0 = dsv3.stacked_weight_ref [@a, @b] : tensor<2x128x256xbf16>
+  return
+}
+
+// -----
+
+// The stacked tensor has the expert count in front.
+dsv3.weight @a : tensor<128x256xbf16>
+dsv3.weight @b : tensor<128x256xbf16>
+func.func @f() {
+  // expected-error @+1 {{results must be 'tensor<2x128x256xbf16>'}}
+  %0 = dsv3.stacked_weight_ref [@a, @b] : tensor<3x128x256xbf16>
+  return
+}
+
+// -----
+
+// moe_route needs the correction bias for noaux_tc.
+func.func @f(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{noaux_tc routing needs a bias}}
+  %0, %1 = dsv3.moe_route %l routing <experts = 8, top_k = 2, groups = 1, topk_groups = 1, method = noaux_tc, score = sigmoid, normalize = true, scale = 1.0> : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+// moe_route returns top_k ids per token.
+func.func @f(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{ids has shape ?x3, expected ?x2}}
+  %0, %1 = dsv3.moe_route %l routing <experts = 8, top_k = 2, groups = 1, topk_groups = 1, method = greedy, score = softmax, normalize = false, scale = 1.0> : tensor<?x8xf32> -> tensor<?x3xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+// moe_align has one offset per expert plus the end.
+func.func @f(%ids: tensor<?x8xi32>) {
+  // expected-error @+1 {{offsets has shape 256, expected 257}}
+  %0, %1, %2 = dsv3.moe_align %ids experts 256 : tensor<?x8xi32> -> tensor<256xi32>, tensor<?xi32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// grouped_gemm with FP8 operands needs their scales.
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %w: tensor<2x128x256xf8E4M3FN>, %o: tensor<3xi32>) {
+  // expected-error @+1 {{FP8 operands need scales}}
+  %0 = dsv3.grouped_gemm %a, %w offsets %o block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>, tensor<3xi32>) -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// grouped_gemm's weight scales are per expert and block.
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %as: tensor<?x2xf32>, %w: tensor<2x128x256xf8E4M3FN>, %ws: tensor<2x1x1xf32>, %o: tensor<3xi32>) {
+  // expected-error @+1 {{rhs scales has shape 2x1x1, expected 2x1x2}}
+  %0 = dsv3.grouped_gemm %a scales %as, %w scales %ws offsets %o block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<2x128x256xf8E4M3FN>, tensor<2x1x1xf32>, tensor<3xi32>) -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// grouped_gemm's offsets cover every expert.
+func.func @f(%a: tensor<?x256xbf16>, %w: tensor<2x128x256xbf16>, %o: tensor<2xi32>) {
+  // expected-error @+1 {{offsets has shape 2, expected 3}}
+  %0 = dsv3.grouped_gemm %a, %w offsets %o block [1, 1] : (tensor<?x256xbf16>, tensor<2x128x256xbf16>, tensor<2xi32>) -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// moe_combine's shared expert output has the token rows.
+func.func @f(%e: tensor<?x256xbf16>, %r: tensor<?xi32>, %w: tensor<4x2xf32>, %s: tensor<5x256xbf16>) {
+  // expected-error @+1 {{shared has shape 5x256, expected 4x256}}
+  %0 = dsv3.moe_combine %e, %r, %w, %s : tensor<?x256xbf16>, tensor<?xi32>, tensor<4x2xf32>, tensor<5x256xbf16> -> tensor<4x256xbf16>
+  return
+}
+
+// -----
+
+// concat adds the column counts.
+func.func @f(%a: tensor<?x256xbf16>) {
+  // expected-error @+1 {{result has shape ?x256, expected ?x512}}
+  %0 = dsv3.concat %a, %a : tensor<?x256xbf16>, tensor<?x256xbf16> -> tensor<?x256xbf16>
+  return
+}
