@@ -6,6 +6,9 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
+#include <cmath>
+
 using namespace mlir;
 using namespace dsv3;
 
@@ -127,6 +130,53 @@ LogicalResult RopeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "beta_fast (" << betaFast
                        << ") must exceed beta_slow (" << betaSlow << ")";
   return success();
+}
+
+/// YaRN's magnitude correction for a context stretched by `scale`.
+static double yarnMscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+double RopeAttr::getAttentionFactor() const {
+  double factor = getYarnFactor().convertToDouble();
+  if (factor <= 1)
+    return 1.0;
+  double mscale = getMscale().convertToDouble();
+  double mscaleAllDim = getMscaleAllDim().convertToDouble();
+  if (mscale != 0 && mscaleAllDim != 0)
+    return yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim);
+  return yarnMscale(factor, 1.0);
+}
+
+SmallVector<float> RopeAttr::getInverseFrequencies(int64_t dim) const {
+  double base = getTheta().convertToDouble();
+  double factor = getYarnFactor().convertToDouble();
+  SmallVector<float> inverse;
+  // Dimension index where a pair completes `rotations` turns over the
+  // original context.
+  auto correctionDim = [&](double rotations) {
+    return dim * std::log(getOriginalMaxPosition() / (rotations * 2 * M_PI)) /
+           (2 * std::log(base));
+  };
+  double low = std::max(0.0, std::floor(correctionDim(getBetaFast().convertToDouble())));
+  double high = std::min<double>(dim - 1,
+                                 std::ceil(correctionDim(getBetaSlow().convertToDouble())));
+  if (low == high)
+    high += 0.001;
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    double extrapolation = 1.0 / std::pow(base, 2.0 * i / dim);
+    if (factor <= 1) {
+      inverse.push_back(static_cast<float>(extrapolation));
+      continue;
+    }
+    // Pairs that turn fast keep their frequency (extrapolate), slow ones are
+    // divided by the factor (interpolate), with a linear ramp between.
+    double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+    double keep = 1.0 - ramp;
+    inverse.push_back(static_cast<float>(extrapolation / factor * (1 - keep) +
+                                         extrapolation * keep));
+  }
+  return inverse;
 }
 
 //===----------------------------------------------------------------------===//

@@ -141,6 +141,13 @@ def Dsv3_RopeAttr : Dsv3_Attr<"Rope", "rope"> {
                         Dsv3_F64Parameter:$mscale_all_dim);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The rotation frequency of each of the `dim / 2` pairs, YaRN-corrected
+    /// as Hugging Face's `_compute_yarn_parameters` does.
+    ::llvm::SmallVector<float> getInverseFrequencies(int64_t dim) const;
+    /// The factor YaRN applies to cos and sin (1 without YaRN).
+    double getAttentionFactor() const;
+  }];
 }
 
 def Dsv3_RoutingAttr : Dsv3_Attr<"Routing", "routing"> {

@@ -270,3 +270,77 @@ LogicalResult ConcatOp::verify() {
   return failure(failed(expectShape(*this, "rhs", getRhs(), {lhs[0], kDynamic})) ||
                  failed(expectShape(*this, "result", getResult(), {lhs[0], cols})));
 }
+
+/// The shapes every absorbed-MLA op checks: q `[T, heads * (nope + rope)]`,
+/// kv_b `[heads * (nope + v), kv_lora]`.
+static int64_t qWidth(MlaShapeAttr s) { return s.getHeads() * s.getQkHeadDim(); }
+static SmallVector<int64_t, 2> kvBShape(MlaShapeAttr s) {
+  return {s.getHeads() * (s.getQkNopeHeadDim() + s.getVHeadDim()),
+          s.getKvLoraRank()};
+}
+
+LogicalResult RopeQOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t tokens = shapeOf(getQ()).empty() ? kDynamic : shapeOf(getQ())[0];
+  return failure(
+      failed(expectShape(*this, "q", getQ(), {kDynamic, qWidth(s)})) ||
+      failed(expectShape(*this, "positions", getPositions(), {tokens})) ||
+      failed(expectShape(*this, "inv_freq", getInvFreq(),
+                         {s.getQkRopeHeadDim() / 2})));
+}
+
+LogicalResult MlaAbsorbQOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t tokens = shapeOf(getQ()).empty() ? kDynamic : shapeOf(getQ())[0];
+  return failure(
+      failed(expectShape(*this, "q", getQ(), {kDynamic, qWidth(s)})) ||
+      failed(expectShape(*this, "kv_b", getKvB(), kvBShape(s))) ||
+      failed(expectShape(*this, "result", getResult(),
+                         {tokens, s.getHeads() * s.getKvLoraRank()})));
+}
+
+LogicalResult KvWriteOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t tokens = shapeOf(getKvA()).empty() ? kDynamic : shapeOf(getKvA())[0];
+  if (getLayerAttr().getInt() < 0)
+    return emitOpError() << "layer must be non-negative";
+  return failure(
+      failed(expectShape(*this, "kv_a", getKvA(),
+                         {kDynamic, s.getKvLoraRank() + s.getQkRopeHeadDim()})) ||
+      failed(expectShape(*this, "kv_norm", getKvNorm(), {s.getKvLoraRank()})) ||
+      failed(expectShape(*this, "positions", getPositions(), {tokens})) ||
+      failed(expectShape(*this, "token_seq", getTokenSeq(), {tokens})) ||
+      failed(expectShape(*this, "block_table", getBlockTable(),
+                         {kDynamic, kDynamic})) ||
+      failed(expectShape(*this, "inv_freq", getInvFreq(),
+                         {s.getQkRopeHeadDim() / 2})) ||
+      failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+}
+
+LogicalResult MlaAttentionOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t latent = s.getHeads() * s.getKvLoraRank();
+  int64_t tokens = shapeOf(getQLat()).empty() ? kDynamic : shapeOf(getQLat())[0];
+  if (getLayerAttr().getInt() < 0)
+    return emitOpError() << "layer must be non-negative";
+  return failure(
+      failed(expectShape(*this, "q_lat", getQLat(), {kDynamic, latent})) ||
+      failed(expectShape(*this, "q", getQ(), {tokens, qWidth(s)})) ||
+      failed(expectShape(*this, "positions", getPositions(), {tokens})) ||
+      failed(expectShape(*this, "token_seq", getTokenSeq(), {tokens})) ||
+      failed(expectShape(*this, "block_table", getBlockTable(),
+                         {kDynamic, kDynamic})) ||
+      failed(expectShape(*this, "result", getResult(), {tokens, latent})));
+}
+
+LogicalResult MlaAbsorbOutOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t tokens =
+      shapeOf(getLatent()).empty() ? kDynamic : shapeOf(getLatent())[0];
+  return failure(
+      failed(expectShape(*this, "latent", getLatent(),
+                         {kDynamic, s.getHeads() * s.getKvLoraRank()})) ||
+      failed(expectShape(*this, "kv_b", getKvB(), kvBShape(s))) ||
+      failed(expectShape(*this, "result", getResult(),
+                         {tokens, s.getHeads() * s.getVHeadDim()})));
+}

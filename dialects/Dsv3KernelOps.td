@@ -158,6 +158,120 @@ def Dsv3_MlaCoreOp : Dsv3_Op<"mla_core", [
   let hasVerifier = 1;
 }
 
+def Dsv3_RopeQOp : Dsv3_Op<"rope_q", [Pure, AllTypesMatch<["q", "result"]>]> {
+  let summary = "rotary embedding of the queries' rope parts";
+  let description = [{
+    Rotates the last `qk_rope_head_dim` values of each head of `q`
+    `[T, heads * (nope + rope)]`: interleaved pairs by `positions[t] *
+    inv_freq[i]`, cos and sin times `rope_scale` (YaRN's attention factor).
+
+    ```mlir
+    %q2 = dsv3.rope_q %q, %positions, %inv_freq shape <...> rope_scale 1.0
+        : tensor<?x24576xbf16>, tensor<?xi32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$q, Dsv3_IndexVector:$positions,
+                       RankedTensorOf<[F32]>:$inv_freq, Dsv3_MlaShapeAttr:$shape,
+                       F64Attr:$rope_scale);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $q `,` $positions `,` $inv_freq `shape` $shape `rope_scale` $rope_scale attr-dict
+    `:` type($q) `,` type($positions) `,` type($inv_freq)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MlaAbsorbQOp : Dsv3_Op<"mla_absorb_q", [Pure]> {
+  let summary = "queries projected into the latent space (W_UK absorbed)";
+  let description = [{
+    `q_lat[t, h, :] = q_nope[t, h, :] * W_UK[h]`, where `W_UK[h]` are the
+    first `nope` rows of head h's block of `kv_b` (bf16).
+
+    ```mlir
+    %q_lat = dsv3.mla_absorb_q %q, %kv_b shape <...>
+        : tensor<?x24576xbf16>, tensor<32768x512xbf16> -> tensor<?x65536xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$q, Dsv3_Rows:$kv_b, Dsv3_MlaShapeAttr:$shape);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $q `,` $kv_b `shape` $shape attr-dict `:` type($q) `,` type($kv_b) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_KvWriteOp : Dsv3_Op<"kv_write", [MemoryEffects<[MemWrite<Dsv3_KvCacheResource>]>]> {
+  let summary = "appends the step's latents and rope keys to a layer's cache";
+  let description = [{
+    For each token: `[rms_norm(kv_a[t, :kv_lora]) * kv_norm,
+    rope(kv_a[t, kv_lora:])]` into layer `layer`'s cache at the slot of
+    `(token_seq[t], positions[t])`, through `block_table`.
+
+    ```mlir
+    dsv3.kv_write %kv_a, %kv_norm, %positions, %token_seq, %block_table, %inv_freq layer 0
+        shape <...> rope_scale 1.0 eps 1.0e-06
+        : tensor<?x576xbf16>, tensor<512xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$kv_a, Dsv3_Rows:$kv_norm, Dsv3_IndexVector:$positions,
+                       Dsv3_IndexVector:$token_seq, Dsv3_IndexVector:$block_table,
+                       RankedTensorOf<[F32]>:$inv_freq, I64Attr:$layer,
+                       Dsv3_MlaShapeAttr:$shape, F64Attr:$rope_scale, F64Attr:$eps);
+  let assemblyFormat = [{
+    $kv_a `,` $kv_norm `,` $positions `,` $token_seq `,` $block_table `,` $inv_freq
+    `layer` $layer `shape` $shape `rope_scale` $rope_scale `eps` $eps attr-dict `:`
+    type($kv_a) `,` type($kv_norm) `,` type($positions) `,` type($token_seq) `,`
+    type($block_table) `,` type($inv_freq)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MlaAttentionOp : Dsv3_Op<"mla_attention", [MemoryEffects<[MemRead<Dsv3_KvCacheResource>]>]> {
+  let summary = "causal attention over a layer's latent cache";
+  let description = [{
+    For token t and head h: scores `(q_lat[t,h] . c_j + q_pe[t,h] . k_pe_j) *
+    softmax_scale` over the cached positions `j <= positions[t]` of sequence
+    `token_seq[t]`; the result is `sum_j p_j c_j` `[T, heads * kv_lora]`.
+    `q` supplies the roped `q_pe`.
+
+    ```mlir
+    %o_lat = dsv3.mla_attention %q_lat, %q, %positions, %token_seq, %block_table layer 0
+        shape <...> softmax_scale 0.135
+        : tensor<?x65536xbf16>, tensor<?x24576xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+        -> tensor<?x65536xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$q_lat, Dsv3_Rows:$q, Dsv3_IndexVector:$positions,
+                       Dsv3_IndexVector:$token_seq, Dsv3_IndexVector:$block_table,
+                       I64Attr:$layer, Dsv3_MlaShapeAttr:$shape, F64Attr:$softmax_scale);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $q_lat `,` $q `,` $positions `,` $token_seq `,` $block_table `layer` $layer
+    `shape` $shape `softmax_scale` $softmax_scale attr-dict `:` type($q_lat) `,` type($q)
+    `,` type($positions) `,` type($token_seq) `,` type($block_table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MlaAbsorbOutOp : Dsv3_Op<"mla_absorb_out", [Pure]> {
+  let summary = "attention output from the latent space (W_UV absorbed)";
+  let description = [{
+    `out[t, h, :] = W_UV[h] * o_lat[t, h, :]`, where `W_UV[h]` are the last
+    `v` rows of head h's block of `kv_b` (bf16).
+
+    ```mlir
+    %o = dsv3.mla_absorb_out %o_lat, %kv_b shape <...>
+        : tensor<?x65536xbf16>, tensor<32768x512xbf16> -> tensor<?x16384xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$latent, Dsv3_Rows:$kv_b, Dsv3_MlaShapeAttr:$shape);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $latent `,` $kv_b `shape` $shape attr-dict `:` type($latent) `,` type($kv_b) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Mixture of experts
 //===----------------------------------------------------------------------===//

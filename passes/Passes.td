@@ -33,4 +33,18 @@ def Decompose : Pass<"dsv3-decompose", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def AbsorbMla : Pass<"dsv3-absorb-mla", "::mlir::ModuleOp"> {
+  let summary = "Run MLA attention on the latent cache, kv_b absorbed";
+  let description = [{
+    Rewrites each `mla_core` into the absorbed form DeepSeek uses for decode:
+    `rope_q` (YaRN frequencies become a constant), `mla_absorb_q` (W_UK folded
+    into the query), `kv_write` (the step's normalized latents and roped keys
+    into the layer's cache), `mla_attention` over the latent cache, and
+    `mla_absorb_out` (W_UV applied to the latent result). Only `c_kv` and
+    `k_pe` are ever cached. Prefill uses the same form for now: causal through
+    the positions, not quadratic in memory.
+  }];
+  let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // DSV3_PASSES_TD

@@ -149,3 +149,39 @@ func.func @f(%a: tensor<?x256xbf16>) {
   %0 = dsv3.concat %a, %a : tensor<?x256xbf16>, tensor<?x256xbf16> -> tensor<?x256xbf16>
   return
 }
+
+// -----
+
+// rope_q takes one inverse frequency per rotary pair.
+func.func @f(%q: tensor<?x96xbf16>, %p: tensor<?xi32>, %freq: tensor<16xf32>) {
+  // expected-error @+1 {{inv_freq has shape 16, expected 8}}
+  %0 = dsv3.rope_q %q, %p, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+// The absorbed query has kv_lora values per head.
+func.func @f(%q: tensor<?x96xbf16>, %kv_b: tensor<128x64xbf16>) {
+  // expected-error @+1 {{result has shape ?x64, expected ?x128}}
+  %0 = dsv3.mla_absorb_q %q, %kv_b shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> : tensor<?x96xbf16>, tensor<128x64xbf16> -> tensor<?x64xbf16>
+  return
+}
+
+// -----
+
+// kv_write reads the latent plus the rope key of each token.
+func.func @f(%kv_a: tensor<?x64xbf16>, %n: tensor<64xbf16>, %p: tensor<?xi32>, %t: tensor<?x?xi32>, %freq: tensor<8xf32>) {
+  // expected-error @+1 {{kv_a has shape ?x64, expected ?x80}}
+  dsv3.kv_write %kv_a, %n, %p, %p, %t, %freq layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 eps 1.0e-6 : tensor<?x64xbf16>, tensor<64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+// W_UV maps kv_lora back to v per head.
+func.func @f(%lat: tensor<?x128xbf16>, %kv_b: tensor<96x64xbf16>) {
+  // expected-error @+1 {{kv_b has shape 96x64, expected 128x64}}
+  %0 = dsv3.mla_absorb_out %lat, %kv_b shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> : tensor<?x128xbf16>, tensor<96x64xbf16> -> tensor<?x64xbf16>
+  return
+}

@@ -31,6 +31,17 @@ func.func @kernels(%table: tensor<512x256xbf16>, %ids: tensor<?xi32>, %w: tensor
       rope <theta = 1.0e4, yarn_factor = 1.0, original_max_position = 4096, beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0>
       softmax_scale 0.125 eps 1.0e-6
       : tensor<?x96xbf16>, tensor<?x80xbf16>, tensor<64xbf16>, tensor<128x64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
+  // CHECK: %[[QR:.*]] = dsv3.rope_q %{{.*}}, %{{.*}}, %{{.*}} shape <{{.*}}> rope_scale 1.000000e+00 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
+  %qr = dsv3.rope_q %q, %ids, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
+  // CHECK: %[[QL:.*]] = dsv3.mla_absorb_q %[[QR]], %{{.*}} shape <{{.*}}> : tensor<?x96xbf16>, tensor<128x64xbf16> -> tensor<?x128xbf16>
+  %ql = dsv3.mla_absorb_q %qr, %kv_b shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> : tensor<?x96xbf16>, tensor<128x64xbf16> -> tensor<?x128xbf16>
+  // CHECK: dsv3.kv_write {{.*}} layer 3 shape <{{.*}}> rope_scale 1.000000e+00 eps 9.9999999999999995E-7 : tensor<?x80xbf16>, tensor<64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>, tensor<8xf32>
+  dsv3.kv_write %kv_a, %kv_norm, %ids, %ids, %pages, %freq layer 3 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 eps 1.0e-6 : tensor<?x80xbf16>, tensor<64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>, tensor<8xf32>
+  // CHECK: %[[LAT:.*]] = dsv3.mla_attention %[[QL]], %[[QR]], {{.*}} layer 3 shape <{{.*}}> softmax_scale 1.250000e-01 {{.*}} -> tensor<?x128xbf16>
+  %lat = dsv3.mla_attention %ql, %qr, %ids, %ids, %pages layer 3 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.125 : tensor<?x128xbf16>, tensor<?x96xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x128xbf16>
+  // CHECK: dsv3.mla_absorb_out %[[LAT]], %{{.*}} shape <{{.*}}> : tensor<?x128xbf16>, tensor<128x64xbf16> -> tensor<?x64xbf16>
+  %ao = dsv3.mla_absorb_out %lat, %kv_b shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> : tensor<?x128xbf16>, tensor<128x64xbf16> -> tensor<?x64xbf16>
   // CHECK: dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xf32>
   %logits = dsv3.bf16_gemm %x, %wq : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xf32>
   // CHECK: dsv3.moe_route %{{.*}}, %{{.*}} routing <experts = 2, top_k = 1, groups = 1, topk_groups = 1, method = noaux_tc, score = sigmoid, normalize = true, scale = 2.500000e+00> : tensor<?x2xf32>, tensor<2xf32> -> tensor<?x1xi32>, tensor<?x1xf32>
