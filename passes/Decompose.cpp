@@ -372,6 +372,13 @@ struct DecomposePass : public dsv3::impl::DecomposeBase<DecomposePass> {
 
     auto step = b.create<func::FuncOp>(graph.getLoc(), graph.getSymName(),
                                        b.getFunctionType(inputs, results));
+    // Name each step input, for memory planning and the runtime.
+    SmallVector<StringRef> roles;
+    if (isMtp)
+      roles.push_back("hidden");
+    roles.append({"tokens", "positions", "token_seq", "block_table", "last_rows"});
+    for (auto [index, role] : llvm::enumerate(roles))
+      step.setArgAttr(index, kStepInputAttrName, b.getStringAttr(role));
     Block *body = step.addEntryBlock();
     unsigned first = isMtp ? 1 : 0;
     StepInputs stepInputs{body->getArgument(first), body->getArgument(first + 1),

@@ -12,6 +12,10 @@
 
 namespace dsv3 {
 
+/// The argument attribute naming a step input of a lowered entry point:
+/// "hidden", "tokens", "positions", "token_seq", "block_table", "last_rows".
+inline constexpr llvm::StringLiteral kStepInputAttrName = "dsv3.input";
+
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 

@@ -47,4 +47,36 @@ def AbsorbMla : Pass<"dsv3-absorb-mla", "::mlir::ModuleOp"> {
   let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect"];
 }
 
+def FuseResidualNorm : Pass<"dsv3-fuse-residual-norm", "::mlir::ModuleOp"> {
+  let summary = "Fuse each residual addition into the normalization that reads it";
+  let description = [{
+    `%sum = arith.addf %residual, %delta` followed by `dsv3.normalize %sum`
+    becomes one `dsv3.add_normalize`, which adds and normalizes in one pass
+    over the rows; every other use of the sum reads the fused op's sum.
+  }];
+  let dependentDialects = ["::dsv3::Dsv3Dialect"];
+}
+
+def PlanMemory : Pass<"dsv3-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Place every activation in one arena per entry point";
+  let description = [{
+    Bounds each activation's rows by the plan's limits (tokens T <=
+    `max-tokens`, sequences B <= `max-sequences`, routed rows R = T * top_k),
+    computes its live range in the entry point's straight-line body, and
+    assigns it a byte offset in the entry point's arena, reusing the space of
+    values no longer live (first fit, 256-byte aligned). Each op records its
+    results' offsets in `dsv3.offsets` and their row bound in `dsv3.rows`
+    (`T`, `B`, `R` with a multiplier, or a constant); each entry point records
+    `dsv3.arena_bytes`, the peak. Weights, constants and the step's inputs
+    are not in the arena.
+  }];
+  let options = [
+    Option<"maxTokens", "max-tokens", "int64_t", "8192",
+           "Most tokens one step may carry (prefill chunk size)">,
+    Option<"maxSequences", "max-sequences", "int64_t", "256",
+           "Most sequences one step may carry">,
+  ];
+  let dependentDialects = ["::dsv3::Dsv3Dialect"];
+}
+
 #endif // DSV3_PASSES_TD

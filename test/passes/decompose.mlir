@@ -13,7 +13,7 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
   return %l, %h : tensor<?x?x512xf32>, tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @prefill(
-// CHECK-SAME: %[[TOKENS:[a-z0-9]+]]: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?x?xi32>, %[[LAST:[a-z0-9]+]]: tensor<?xi32>)
+// CHECK-SAME: %[[TOKENS:[a-z0-9]+]]: tensor<?xi32> {dsv3.input = "tokens"}, %{{.*}}: tensor<?xi32> {dsv3.input = "positions"}, %{{.*}}: tensor<?xi32> {dsv3.input = "token_seq"}, %{{.*}}: tensor<?x?xi32> {dsv3.input = "block_table"}, %[[LAST:[a-z0-9]+]]: tensor<?xi32> {dsv3.input = "last_rows"})
 // CHECK-SAME: -> (tensor<?x512xf32>, tensor<?x256xbf16>)
 // CHECK: %[[TABLE:.*]] = dsv3.weight_ref @embed : tensor<512x256xbf16>
 // CHECK: %[[H:.*]] = dsv3.gather %[[TABLE]][%[[TOKENS]]]
@@ -87,7 +87,7 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
   return %a : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @prefill(
-// CHECK-SAME: %{{[a-z0-9]+}}: tensor<?xi32>, %[[POS:[a-z0-9]+]]: tensor<?xi32>, %[[SEQ:[a-z0-9]+]]: tensor<?xi32>, %[[PAGES:[a-z0-9]+]]: tensor<?x?xi32>, %{{[a-z0-9]+}}: tensor<?xi32>)
+// CHECK-SAME: %{{[a-z0-9]+}}: tensor<?xi32> {{{.*}}}, %[[POS:[a-z0-9]+]]: tensor<?xi32> {{{.*}}}, %[[SEQ:[a-z0-9]+]]: tensor<?xi32> {{{.*}}}, %[[PAGES:[a-z0-9]+]]: tensor<?x?xi32> {{{.*}}}, %{{[a-z0-9]+}}: tensor<?xi32> {{{.*}}})
 // CHECK: %[[QA:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x64xbf16>
 // CHECK: %[[QAN:.*]] = dsv3.normalize %[[QA]]
 // CHECK: %[[Q:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x96xbf16>
@@ -206,7 +206,7 @@ func.func @mtp_draft(%hidden: tensor<?x?x256xbf16>, %tokens: tensor<?x?xi32>, %p
   return %h : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @mtp_draft(
-// CHECK-SAME: %[[HIDDEN:[a-z0-9]+]]: tensor<?x256xbf16>, %[[TOKENS:[a-z0-9]+]]: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?x?xi32>, %{{.*}}: tensor<?xi32>)
+// CHECK-SAME: %[[HIDDEN:[a-z0-9]+]]: tensor<?x256xbf16> {dsv3.input = "hidden"}, %[[TOKENS:[a-z0-9]+]]: tensor<?xi32> {dsv3.input = "tokens"},
 // CHECK: %[[E:.*]] = dsv3.gather %{{.*}}[%[[TOKENS]]]
 // CHECK: %[[EN:.*]] = dsv3.normalize %[[E]]
 // CHECK: %[[HN:.*]] = dsv3.normalize %[[HIDDEN]]
