@@ -5,6 +5,7 @@
 #include "dialects/Dsv3Ops.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -133,15 +134,43 @@ LogicalResult EntryPlanner::run() {
   int64_t end = index;
 
   struct Interval {
-    Value value;
+    SmallVector<Value, 2> values; // more than one when an op works in place
     int64_t start, last, bytes;
     int64_t offset = -1;
   };
   SmallVector<Interval> intervals;
+  llvm::DenseMap<Value, size_t> intervalOf;
   llvm::DenseMap<Operation *, SmallVector<std::string>> rowNames;
+  auto lastUse = [&](Value value, int64_t from) {
+    int64_t last = from;
+    for (Operation *user : value.getUsers())
+      last = std::max(last, llvm::isa<func::ReturnOp>(user) ? end
+                                                            : position[user]);
+    return last;
+  };
   for (Operation &op : body) {
     if (!inArena(&op))
       continue;
+    // rope_q rotates its input in place: the result takes the input's space,
+    // which the input must not need afterwards.
+    if (auto rope = llvm::dyn_cast<RopeQOp>(op)) {
+      auto it = intervalOf.find(rope.getQ());
+      if (it == intervalOf.end())
+        return rope.emitOpError("rotates in place, so its input must be an "
+                                "activation of this entry point");
+      Interval &shared = intervals[it->second];
+      if (shared.last != position[&op])
+        return rope.emitOpError("rotates in place, but its input is read "
+                                "again after it");
+      shared.last = lastUse(rope.getResult(), position[&op]);
+      shared.values.push_back(rope.getResult());
+      intervalOf[rope.getResult()] = it->second;
+      FailureOr<RowBound> bound = rowsOf(rope.getResult());
+      if (failed(bound))
+        return failure();
+      rowNames[&op].push_back(bound->str());
+      continue;
+    }
     for (Value result : op.getResults()) {
       FailureOr<RowBound> bound = rowsOf(result);
       if (failed(bound))
@@ -154,13 +183,12 @@ LogicalResult EntryPlanner::run() {
       int64_t perRow = type.getElementTypeBitWidth() / 8;
       for (int64_t d : type.getShape().drop_front())
         perRow *= d;
-      int64_t last = position[&op];
-      for (Operation *user : result.getUsers())
-        last = std::max(last, llvm::isa<func::ReturnOp>(user)
-                                  ? end
-                                  : position[user]);
-      intervals.push_back({result, position[&op], last,
-                           llvm::alignTo(maxRows * perRow, kArenaAlignment)});
+      intervalOf[result] = intervals.size();
+      intervals.push_back({{result},
+                           position[&op],
+                           lastUse(result, position[&op]),
+                           static_cast<int64_t>(
+                               llvm::alignTo(maxRows * perRow, kArenaAlignment))});
       rowNames[&op].push_back(bound->str());
     }
   }
@@ -185,9 +213,12 @@ LogicalResult EntryPlanner::run() {
   }
 
   Builder b(entry.getContext());
-  llvm::DenseMap<Operation *, SmallVector<int64_t>> offsets;
-  for (Interval &interval : intervals)
-    offsets[interval.value.getDefiningOp()].push_back(interval.offset);
+  llvm::MapVector<Operation *, SmallVector<int64_t>> offsets;
+  // Results in op order: walk the ops, not the intervals.
+  for (Operation &op : body)
+    for (Value result : op.getResults())
+      if (auto it = intervalOf.find(result); it != intervalOf.end())
+        offsets[&op].push_back(intervals[it->second].offset);
   for (auto &[op, list] : offsets) {
     op->setAttr("dsv3.offsets", b.getDenseI64ArrayAttr(list));
     SmallVector<Attribute> names;

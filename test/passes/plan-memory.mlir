@@ -48,3 +48,29 @@ func.func @prefill(%x: tensor<?x4xbf16>) -> tensor<?x4xbf16> {
   return %y : tensor<?x4xbf16>
 }
 
+
+// -----
+
+// rope_q rotates in place: its result shares its input's offset.
+func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %w: tensor<96xbf16> {dsv3.input = "tokens"}) -> tensor<?x96xbf16> {
+  %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
+  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  %r = dsv3.rope_q %n, %pos, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
+  %m = dsv3.normalize %r, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  return %m : tensor<?x96xbf16>
+}
+// CHECK-LABEL: func.func @prefill
+// CHECK: dsv3.normalize {{.*}} {dsv3.offsets = array<i64: [[N:[0-9]+]]>
+// CHECK: dsv3.rope_q {{.*}} {dsv3.offsets = array<i64: [[N]]>, dsv3.rows = ["T"]}
+// CHECK: dsv3.normalize {{.*}} {dsv3.offsets = array<i64: {{[0-9]+}}>
+
+// -----
+
+// In place is impossible when the input is read after the rotation.
+func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %w: tensor<96xbf16> {dsv3.input = "tokens"}) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
+  %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
+  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  // expected-error @+1 {{rotates in place, but its input is read again after it}}
+  %r = dsv3.rope_q %n, %pos, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
+  return %r, %n : tensor<?x96xbf16>, tensor<?x96xbf16>
+}

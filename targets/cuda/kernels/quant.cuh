@@ -1,0 +1,168 @@
+//===- quant.cuh - online FP8 activation quantization and SwiGLU ----------===//
+//
+// DeepSeek-V3 quantizes activations on the fly: one fp32 scale per token per
+// BLOCK (128) consecutive channels, scale = amax / 448, q = e4m3(x / scale).
+// The scale is what the GEMM multiplies back in (a "scale_inv" in DeepSeek's
+// naming), so q * scale approximates x.
+//
+// Geometry shared by the quantizing kernels: one block of 256 threads per
+// token (row); warp w handles channel blocks w, w + 8, w + 16, ...; lane l
+// holds elements l, l + 32, l + 64, ... of its channel block in registers, so
+// each element is read from global memory once and the block's amax is one
+// warp reduction. Loads of a warp cover 32 consecutive bf16 (coalesced).
+//
+//===----------------------------------------------------------------------===//
+
+#pragma once
+
+#include "targets/cuda/kernels/common.cuh"
+
+namespace dsv3k {
+
+namespace quant_detail {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+
+/// Smallest amax a block may report: an all-zero block still gets a finite,
+/// non-zero scale (DeepSeek clamps the same way).
+constexpr float kMinAmax = 1e-4f;
+
+/// scale = max(amax, 1e-4) / 448; with UE8M0 (DeepSeek's `scale_fmt: ue8m0`)
+/// rounded up to the next power of two, so the scale is an exact exponent and
+/// x / scale still fits in e4m3 without saturating.
+template <bool UE8M0> __device__ __forceinline__ float blockScale(float amax) {
+  float scale = fmaxf(amax, kMinAmax) / kFp8Max;
+  if (UE8M0) {
+    // scale is a positive normal float (>= 2.2e-7): keep its exponent and
+    // bump it when any mantissa bit is set, i.e. 2^ceil(log2(scale)).
+    unsigned bits = __float_as_uint(scale);
+    unsigned exponent = (bits >> 23) & 0xFFu;
+    if (bits & 0x7FFFFFu)
+      exponent += 1;
+    scale = __uint_as_float(exponent << 23);
+  }
+  return scale;
+}
+
+/// Quantizes one channel block held in registers (values[j] is channel
+/// blockStart + lane + 32 j; channels >= limit are absent) and writes q and the
+/// scale. Called by whole warps.
+template <int BLOCK, bool UE8M0>
+__device__ __forceinline__ void quantizeWarpBlock(const float (&values)[ceilDiv(BLOCK, 32)],
+                                                  int blockStart, int limit, fp8 *qRow,
+                                                  float *scaleSlot) {
+  constexpr int kPerLane = ceilDiv(BLOCK, 32);
+  int lane = threadIdx.x % 32;
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    int channel = blockStart + lane + 32 * j;
+    if (lane + 32 * j < BLOCK && channel < limit)
+      amax = fmaxf(amax, fabsf(values[j]));
+  }
+  amax = warpMax(amax);
+  float scale = blockScale<UE8M0>(amax);
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    int channel = blockStart + lane + 32 * j;
+    // The fp8 constructor saturates to +-448 (__NV_SATFINITE); true division
+    // (not a reciprocal multiply) keeps q identical to DeepSeek's x / s.
+    if (lane + 32 * j < BLOCK && channel < limit)
+      qRow[channel] = fp8(values[j] / scale);
+  }
+  if (lane == 0)
+    *scaleSlot = scale;
+}
+
+} // namespace quant_detail
+
+/// Per-token, per-channel-block FP8 quantization of the first K columns of x.
+///
+/// x: [T, ldx] bf16 (row stride ldx >= K elements; only columns [0, K) read).
+/// q: [T, K] e4m3, row-major contiguous.
+/// scales: [T, ceilDiv(K, BLOCK)] fp32; scales[t * ceilDiv(K, BLOCK) + b] is the
+/// scale of channels [b * BLOCK, min(K, (b + 1) * BLOCK)) of token t. The last
+/// block may be partial (K = 576, 200): its amax covers only present channels.
+///
+/// Launch: grid = (T, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int K, int BLOCK, bool UE8M0>
+__global__ void __launch_bounds__(256)
+    act_quant(const bf16 *x, int ldx, fp8 *q, float *scales, int T) {
+  constexpr int kBlocks = ceilDiv(K, BLOCK);
+  constexpr int kPerLane = ceilDiv(BLOCK, 32);
+  int token = blockIdx.x;
+  if (token >= T)
+    return;
+  const bf16 *xRow = x + static_cast<long long>(token) * ldx;
+  fp8 *qRow = q + static_cast<long long>(token) * K;
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int b = warp; b < kBlocks; b += quant_detail::kWarps) {
+    int blockStart = b * BLOCK;
+    float values[kPerLane];
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      int channel = blockStart + lane + 32 * j;
+      values[j] = (lane + 32 * j < BLOCK && channel < K) ? toFloat(xRow[channel]) : 0.0f;
+    }
+    quant_detail::quantizeWarpBlock<BLOCK, UE8M0>(
+        values, blockStart, K, qRow, scales + static_cast<long long>(token) * kBlocks + b);
+  }
+}
+
+/// SwiGLU output quantized for an FP8 down projection: h = silu(gate) * up in
+/// fp32 per element (silu(g) = g / (1 + e^-g)), then quantized exactly as
+/// act_quant does with K = I.
+///
+/// gate, up: [R, I] bf16 contiguous. q: [R, I] e4m3. scales: [R, ceilDiv(I, BLOCK)].
+///
+/// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int I, int BLOCK, bool UE8M0>
+__global__ void __launch_bounds__(256)
+    silu_mul_quant(const bf16 *gate, const bf16 *up, fp8 *q, float *scales, int R) {
+  constexpr int kBlocks = ceilDiv(I, BLOCK);
+  constexpr int kPerLane = ceilDiv(BLOCK, 32);
+  int row = blockIdx.x;
+  if (row >= R)
+    return;
+  long long rowOffset = static_cast<long long>(row) * I;
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int b = warp; b < kBlocks; b += quant_detail::kWarps) {
+    int blockStart = b * BLOCK;
+    float values[kPerLane];
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      int channel = blockStart + lane + 32 * j;
+      values[j] = 0.0f;
+      if (lane + 32 * j < BLOCK && channel < I) {
+        float g = toFloat(gate[rowOffset + channel]);
+        float u = toFloat(up[rowOffset + channel]);
+        values[j] = g / (1.0f + expf(-g)) * u;
+      }
+    }
+    quant_detail::quantizeWarpBlock<BLOCK, UE8M0>(
+        values, blockStart, I, q + rowOffset, scales + static_cast<long long>(row) * kBlocks + b);
+  }
+}
+
+/// SwiGLU in bf16 for BF16 checkpoints: out = bf16(silu(gate) * up), the
+/// product computed in fp32 as in silu_mul_quant.
+///
+/// gate, up, out: [R, I] bf16 contiguous.
+///
+/// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int I>
+__global__ void __launch_bounds__(256)
+    silu_mul(const bf16 *gate, const bf16 *up, bf16 *out, int R) {
+  int row = blockIdx.x;
+  if (row >= R)
+    return;
+  long long rowOffset = static_cast<long long>(row) * I;
+  for (int channel = threadIdx.x; channel < I; channel += quant_detail::kThreads) {
+    float g = toFloat(gate[rowOffset + channel]);
+    float u = toFloat(up[rowOffset + channel]);
+    out[rowOffset + channel] = fromFloat<bf16>(g / (1.0f + expf(-g)) * u);
+  }
+}
+
+} // namespace dsv3k

@@ -1,0 +1,577 @@
+// GPU tests of gemm.cuh (fp8_gemm, bf16_gemm) and grouped_gemm.cuh
+// (fp8_grouped_gemm, bf16_grouped_gemm) against a float64 CPU reference on
+// fresh random inputs, at every DeepSeek-V3 FP8 projection shape plus small
+// odd ones (N = 576 and 80: partial N blocks; K = 64 < 128; K = 200: partial
+// K block and element loads), M in {1, 7, 300, 1024}.
+//
+// Inputs: FP8 operands are uniformly random e4m3 bit patterns (every finite
+// code, subnormals and both zeros included); scales are 2^U(-4,4) * 1e-3, a
+// different random value per block so a wrong scale index shows. BF16
+// operands are U(-1, 1). Padding columns of strided A rows hold 1e30, so a
+// kernel reading past K fails loudly.
+//
+// Tolerances (relative Frobenius error against float64):
+//  - float output: 2e-5. The kernels accumulate in fp32; a sum of K random-
+//    sign terms carries about 6e-8 * sqrt(K / 2) relative error (4e-6 at
+//    K = 7168), the FP8 path less since it restarts the sum every 128.
+//  - bf16 output: 4e-3. Rounding the result to bf16 (8 significant bits)
+//    alone gives about 1.1e-3 (uniform error within +-2^-9 relative).
+// Large products are compared on a sample of up to 16 rows (always the
+// first and the last, plus rows around the 64-row tile edges), but every
+// element of C is checked for NaN: outputs are poisoned before each run.
+#include "harness.h"
+
+#include "targets/cuda/kernels/gemm.cuh"
+#include "targets/cuda/kernels/grouped_gemm.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using namespace gpu_test;
+using dsv3k::bf16;
+using dsv3k::fp8;
+
+namespace {
+
+constexpr int kScaleBlock = 128; // DeepSeek-V3's weight and activation block
+constexpr double kFloatOutputTolerance = 2e-5;
+constexpr double kBf16OutputTolerance = 4e-3;
+constexpr int kSampledRows = 16;
+
+template <typename OutT> double outputTolerance() {
+  return std::is_same<OutT, float>::value ? kFloatOutputTolerance : kBf16OutputTolerance;
+}
+template <typename OutT> const char *outName() {
+  return std::is_same<OutT, float>::value ? "f32" : "bf16";
+}
+
+/// Runs fn(i) for i in [0, count) on all host cores.
+void parallelFor(size_t count, const std::function<void(size_t)> &fn) {
+  size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min(workers, std::max<size_t>(1, count));
+  size_t chunk = (count + workers - 1) / workers;
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      size_t end = std::min(count, (w + 1) * chunk);
+      for (size_t i = w * chunk; i < end; ++i)
+        fn(i);
+    });
+  for (std::thread &t : threads)
+    t.join();
+}
+
+uint64_t splitMix(uint64_t &state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Fills `bytes` with random bits, in parallel: gigabytes of expert weights
+/// would take minutes through one mt19937. Seeds come from the harness rng,
+/// so every run draws fresh values.
+void fillRandomBytes(uint8_t *bytes, size_t n) {
+  constexpr size_t kPieces = 256;
+  std::vector<uint64_t> seeds(kPieces);
+  for (uint64_t &s : seeds)
+    s = rng()();
+  size_t piece = (n + kPieces - 1) / kPieces;
+  parallelFor(kPieces, [&](size_t p) {
+    uint64_t state = seeds[p];
+    size_t begin = p * piece, end = std::min(n, begin + piece);
+    for (size_t i = begin; i < end; i += 8) {
+      uint64_t bits = splitMix(state);
+      std::memcpy(bytes + i, &bits, std::min<size_t>(8, end - i));
+    }
+  });
+}
+
+/// Random finite e4m3 values: every bit pattern except the two NaNs.
+std::vector<fp8> randomFp8(size_t n) {
+  std::vector<fp8> v(n);
+  uint8_t *bytes = reinterpret_cast<uint8_t *>(v.data());
+  fillRandomBytes(bytes, n);
+  parallelFor(64, [&](size_t p) {
+    size_t piece = (n + 63) / 64;
+    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i)
+      if ((bytes[i] & 0x7F) == 0x7F)
+        bytes[i] ^= 0x01; // +-NaN -> +-448
+  });
+  return v;
+}
+
+/// U(-1, 1) rounded to bf16.
+std::vector<bf16> randomBf16(size_t n) {
+  std::vector<uint32_t> bits((n + 1) / 2);
+  fillRandomBytes(reinterpret_cast<uint8_t *>(bits.data()), bits.size() * 4);
+  std::vector<bf16> v(n);
+  parallelFor(64, [&](size_t p) {
+    size_t piece = (n + 63) / 64;
+    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i) {
+      uint32_t word = bits[i / 2] >> (16 * (i % 2));
+      float unit = static_cast<float>(word & 0xFFFF) / 32768.0f - 1.0f; // [-1, 1)
+      v[i] = __float2bfloat16(unit);
+    }
+  });
+  return v;
+}
+
+/// Block scales 2^U(-4, 4) * 1e-3: positive, different per block.
+std::vector<float> randomScales(size_t n) {
+  std::vector<float> v = randomFloats(n, -4.0f, 4.0f);
+  for (float &x : v)
+    x = std::exp2(x) * 1e-3f;
+  return v;
+}
+
+/// The value of every e4m3 code.
+const std::vector<double> &fp8Values() {
+  static const std::vector<double> table = [] {
+    std::vector<double> t(256);
+    for (int code = 0; code < 256; ++code) {
+      fp8 v;
+      v.__x = static_cast<__nv_fp8_storage_t>(code);
+      t[code] = static_cast<float>(v);
+    }
+    return t;
+  }();
+  return table;
+}
+
+inline double value(fp8 v) { return fp8Values()[v.__x]; }
+inline double value(bf16 v) { return __bfloat162float(v); }
+
+/// Rows compared against the reference: all of them when few, else the
+/// first and last, the rows on both sides of the first tile edge, and random
+/// others (sorted, distinct).
+std::vector<int> sampleRows(int rows) {
+  std::vector<int> picked;
+  if (rows <= kSampledRows) {
+    for (int r = 0; r < rows; ++r)
+      picked.push_back(r);
+    return picked;
+  }
+  picked = {0, rows - 1, std::min(63, rows - 1), std::min(64, rows - 1)};
+  std::uniform_int_distribution<int> pick(0, rows - 1);
+  while (picked.size() < static_cast<size_t>(kSampledRows))
+    picked.push_back(pick(rng()));
+  std::sort(picked.begin(), picked.end());
+  picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+  return picked;
+}
+
+/// True when every element is finite: an unwritten (poisoned) output is NaN.
+template <typename OutT> bool allFinite(const std::vector<OutT> &c) {
+  for (const OutT &v : c)
+    if (!std::isfinite(static_cast<float>(v)))
+      return false;
+  return true;
+}
+
+inline float toFloatHost(float v) { return v; }
+inline float toFloatHost(bf16 v) { return __bfloat162float(v); }
+
+/// Compares the sampled rows of c (row r of the sample is c row rows[r])
+/// with ref (sampled rows x N) and reports.
+template <typename OutT>
+void compareRows(const std::string &kernel, const std::string &shape, const std::vector<OutT> &c,
+                 int N, const std::vector<int> &rows, const std::vector<double> &ref) {
+  if (!allFinite(c)) {
+    report(kernel, shape + " (unwritten/NaN output)", INFINITY, outputTolerance<OutT>());
+    return;
+  }
+  std::vector<float> sampled;
+  sampled.reserve(rows.size() * N);
+  for (int r : rows)
+    for (int n = 0; n < N; ++n)
+      sampled.push_back(toFloatHost(c[static_cast<size_t>(r) * N + n]));
+  report(kernel, shape, relativeError(sampled, ref), outputTolerance<OutT>());
+}
+
+/// Reference row of a block-scaled product: out[n] = sum_kb (sum_{k in kb}
+/// a[k] b[n, k]) * aScales[kb] * bScales[n / 128, kb], all in float64.
+void referenceFp8Row(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales,
+                     int N, int K, double *out) {
+  int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  std::vector<double> aRow(K);
+  for (int k = 0; k < K; ++k)
+    aRow[k] = value(a[k]);
+  const std::vector<double> &table = fp8Values();
+  parallelFor(N, [&](size_t n) {
+    const fp8 *bRow = b + n * K;
+    double total = 0;
+    for (int kb = 0; kb < blocksK; ++kb) {
+      double partial = 0;
+      for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
+        partial += aRow[k] * table[bRow[k].__x];
+      total += partial * aScales[kb] * bScales[(n / kScaleBlock) * blocksK + kb];
+    }
+    out[n] = total;
+  });
+}
+
+/// Reference row of an unscaled bf16 product (a: K values).
+void referenceBf16Row(const bf16 *a, const bf16 *b, int N, int K, double *out) {
+  std::vector<double> aRow(K);
+  for (int k = 0; k < K; ++k)
+    aRow[k] = value(a[k]);
+  parallelFor(N, [&](size_t n) {
+    const bf16 *bRow = b + n * K;
+    double total = 0;
+    for (int k = 0; k < K; ++k)
+      total += aRow[k] * __bfloat162float(bRow[k]);
+    out[n] = total;
+  });
+}
+
+struct Timing {
+  std::string kernel, shape;
+  double microseconds, tflops;
+};
+std::vector<Timing> &timings() {
+  static std::vector<Timing> all;
+  return all;
+}
+
+/// Median of 5 timed launches (after the checked one), for the record only:
+/// these kernels are the correct baseline, not the fast ones.
+void timeLaunches(const std::string &kernel, const std::string &shape, double flops,
+                  const std::function<void()> &launch) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  for (int i = 0; i < 5; ++i) {
+    CHECK_CUDA(cudaEventRecord(start));
+    launch();
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    CHECK_CUDA(cudaGetLastError());
+    float elapsed = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
+    ms.push_back(elapsed);
+  }
+  std::sort(ms.begin(), ms.end());
+  double us = ms[ms.size() / 2] * 1e3;
+  timings().push_back({kernel, shape, us, flops / (us * 1e-6) / 1e12});
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+}
+
+std::string gemmShape(int N, int K, int M) {
+  return std::to_string(N) + "x" + std::to_string(K) + " M=" + std::to_string(M);
+}
+
+// ---------------------------------------------------------------- fp8_gemm
+
+template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = false) {
+  constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  std::vector<fp8> a = randomFp8(static_cast<size_t>(M) * K);
+  std::vector<fp8> b = randomFp8(static_cast<size_t>(N) * K);
+  std::vector<float> aScales = randomScales(static_cast<size_t>(M) * kBlocksK);
+  std::vector<float> bScales = randomScales(static_cast<size_t>(kBlocksN) * kBlocksK);
+
+  DeviceBuffer<fp8> da(a.size()), db(b.size());
+  DeviceBuffer<float> das(aScales.size()), dbs(bScales.size());
+  DeviceBuffer<OutT> dc(static_cast<size_t>(M) * N);
+  da.upload(a);
+  db.upload(b);
+  das.upload(aScales);
+  dbs.upload(bScales);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
+  auto launch = [&] {
+    dsv3k::fp8_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
+        <<<grid, dim3(256)>>>(da.ptr, das.ptr, db.ptr, dbs.ptr, dc.ptr, M);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRows(M);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i)
+    referenceFp8Row(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
+                    bScales.data(), N, K, &ref[i * N]);
+  std::string name = std::string("fp8_gemm ") + outName<OutT>();
+  compareRows(name, gemmShape(N, K, M), c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, gemmShape(N, K, M), 2.0 * M * N * K, launch);
+}
+
+/// One DeepSeek-V3 projection at every M of the task.
+template <int N, int K> void testFp8GemmAllM() {
+  testFp8Gemm<N, K, bf16>(1, true);
+  testFp8Gemm<N, K, bf16>(7);
+  testFp8Gemm<N, K, bf16>(300);
+  testFp8Gemm<N, K, bf16>(1024, true);
+}
+
+// ---------------------------------------------------------------- bf16_gemm
+
+template <int N, int K, typename OutT> void testBf16Gemm(int M, int lda, bool timed = false) {
+  std::vector<bf16> a = randomBf16(static_cast<size_t>(M) * lda);
+  for (int m = 0; m < M; ++m)
+    for (int k = K; k < lda; ++k)
+      a[static_cast<size_t>(m) * lda + k] = __float2bfloat16(1e30f);
+  std::vector<bf16> b = randomBf16(static_cast<size_t>(N) * K);
+
+  DeviceBuffer<bf16> da(a.size()), db(b.size());
+  DeviceBuffer<OutT> dc(static_cast<size_t>(M) * N);
+  da.upload(a);
+  db.upload(b);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
+  auto launch = [&] {
+    dsv3k::bf16_gemm<N, K, OutT><<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dc.ptr, M);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRows(M);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i)
+    referenceBf16Row(&a[static_cast<size_t>(rows[i]) * lda], b.data(), N, K, &ref[i * N]);
+  std::string name = std::string("bf16_gemm ") + outName<OutT>();
+  std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
+  compareRows(name, shape, c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, shape, 2.0 * M * N * K, launch);
+}
+
+// ------------------------------------------------------------ grouped GEMMs
+
+/// Routed rows as the runtime builds them: each of T tokens picks topK
+/// distinct experts from `candidates`; the (expert, token) pairs are sorted
+/// by expert (tokens ascending within an expert), giving rowToken[r] and
+/// expertOffsets[0..E].
+struct Routing {
+  std::vector<int> rowToken;
+  std::vector<int> expertOffsets;
+  int rows() const { return static_cast<int>(rowToken.size()); }
+};
+
+Routing routeTokens(int T, int topK, int numExperts, std::vector<int> candidates) {
+  std::vector<std::pair<int, int>> pairs; // (expert, token)
+  for (int t = 0; t < T; ++t) {
+    std::shuffle(candidates.begin(), candidates.end(), rng());
+    for (int j = 0; j < topK; ++j)
+      pairs.push_back({candidates[j], t});
+  }
+  std::sort(pairs.begin(), pairs.end());
+  Routing routing;
+  routing.expertOffsets.assign(numExperts + 1, 0);
+  for (const auto &p : pairs) {
+    routing.rowToken.push_back(p.second);
+    routing.expertOffsets[p.first + 1] += 1;
+  }
+  for (int e = 0; e < numExperts; ++e)
+    routing.expertOffsets[e + 1] += routing.expertOffsets[e];
+  return routing;
+}
+
+std::vector<int> allExperts(int numExperts) {
+  std::vector<int> experts(numExperts);
+  for (int e = 0; e < numExperts; ++e)
+    experts[e] = e;
+  return experts;
+}
+
+int expertOfRow(const Routing &routing, int r) {
+  return static_cast<int>(std::upper_bound(routing.expertOffsets.begin(),
+                                           routing.expertOffsets.end(), r) -
+                          routing.expertOffsets.begin()) -
+         1;
+}
+
+/// Sampled rows plus the first and last row of several experts, where a tile
+/// starts or ends.
+std::vector<int> sampleRoutedRows(const Routing &routing) {
+  std::vector<int> picked = sampleRows(routing.rows());
+  int numExperts = static_cast<int>(routing.expertOffsets.size()) - 1;
+  int added = 0;
+  for (int e = 0; e < numExperts && added < 8; ++e) {
+    int begin = routing.expertOffsets[e], end = routing.expertOffsets[e + 1];
+    if (end - begin >= 2 && begin % 64 != 0) {
+      picked.push_back(begin);
+      picked.push_back(end - 1);
+      added += 1;
+    }
+  }
+  std::sort(picked.begin(), picked.end());
+  picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+  return picked;
+}
+
+std::string groupedShape(int E, int N, int K, const Routing &routing, bool gather) {
+  int nonEmpty = 0;
+  for (size_t e = 0; e + 1 < routing.expertOffsets.size(); ++e)
+    nonEmpty += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
+  return "E=" + std::to_string(E) + " " + std::to_string(N) + "x" + std::to_string(K) +
+         " R=" + std::to_string(routing.rows()) + " used=" + std::to_string(nonEmpty) +
+         (gather ? " gather" : "");
+}
+
+/// gather: A holds one row per token and a_rows picks it (gate/up of the
+/// routed experts); otherwise A is already in routed order (down).
+template <int N, int K, int E, typename OutT>
+void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
+                    bool timed = false) {
+  constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  Routing routing = routeTokens(T, topK, E, candidates);
+  const int R = routing.rows();
+  const int aRowsCount = gather ? T : R;
+  std::vector<fp8> a = randomFp8(static_cast<size_t>(aRowsCount) * K);
+  std::vector<float> aScales = randomScales(static_cast<size_t>(aRowsCount) * kBlocksK);
+  std::vector<fp8> b = randomFp8(static_cast<size_t>(E) * N * K);
+  std::vector<float> bScales = randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK);
+
+  DeviceBuffer<fp8> da(a.size()), db(b.size());
+  DeviceBuffer<float> das(aScales.size()), dbs(bScales.size());
+  DeviceBuffer<int> drows(R), doffsets(E + 1);
+  DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N);
+  da.upload(a);
+  db.upload(b);
+  das.upload(aScales);
+  dbs.upload(bScales);
+  drows.upload(routing.rowToken);
+  doffsets.upload(routing.expertOffsets);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
+  const int *aRows = gather ? drows.ptr : nullptr;
+  auto launch = [&] {
+    dsv3k::fp8_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
+        da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRoutedRows(routing);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int r = rows[i], e = expertOfRow(routing, r);
+    int source = gather ? routing.rowToken[r] : r;
+    referenceFp8Row(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
+                    &b[static_cast<size_t>(e) * N * K], &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK],
+                    N, K, &ref[i * N]);
+  }
+  std::string name = std::string("fp8_grouped_gemm ") + outName<OutT>();
+  std::string shape = groupedShape(E, N, K, routing, gather);
+  compareRows(name, shape, c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+}
+
+template <int N, int K, int E, typename OutT>
+void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
+                     bool timed = false) {
+  Routing routing = routeTokens(T, topK, E, candidates);
+  const int R = routing.rows();
+  const int aRowsCount = gather ? T : R;
+  std::vector<bf16> a = randomBf16(static_cast<size_t>(aRowsCount) * K);
+  std::vector<bf16> b = randomBf16(static_cast<size_t>(E) * N * K);
+
+  DeviceBuffer<bf16> da(a.size()), db(b.size());
+  DeviceBuffer<int> drows(R), doffsets(E + 1);
+  DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N);
+  da.upload(a);
+  db.upload(b);
+  drows.upload(routing.rowToken);
+  doffsets.upload(routing.expertOffsets);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
+  const int *aRows = gather ? drows.ptr : nullptr;
+  auto launch = [&] {
+    dsv3k::bf16_grouped_gemm<N, K, E, OutT>
+        <<<grid, dim3(256)>>>(da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRoutedRows(routing);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int r = rows[i], e = expertOfRow(routing, r);
+    int source = gather ? routing.rowToken[r] : r;
+    referenceBf16Row(&a[static_cast<size_t>(source) * K], &b[static_cast<size_t>(e) * N * K], N,
+                     K, &ref[i * N]);
+  }
+  std::string name = std::string("bf16_grouped_gemm ") + outName<OutT>();
+  std::string shape = groupedShape(E, N, K, routing, gather);
+  compareRows(name, shape, c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+}
+
+} // namespace
+
+int main() {
+  // fp8_gemm: every DeepSeek-V3 FP8 projection [N, K] at M = 1, 7, 300, 1024.
+  testFp8GemmAllM<1536, 7168>();  // q_a_proj
+  testFp8GemmAllM<24576, 1536>(); // q_b_proj
+  testFp8GemmAllM<576, 7168>();   // kv_a_proj_with_mqa: last N block has 64 rows
+  testFp8GemmAllM<32768, 512>();  // kv_b_proj
+  testFp8GemmAllM<7168, 16384>(); // o_proj
+  testFp8GemmAllM<18432, 7168>(); // dense gate_proj / up_proj
+  testFp8GemmAllM<7168, 18432>(); // dense down_proj
+  testFp8GemmAllM<2048, 7168>();  // expert gate_proj / up_proj
+  testFp8GemmAllM<7168, 2048>();  // expert down_proj
+  // Tiny models and odd shapes, with float output too.
+  for (int M : {1, 7, 300}) {
+    testFp8Gemm<80, 256, bf16>(M);
+    testFp8Gemm<80, 256, float>(M);
+    testFp8Gemm<256, 64, bf16>(M); // K < 128: one partial K block
+    testFp8Gemm<256, 64, float>(M);
+    testFp8Gemm<192, 128, bf16>(M);
+    testFp8Gemm<96, 200, float>(M); // K % 16 != 0: element loads, partial K block
+  }
+  testFp8Gemm<576, 7168, float>(300);
+
+  // bf16_gemm: router (256 experts, fp32 logits), lm_head (fp32 logits),
+  // a BF16 projection, a strided A (the 512-wide c_kv inside 576-wide kv_a
+  // rows) and odd strides that force element loads.
+  for (int M : {1, 7, 300})
+    testBf16Gemm<256, 7168, float>(M, 7168, M == 300);
+  testBf16Gemm<129280, 7168, float>(4, 7168, true);
+  testBf16Gemm<1536, 7168, bf16>(1, 7168);
+  testBf16Gemm<1536, 7168, bf16>(1024, 7168, true);
+  testBf16Gemm<32768, 512, bf16>(7, 576);
+  testBf16Gemm<80, 256, float>(300, 259);
+  testBf16Gemm<80, 200, float>(7, 203);
+  testBf16Gemm<80, 200, bf16>(1, 200);
+
+  // Grouped: DeepSeek-V3's 256 experts, 64 tokens x top-8 = 512 routed rows.
+  // Expert gate/up gathers token rows (a_rows); expert down reads routed rows.
+  testFp8Grouped<2048, 7168, 256, bf16>(64, 8, allExperts(256), true, true);
+  testFp8Grouped<7168, 2048, 256, bf16>(64, 8, allExperts(256), false, true);
+  // 16 experts, most empty: 3 used experts with ~133 rows each (three tiles
+  // per expert), and 5 tokens on 6 experts with odd N and K.
+  testFp8Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
+  testFp8Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
+  testFp8Grouped<80, 256, 16, bf16>(1, 2, {6, 7}, true);
+
+  testBf16Grouped<2048, 7168, 256, bf16>(64, 8, allExperts(256), true, true);
+  testBf16Grouped<7168, 2048, 256, bf16>(64, 8, allExperts(256), false, true);
+  testBf16Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
+  testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
+
+  int status = finish("gemm_test");
+  std::printf("\n== gemm_test timings (median of 5, baseline SIMT kernels)\n");
+  for (const Timing &t : timings())
+    std::printf("%-28s %-44s %10.1f us %8.2f TFLOP/s\n", t.kernel.c_str(), t.shape.c_str(),
+                t.microseconds, t.tflops);
+  return status;
+}

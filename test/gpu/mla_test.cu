@@ -1,0 +1,771 @@
+// GPU tests of mla.cuh: mla_rope_q, mla_q_absorb, mla_kv_write,
+// mla_attention and mla_out_absorb each against a float64 CPU reference on
+// fresh random inputs, and the whole absorbed pipeline against plain
+// (non-absorbed) MLA computed in float64: k_nope = W_UK c, v = W_UV c per head,
+// standard causal softmax attention. Shapes: DeepSeek-V3 (128 heads, nope 128,
+// rope 64, v 128, kv_lora 512, page 64) and a tiny model (4 heads, 32, 16, 32,
+// 64, page 16). Attention runs on a batch of 4 sequences of mixed lengths
+// whose pages are shuffled (never contiguous): prefill (1, 17, 300, 1000: every
+// token attends causally) and decode (one new token per sequence over 4096,
+// 16384, 513 and 1 cached positions). Block-table entries past a sequence's
+// pages point at a page of NaNs, so a read past the causal limit fails.
+//
+// Tolerances (norm ratios ||out - ref|| / ||ref||):
+//  - One bf16 rounding of an fp32 result (rope, the absorptions, attention,
+//    the cache's rope half): half an ulp of 8 significant bits, uniform, is
+//    about 1.5e-3; fp32 accumulation adds < 1e-5. kBf16Output = 3e-3 passes
+//    that and fails a missing or misplaced term (one of 128 terms dropped is
+//    ~9%; one key of 1000 missed is ~3%).
+//  - The cache's latent half is rms_norm (see norm_test: the reference models
+//    the intermediate rounding), same tolerance.
+//  - End to end: q_pe, q_lat, k_pe, out_lat and out are each rounded to bf16
+//    on the absorbed path (the plain float64 reference rounds only c, which
+//    both forms cache), and score errors move the softmax weights: a few
+//    roundings of 1.5e-3 (about 3e-3 measured on an H100). kPipeline = 1e-2
+//    is "agree within bf16 tolerance"; a wrong head, rope pairing, scale or
+//    page is off by 1e-1 or more.
+//  - Attention and the pipeline are also checked token by token (the worst
+//    token's ratio), since short-context tokens dominate a batch-wide norm.
+//  - Untouched regions (q's nope half, cache rows no token owns) must not
+//    change at all: tolerance 0 on a count of changed values.
+#include "harness.h"
+
+#include "targets/cuda/kernels/mla.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace gpu_test;
+using dsv3k::bf16;
+
+namespace {
+
+constexpr double kBf16Output = 3e-3;
+constexpr double kPipeline = 1e-2;
+constexpr double kExact = 0.0;
+constexpr float kEps = 1e-6f;
+
+/// DeepSeek-V3: softmax scale 192^-0.5 times mscale^2 under YaRN (factor 40,
+/// mscale_all_dim 1: mscale = 0.1 ln 40 + 1); its rope mscale ratio is 1.
+struct DeepSeekV3Shape {
+  static constexpr int HEADS = 128, NOPE = 128, ROPE = 64, V = 128, KV_LORA = 512, PAGE = 64;
+  static constexpr const char *kName = "dsv3";
+  static float softmaxScale() {
+    double mscale = 0.1 * std::log(40.0) + 1.0;
+    return static_cast<float>(mscale * mscale / std::sqrt(192.0));
+  }
+  static constexpr float kRopeScale = 1.0f;
+};
+
+/// A tiny model with a page smaller than the key tile and rope_scale != 1,
+/// which must multiply both q and k.
+struct TinyShape {
+  static constexpr int HEADS = 4, NOPE = 32, ROPE = 16, V = 32, KV_LORA = 64, PAGE = 16;
+  static constexpr const char *kName = "tiny";
+  static float softmaxScale() { return static_cast<float>(1.0 / std::sqrt(48.0)); }
+  static constexpr float kRopeScale = 1.25f;
+};
+
+float roundBf16(double v) { return __bfloat162float(__float2bfloat16(static_cast<float>(v))); }
+
+/// Random bf16 values and their exact float values.
+struct Bf16Data {
+  std::vector<bf16> bits;
+  std::vector<float> values;
+  Bf16Data(size_t n, float lo, float hi) {
+    bits = toBf16(randomFloats(n, lo, hi));
+    values = fromBf16(bits);
+  }
+};
+
+/// Runs body(i) for i < n on all host cores (the float64 references of the
+/// real shapes are billions of multiply-adds).
+template <typename Body> void parallelFor(size_t n, Body body) {
+  unsigned workers = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), 32));
+  std::vector<std::thread> pool;
+  for (unsigned w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      for (size_t i = w; i < n; i += workers)
+        body(i);
+    });
+  for (std::thread &thread : pool)
+    thread.join();
+}
+
+/// DeepSeek-V3's YaRN frequencies (base 10000, factor 40, original context
+/// 4096, beta_fast 32, beta_slow 1), as the compiler will pass them.
+std::vector<float> yarnInverseFrequencies(int rope) {
+  const double base = 10000, factor = 40, original = 4096, betaFast = 32, betaSlow = 1;
+  auto correctionDim = [&](double rotations) {
+    return rope * std::log(original / (rotations * 2 * 3.14159265358979323846)) / (2 * std::log(base));
+  };
+  double low = std::max(0.0, std::floor(correctionDim(betaFast)));
+  double high = std::min<double>(rope - 1, std::ceil(correctionDim(betaSlow)));
+  if (low == high)
+    high += 0.001;
+  std::vector<float> invFreq(rope / 2);
+  for (int i = 0; i < rope / 2; ++i) {
+    float extrapolated = static_cast<float>(1.0 / std::pow(base, 2.0 * i / rope));
+    float interpolated = extrapolated / static_cast<float>(factor);
+    double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+    float keepExtrapolated = static_cast<float>(1.0 - ramp);
+    invFreq[i] = interpolated * (1 - keepExtrapolated) + extrapolated * keepExtrapolated;
+  }
+  return invFreq;
+}
+
+/// Float64 rope of one ROPE-wide vector of interleaved pairs; the angle is the
+/// fp32 product the model defines, cos and sin exact.
+void referenceRope(const float *x, int rope, int position, const std::vector<float> &invFreq,
+                   float ropeScale, double *out) {
+  for (int i = 0; i < rope / 2; ++i) {
+    float angle = static_cast<float>(position) * invFreq[i];
+    double c = std::cos(static_cast<double>(angle)) * ropeScale;
+    double s = std::sin(static_cast<double>(angle)) * ropeScale;
+    double x0 = x[2 * i], x1 = x[2 * i + 1];
+    out[2 * i] = x0 * c - x1 * s;
+    out[2 * i + 1] = x0 * s + x1 * c;
+  }
+}
+
+/// HF RMSNorm of one row: bf16(w * bf16(x * rsqrt(mean(x^2) + eps))), the
+/// intermediate rounding modelled, the rest in float64 (not rounded).
+void referenceNorm(const float *x, const float *w, int n, double *y) {
+  double sumSquares = 0;
+  for (int i = 0; i < n; ++i)
+    sumSquares += static_cast<double>(x[i]) * x[i];
+  double inverseRms = 1.0 / std::sqrt(sumSquares / n + kEps);
+  for (int i = 0; i < n; ++i)
+    y[i] = static_cast<double>(w[i]) * roundBf16(x[i] * inverseRms);
+}
+
+/// A paged cache for a batch of sequences: each sequence's pages are drawn
+/// from a shuffled pool, and every block-table entry past them points at a
+/// spare page that the tests fill with NaN.
+struct PagedLayout {
+  int page = 0, maxPages = 0, numPages = 0, sparePage = 0;
+  std::vector<int> blockTable; // [sequences, maxPages]
+  long long slot(int sequence, int position) const {
+    return static_cast<long long>(blockTable[sequence * maxPages + position / page]) * page +
+           position % page;
+  }
+};
+
+PagedLayout makePagedLayout(const std::vector<int> &capacities, int page) {
+  PagedLayout layout;
+  layout.page = page;
+  int used = 0;
+  for (int capacity : capacities) {
+    int pages = (capacity + page - 1) / page;
+    layout.maxPages = std::max(layout.maxPages, pages);
+    used += pages;
+  }
+  layout.numPages = used + 3; // the spare page and two never referenced
+  std::vector<int> pool(layout.numPages);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng());
+  layout.sparePage = pool.back();
+  layout.blockTable.assign(capacities.size() * layout.maxPages, layout.sparePage);
+  int next = 0;
+  for (size_t s = 0; s < capacities.size(); ++s)
+    for (int p = 0; p < (capacities[s] + page - 1) / page; ++p)
+      layout.blockTable[s * layout.maxPages + p] = pool[next++];
+  return layout;
+}
+
+/// Tokens of a batch: sequence and position of each.
+struct TokenBatch {
+  std::vector<int> sequence, position;
+  int size() const { return static_cast<int>(sequence.size()); }
+};
+
+/// Every position of every sequence, sequence by sequence (prefill).
+TokenBatch prefillTokens(const std::vector<int> &lengths) {
+  TokenBatch batch;
+  for (size_t s = 0; s < lengths.size(); ++s)
+    for (int p = 0; p < lengths[s]; ++p) {
+      batch.sequence.push_back(static_cast<int>(s));
+      batch.position.push_back(p);
+    }
+  return batch;
+}
+
+/// One token per sequence at its last position (decode).
+TokenBatch decodeTokens(const std::vector<int> &lengths) {
+  TokenBatch batch;
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    batch.sequence.push_back(static_cast<int>(s));
+    batch.position.push_back(lengths[s] - 1);
+  }
+  return batch;
+}
+
+/// Token indices checked against the reference: all when few, else the
+/// first and last token of each sequence plus random ones.
+std::vector<int> sampleTokens(const TokenBatch &batch, int wanted) {
+  std::vector<int> picked;
+  if (batch.size() <= wanted) {
+    picked.resize(batch.size());
+    std::iota(picked.begin(), picked.end(), 0);
+    return picked;
+  }
+  for (int t = 0; t < batch.size(); ++t)
+    if (t == 0 || t == batch.size() - 1 || batch.sequence[t] != batch.sequence[t - 1] ||
+        batch.sequence[t] != batch.sequence[t + 1])
+      picked.push_back(t);
+  std::uniform_int_distribution<int> pick(0, batch.size() - 1);
+  while (static_cast<int>(picked.size()) < wanted)
+    picked.push_back(pick(rng()));
+  std::sort(picked.begin(), picked.end());
+  picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+  return picked;
+}
+
+std::string lengthsName(const std::vector<int> &lengths) {
+  std::string name = "{";
+  for (size_t i = 0; i < lengths.size(); ++i)
+    name += (i ? "," : "") + std::to_string(lengths[i]);
+  return name + "}";
+}
+
+size_t countChangedFromPoison(const std::vector<bf16> &values, const std::vector<bool> &owned) {
+  size_t changed = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint16_t raw;
+    std::memcpy(&raw, &values[i], 2);
+    if (!owned[i] && raw != 0xFFFF)
+      ++changed;
+  }
+  return changed;
+}
+
+/// Median time of 5 runs of `launch` (which checks and synchronizes itself),
+/// after one warm-up run, with CUDA events.
+template <typename Launch> float medianMilliseconds(Launch launch) {
+  launch();
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::vector<float> times;
+  for (int i = 0; i < 5; ++i) {
+    CHECK_CUDA(cudaEventRecord(start));
+    launch();
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+  }
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[2];
+}
+
+/// The largest per-token ||out - ref|| / ||ref|| over rows of `width` values:
+/// the norm over a whole batch is dominated by short-context tokens (whose
+/// output is close to a single cached row, nearly exact in bf16) and would
+/// hide an error confined to the long contexts.
+double worstTokenError(const std::vector<float> &out, const std::vector<double> &ref, size_t width) {
+  double worst = 0;
+  for (size_t row = 0; row * width < ref.size(); ++row) {
+    std::vector<float> outRow(out.begin() + row * width, out.begin() + (row + 1) * width);
+    std::vector<double> refRow(ref.begin() + row * width, ref.begin() + (row + 1) * width);
+    worst = std::max(worst, relativeError(outRow, refRow));
+  }
+  return worst;
+}
+
+int attentionHeadsPerBlock(int heads) {
+  // The rule mla_attention's comment documents.
+  return heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
+}
+
+// ---- launchers (the geometry each kernel's comment states) ----------------
+
+template <class S>
+void launchRopeQ(bf16 *q, const int *positions, const float *invFreq, int T) {
+  dsv3k::mla_rope_q<S::HEADS, S::NOPE, S::ROPE><<<T, 128>>>(q, positions, invFreq, S::kRopeScale, T);
+  CHECK_LAUNCH();
+}
+
+template <class S> void launchQAbsorb(const bf16 *q, const bf16 *kvB, bf16 *qLat, int T) {
+  dim3 grid(dsv3k::ceilDiv(T, 16), S::HEADS, 1);
+  dsv3k::mla_q_absorb<S::HEADS, S::NOPE, S::ROPE, S::V, S::KV_LORA><<<grid, 256>>>(q, kvB, qLat, T);
+  CHECK_LAUNCH();
+}
+
+template <class S>
+void launchKvWrite(const bf16 *kvA, const bf16 *normW, const int *positions, const int *tokenSeq,
+                   const int *blockTable, int maxPages, const float *invFreq, bf16 *cache, int T) {
+  dsv3k::mla_kv_write<S::KV_LORA, S::ROPE, S::PAGE><<<T, 128>>>(
+      kvA, normW, positions, tokenSeq, blockTable, maxPages, invFreq, S::kRopeScale, cache, T, kEps);
+  CHECK_LAUNCH();
+}
+
+template <class S>
+void launchAttention(const bf16 *qLat, const bf16 *q, const bf16 *cache, const int *blockTable,
+                     int maxPages, const int *tokenSeq, const int *positions, bf16 *outLat, int T) {
+  dim3 grid(T, S::HEADS / attentionHeadsPerBlock(S::HEADS), 1);
+  dsv3k::mla_attention<S::HEADS, S::NOPE, S::ROPE, S::KV_LORA, S::PAGE><<<grid, 256>>>(
+      qLat, q, cache, blockTable, maxPages, tokenSeq, positions, outLat, T, S::softmaxScale());
+  CHECK_LAUNCH();
+}
+
+template <class S> void launchOutAbsorb(const bf16 *outLat, const bf16 *kvB, bf16 *out, int T) {
+  dim3 grid(dsv3k::ceilDiv(T, 16), S::HEADS, 1);
+  dsv3k::mla_out_absorb<S::HEADS, S::NOPE, S::V, S::KV_LORA><<<grid, 256>>>(outLat, kvB, out, T);
+  CHECK_LAUNCH();
+}
+
+// ---- single kernels ---------------------------------------------------------
+
+template <class S> void testRopeQ(int T) {
+  constexpr int kHeadWidth = S::NOPE + S::ROPE, kRowWidth = S::HEADS * kHeadWidth;
+  Bf16Data q(static_cast<size_t>(T) * kRowWidth, -1.0f, 1.0f);
+  std::vector<int> positions(T);
+  std::uniform_int_distribution<int> pickPosition(0, 16383);
+  for (int &p : positions)
+    p = pickPosition(rng());
+  positions[0] = 16383; // the longest context: angles of 16K radians
+  std::vector<float> invFreq = yarnInverseFrequencies(S::ROPE);
+  DeviceBuffer<bf16> dQ(q.bits.size());
+  DeviceBuffer<int> dPositions(T);
+  DeviceBuffer<float> dInvFreq(invFreq.size());
+  dQ.upload(q.bits);
+  dPositions.upload(positions);
+  dInvFreq.upload(invFreq);
+  launchRopeQ<S>(dQ.ptr, dPositions.ptr, dInvFreq.ptr, T);
+  std::vector<float> out = fromBf16(dQ.download());
+  std::vector<float> roped;
+  std::vector<double> ref;
+  size_t nopeChanged = 0;
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < S::HEADS; ++h) {
+      size_t head = static_cast<size_t>(t) * kRowWidth + h * kHeadWidth;
+      for (int n = 0; n < S::NOPE; ++n)
+        nopeChanged += std::memcmp(&out[head + n], &q.values[head + n], sizeof(float)) != 0;
+      double expected[S::ROPE];
+      referenceRope(&q.values[head + S::NOPE], S::ROPE, positions[t], invFreq, S::kRopeScale,
+                    expected);
+      for (int i = 0; i < S::ROPE; ++i) {
+        roped.push_back(out[head + S::NOPE + i]);
+        ref.push_back(expected[i]);
+      }
+    }
+  std::string shape = std::string(S::kName) + " T=" + std::to_string(T);
+  report("mla_rope_q", shape, relativeError(roped, ref), kBf16Output);
+  report("mla_rope_q nope untouched", shape, static_cast<double>(nopeChanged), kExact);
+}
+
+template <class S> void testQAbsorb(int T) {
+  constexpr int kHeadWidth = S::NOPE + S::ROPE;
+  Bf16Data q(static_cast<size_t>(T) * S::HEADS * kHeadWidth, -1.0f, 1.0f);
+  Bf16Data kvB(static_cast<size_t>(S::HEADS) * (S::NOPE + S::V) * S::KV_LORA, -1.0f, 1.0f);
+  DeviceBuffer<bf16> dQ(q.bits.size()), dKvB(kvB.bits.size());
+  DeviceBuffer<bf16> dQLat(static_cast<size_t>(T) * S::HEADS * S::KV_LORA);
+  dQ.upload(q.bits);
+  dKvB.upload(kvB.bits);
+  dQLat.poison();
+  launchQAbsorb<S>(dQ.ptr, dKvB.ptr, dQLat.ptr, T);
+  std::vector<double> ref(dQLat.n);
+  parallelFor(static_cast<size_t>(T) * S::HEADS, [&](size_t index) {
+    int t = static_cast<int>(index / S::HEADS), h = static_cast<int>(index % S::HEADS);
+    double *row = &ref[index * S::KV_LORA];
+    std::fill(row, row + S::KV_LORA, 0.0);
+    for (int n = 0; n < S::NOPE; ++n) {
+      double qn = q.values[(static_cast<size_t>(t) * S::HEADS + h) * kHeadWidth + n];
+      const float *w = &kvB.values[(static_cast<size_t>(h) * (S::NOPE + S::V) + n) * S::KV_LORA];
+      for (int c = 0; c < S::KV_LORA; ++c)
+        row[c] += qn * w[c];
+    }
+  });
+  report("mla_q_absorb", std::string(S::kName) + " T=" + std::to_string(T),
+         relativeError(fromBf16(dQLat.download()), ref), kBf16Output);
+}
+
+template <class S> void testOutAbsorb(int T) {
+  Bf16Data outLat(static_cast<size_t>(T) * S::HEADS * S::KV_LORA, -1.0f, 1.0f);
+  Bf16Data kvB(static_cast<size_t>(S::HEADS) * (S::NOPE + S::V) * S::KV_LORA, -1.0f, 1.0f);
+  DeviceBuffer<bf16> dOutLat(outLat.bits.size()), dKvB(kvB.bits.size());
+  DeviceBuffer<bf16> dOut(static_cast<size_t>(T) * S::HEADS * S::V);
+  dOutLat.upload(outLat.bits);
+  dKvB.upload(kvB.bits);
+  dOut.poison();
+  launchOutAbsorb<S>(dOutLat.ptr, dKvB.ptr, dOut.ptr, T);
+  std::vector<double> ref(dOut.n);
+  parallelFor(static_cast<size_t>(T) * S::HEADS, [&](size_t index) {
+    int t = static_cast<int>(index / S::HEADS), h = static_cast<int>(index % S::HEADS);
+    const float *latent = &outLat.values[index * S::KV_LORA];
+    for (int v = 0; v < S::V; ++v) {
+      const float *w =
+          &kvB.values[(static_cast<size_t>(h) * (S::NOPE + S::V) + S::NOPE + v) * S::KV_LORA];
+      double sum = 0;
+      for (int c = 0; c < S::KV_LORA; ++c)
+        sum += static_cast<double>(latent[c]) * w[c];
+      ref[static_cast<size_t>(t) * S::HEADS * S::V + h * S::V + v] = sum;
+    }
+  });
+  report("mla_out_absorb", std::string(S::kName) + " T=" + std::to_string(T),
+         relativeError(fromBf16(dOut.download()), ref), kBf16Output);
+}
+
+/// kv_write for `batch` tokens (in shuffled order) into a poisoned paged cache
+/// of the given capacities.
+template <class S>
+void testKvWrite(const std::vector<int> &capacities, TokenBatch batch, const std::string &label) {
+  constexpr int kRow = S::KV_LORA + S::ROPE;
+  // Token order must not matter: shuffle it.
+  std::vector<int> order(batch.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng());
+  TokenBatch shuffled;
+  for (int i : order) {
+    shuffled.sequence.push_back(batch.sequence[i]);
+    shuffled.position.push_back(batch.position[i]);
+  }
+  batch = shuffled;
+  int T = batch.size();
+  PagedLayout layout = makePagedLayout(capacities, S::PAGE);
+  Bf16Data kvA(static_cast<size_t>(T) * kRow, -3.0f, 3.0f), normW(S::KV_LORA, 0.5f, 1.5f);
+  std::vector<float> invFreq = yarnInverseFrequencies(S::ROPE);
+  size_t cacheSize = static_cast<size_t>(layout.numPages) * S::PAGE * kRow;
+  DeviceBuffer<bf16> dKvA(kvA.bits.size()), dNormW(S::KV_LORA), dCache(cacheSize);
+  DeviceBuffer<int> dPositions(T), dSequences(T), dBlockTable(layout.blockTable.size());
+  DeviceBuffer<float> dInvFreq(invFreq.size());
+  dKvA.upload(kvA.bits);
+  dNormW.upload(normW.bits);
+  dPositions.upload(batch.position);
+  dSequences.upload(batch.sequence);
+  dBlockTable.upload(layout.blockTable);
+  dInvFreq.upload(invFreq);
+  dCache.poison();
+  launchKvWrite<S>(dKvA.ptr, dNormW.ptr, dPositions.ptr, dSequences.ptr, dBlockTable.ptr,
+                   layout.maxPages, dInvFreq.ptr, dCache.ptr, T);
+  std::vector<bf16> cacheBits = dCache.download();
+  std::vector<float> cache = fromBf16(cacheBits);
+  std::vector<bool> owned(cacheSize, false);
+  std::vector<float> latentOut, ropeOut;
+  std::vector<double> latentRef, ropeRef;
+  for (int t = 0; t < T; ++t) {
+    size_t row = static_cast<size_t>(layout.slot(batch.sequence[t], batch.position[t])) * kRow;
+    std::fill(owned.begin() + row, owned.begin() + row + kRow, true);
+    double latent[S::KV_LORA], rope[S::ROPE];
+    referenceNorm(&kvA.values[static_cast<size_t>(t) * kRow], normW.values.data(), S::KV_LORA,
+                  latent);
+    referenceRope(&kvA.values[static_cast<size_t>(t) * kRow + S::KV_LORA], S::ROPE,
+                  batch.position[t], invFreq, S::kRopeScale, rope);
+    for (int i = 0; i < S::KV_LORA; ++i) {
+      latentOut.push_back(cache[row + i]);
+      latentRef.push_back(latent[i]);
+    }
+    for (int i = 0; i < S::ROPE; ++i) {
+      ropeOut.push_back(cache[row + S::KV_LORA + i]);
+      ropeRef.push_back(rope[i]);
+    }
+  }
+  std::string shape = std::string(S::kName) + " " + label + " T=" + std::to_string(T);
+  report("mla_kv_write latent", shape, relativeError(latentOut, latentRef), kBf16Output);
+  report("mla_kv_write k_pe", shape, relativeError(ropeOut, ropeRef), kBf16Output);
+  report("mla_kv_write other rows", shape,
+         static_cast<double>(countChangedFromPoison(cacheBits, owned)), kExact);
+}
+
+/// Float64 absorbed attention of token t, head h over a host copy of the cache.
+template <class S>
+void referenceAttention(const std::vector<float> &qLat, const std::vector<float> &q,
+                        const std::vector<float> &cache, const PagedLayout &layout, int t,
+                        int sequence, int position, int h, double *out) {
+  constexpr int kRow = S::KV_LORA + S::ROPE;
+  const float *queryLatent = &qLat[(static_cast<size_t>(t) * S::HEADS + h) * S::KV_LORA];
+  const float *queryRope =
+      &q[static_cast<size_t>(t) * S::HEADS * (S::NOPE + S::ROPE) + h * (S::NOPE + S::ROPE) + S::NOPE];
+  std::vector<double> scores(position + 1);
+  double maxScore = -INFINITY;
+  for (int j = 0; j <= position; ++j) {
+    const float *key = &cache[static_cast<size_t>(layout.slot(sequence, j)) * kRow];
+    double dot = 0;
+    for (int c = 0; c < S::KV_LORA; ++c)
+      dot += static_cast<double>(queryLatent[c]) * key[c];
+    for (int r = 0; r < S::ROPE; ++r)
+      dot += static_cast<double>(queryRope[r]) * key[S::KV_LORA + r];
+    scores[j] = dot * static_cast<double>(S::softmaxScale());
+    maxScore = std::max(maxScore, scores[j]);
+  }
+  double denominator = 0;
+  for (double &s : scores) {
+    s = std::exp(s - maxScore);
+    denominator += s;
+  }
+  std::fill(out, out + S::KV_LORA, 0.0);
+  for (int j = 0; j <= position; ++j) {
+    const float *key = &cache[static_cast<size_t>(layout.slot(sequence, j)) * kRow];
+    double weight = scores[j] / denominator;
+    for (int c = 0; c < S::KV_LORA; ++c)
+      out[c] += weight * key[c];
+  }
+}
+
+/// mla_attention on a random paged cache holding `lengths` positions per
+/// sequence; `decode` picks one token per sequence at its last position, else
+/// every position attends (prefill).
+template <class S> void testAttention(const std::vector<int> &lengths, bool decode) {
+  constexpr int kRow = S::KV_LORA + S::ROPE;
+  PagedLayout layout = makePagedLayout(lengths, S::PAGE);
+  TokenBatch batch = decode ? decodeTokens(lengths) : prefillTokens(lengths);
+  int T = batch.size();
+  size_t cacheSize = static_cast<size_t>(layout.numPages) * S::PAGE * kRow;
+  Bf16Data cache(cacheSize, -1.0f, 1.0f);
+  // The spare page (every table entry past a sequence's pages) holds NaN.
+  for (int i = 0; i < S::PAGE * kRow; ++i) {
+    size_t at = static_cast<size_t>(layout.sparePage) * S::PAGE * kRow + i;
+    std::memset(&cache.bits[at], 0xFF, sizeof(bf16));
+  }
+  Bf16Data qLat(static_cast<size_t>(T) * S::HEADS * S::KV_LORA, -2.0f, 2.0f);
+  Bf16Data q(static_cast<size_t>(T) * S::HEADS * (S::NOPE + S::ROPE), -2.0f, 2.0f);
+  DeviceBuffer<bf16> dCache(cacheSize), dQLat(qLat.bits.size()), dQ(q.bits.size());
+  DeviceBuffer<bf16> dOutLat(static_cast<size_t>(T) * S::HEADS * S::KV_LORA);
+  DeviceBuffer<int> dPositions(T), dSequences(T), dBlockTable(layout.blockTable.size());
+  dCache.upload(cache.bits);
+  dQLat.upload(qLat.bits);
+  dQ.upload(q.bits);
+  dPositions.upload(batch.position);
+  dSequences.upload(batch.sequence);
+  dBlockTable.upload(layout.blockTable);
+  dOutLat.poison();
+  launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
+                     dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
+  std::vector<float> outLat = fromBf16(dOutLat.download());
+  std::vector<int> checked = sampleTokens(batch, 48);
+  std::vector<double> ref(checked.size() * S::HEADS * S::KV_LORA);
+  parallelFor(checked.size() * S::HEADS, [&](size_t index) {
+    int t = checked[index / S::HEADS], h = static_cast<int>(index % S::HEADS);
+    referenceAttention<S>(qLat.values, q.values, cache.values, layout, t, batch.sequence[t],
+                          batch.position[t], h, &ref[index * S::KV_LORA]);
+  });
+  std::vector<float> out;
+  for (int t : checked)
+    out.insert(out.end(), outLat.begin() + static_cast<size_t>(t) * S::HEADS * S::KV_LORA,
+               outLat.begin() + static_cast<size_t>(t + 1) * S::HEADS * S::KV_LORA);
+  std::string shape = std::string(S::kName) + (decode ? " decode ctx " : " prefill ") +
+                      lengthsName(lengths) + " T=" + std::to_string(T) + " (" +
+                      std::to_string(checked.size()) + " checked)";
+  report("mla_attention", shape, relativeError(out, ref), kBf16Output);
+  report("mla_attention worst token", shape,
+         worstTokenError(out, ref, static_cast<size_t>(S::HEADS) * S::KV_LORA), kBf16Output);
+  // Every token's output must be written, checked or not.
+  size_t unwritten = 0;
+  for (float v : outLat)
+    unwritten += !std::isfinite(v);
+  report("mla_attention all written", shape, static_cast<double>(unwritten), kExact);
+  std::printf("  mla_attention %s: %.3f ms (median of 5, for the record; speed is not checked)\n",
+              shape.c_str(), medianMilliseconds([&] {
+                launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
+                                   dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
+              }));
+}
+
+// ---- the whole absorbed pipeline against plain MLA -------------------------
+
+/// Plain MLA in float64 for the tokens of one step, given every cached
+/// position's latent c (HF-normalized) and roped k_pe of each sequence.
+template <class S> struct PlainMla {
+  const std::vector<float> &kvB;
+  std::vector<std::vector<double>> keyNope, value, keyRope; // per sequence: [pos][h][*], [pos][ROPE]
+
+  /// k_nope = W_UK c and v = W_UV c per head for every cached position.
+  void project(const std::vector<std::vector<std::vector<double>>> &latents,
+               const std::vector<std::vector<std::vector<double>>> &ropes) {
+    size_t sequences = latents.size();
+    keyNope.assign(sequences, {});
+    value.assign(sequences, {});
+    keyRope.assign(sequences, {});
+    for (size_t s = 0; s < sequences; ++s) {
+      size_t positions = latents[s].size();
+      keyNope[s].assign(positions * S::HEADS * S::NOPE, 0.0);
+      value[s].assign(positions * S::HEADS * S::V, 0.0);
+      for (size_t p = 0; p < positions; ++p)
+        keyRope[s].insert(keyRope[s].end(), ropes[s][p].begin(), ropes[s][p].end());
+      parallelFor(positions * S::HEADS, [&](size_t index) {
+        size_t p = index / S::HEADS;
+        int h = static_cast<int>(index % S::HEADS);
+        const std::vector<double> &c = latents[s][p];
+        for (int r = 0; r < S::NOPE + S::V; ++r) {
+          const float *w = &kvB[(static_cast<size_t>(h) * (S::NOPE + S::V) + r) * S::KV_LORA];
+          double sum = 0;
+          for (int i = 0; i < S::KV_LORA; ++i)
+            sum += c[i] * w[i];
+          if (r < S::NOPE)
+            keyNope[s][index * S::NOPE + r] = sum;
+          else
+            value[s][index * S::V + (r - S::NOPE)] = sum;
+        }
+      });
+    }
+  }
+
+  /// out[h V + v] for one query (q_nope as given, q_pe roped in float64).
+  void attend(int sequence, int position, const float *qRow, int qPosition,
+              const std::vector<float> &invFreq, double *out) const {
+    for (int h = 0; h < S::HEADS; ++h) {
+      const float *qHead = qRow + h * (S::NOPE + S::ROPE);
+      double qRope[S::ROPE];
+      referenceRope(qHead + S::NOPE, S::ROPE, qPosition, invFreq, S::kRopeScale, qRope);
+      std::vector<double> scores(position + 1);
+      double maxScore = -INFINITY;
+      for (int j = 0; j <= position; ++j) {
+        const double *kNope = &keyNope[sequence][(static_cast<size_t>(j) * S::HEADS + h) * S::NOPE];
+        const double *kRope = &keyRope[sequence][static_cast<size_t>(j) * S::ROPE];
+        double dot = 0;
+        for (int n = 0; n < S::NOPE; ++n)
+          dot += qHead[n] * kNope[n];
+        for (int r = 0; r < S::ROPE; ++r)
+          dot += qRope[r] * kRope[r];
+        scores[j] = dot * static_cast<double>(S::softmaxScale());
+        maxScore = std::max(maxScore, scores[j]);
+      }
+      double denominator = 0;
+      for (double &s : scores) {
+        s = std::exp(s - maxScore);
+        denominator += s;
+      }
+      double *outHead = out + h * S::V;
+      std::fill(outHead, outHead + S::V, 0.0);
+      for (int j = 0; j <= position; ++j) {
+        const double *v = &value[sequence][(static_cast<size_t>(j) * S::HEADS + h) * S::V];
+        double weight = scores[j] / denominator;
+        for (int i = 0; i < S::V; ++i)
+          outHead[i] += weight * v[i];
+      }
+    }
+  }
+};
+
+/// Prefill of `lengths` tokens per sequence through rope_q, q_absorb,
+/// kv_write, attention and out_absorb, then one decode step (a new token per
+/// sequence at position lengths[s]) on the same cache; both outputs against
+/// plain MLA in float64.
+template <class S> void testPipeline(const std::vector<int> &lengths) {
+  constexpr int kRow = S::KV_LORA + S::ROPE, kQWidth = S::HEADS * (S::NOPE + S::ROPE);
+  std::vector<int> capacities = lengths;
+  for (int &c : capacities)
+    c += 1; // room for the decode token
+  PagedLayout layout = makePagedLayout(capacities, S::PAGE);
+  std::vector<float> invFreq = yarnInverseFrequencies(S::ROPE);
+  // kv_b scaled so that scores spread over a few units (a peaked, realistic
+  // softmax rather than a near-uniform average).
+  Bf16Data kvB(static_cast<size_t>(S::HEADS) * (S::NOPE + S::V) * S::KV_LORA, -0.15f, 0.15f);
+  Bf16Data normW(S::KV_LORA, 0.5f, 1.5f);
+  size_t cacheSize = static_cast<size_t>(layout.numPages) * S::PAGE * kRow;
+  DeviceBuffer<bf16> dKvB(kvB.bits.size()), dNormW(S::KV_LORA), dCache(cacheSize);
+  DeviceBuffer<int> dBlockTable(layout.blockTable.size());
+  DeviceBuffer<float> dInvFreq(invFreq.size());
+  dKvB.upload(kvB.bits);
+  dNormW.upload(normW.bits);
+  dBlockTable.upload(layout.blockTable);
+  dInvFreq.upload(invFreq);
+  dCache.poison();
+
+  // Host view of the cache contents the plain reference uses: per sequence,
+  // per position, c (rounded to bf16 as the model stores it) and k_pe.
+  size_t sequences = lengths.size();
+  std::vector<std::vector<std::vector<double>>> latents(sequences), ropes(sequences);
+
+  for (bool decode : {false, true}) {
+    TokenBatch batch;
+    if (decode)
+      batch = decodeTokens(capacities);
+    else
+      batch = prefillTokens(lengths);
+    int T = batch.size();
+    Bf16Data q(static_cast<size_t>(T) * kQWidth, -1.0f, 1.0f);
+    Bf16Data kvA(static_cast<size_t>(T) * kRow, -1.0f, 1.0f);
+    DeviceBuffer<bf16> dQ(q.bits.size()), dKvA(kvA.bits.size());
+    DeviceBuffer<bf16> dQLat(static_cast<size_t>(T) * S::HEADS * S::KV_LORA);
+    DeviceBuffer<bf16> dOutLat(dQLat.n), dOut(static_cast<size_t>(T) * S::HEADS * S::V);
+    DeviceBuffer<int> dPositions(T), dSequences(T);
+    dQ.upload(q.bits);
+    dKvA.upload(kvA.bits);
+    dPositions.upload(batch.position);
+    dSequences.upload(batch.sequence);
+    dQLat.poison();
+    dOutLat.poison();
+    dOut.poison();
+
+    launchRopeQ<S>(dQ.ptr, dPositions.ptr, dInvFreq.ptr, T);
+    launchQAbsorb<S>(dQ.ptr, dKvB.ptr, dQLat.ptr, T);
+    launchKvWrite<S>(dKvA.ptr, dNormW.ptr, dPositions.ptr, dSequences.ptr, dBlockTable.ptr,
+                     layout.maxPages, dInvFreq.ptr, dCache.ptr, T);
+    launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
+                       dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
+    launchOutAbsorb<S>(dOutLat.ptr, dKvB.ptr, dOut.ptr, T);
+
+    // The reference's cache: c as the model stores it (bf16 of HF's norm),
+    // k_pe exact. Tokens arrive in position order per sequence.
+    for (int t = 0; t < T; ++t) {
+      std::vector<double> latent(S::KV_LORA), rope(S::ROPE);
+      referenceNorm(&kvA.values[static_cast<size_t>(t) * kRow], normW.values.data(), S::KV_LORA,
+                    latent.data());
+      for (double &c : latent)
+        c = roundBf16(c);
+      referenceRope(&kvA.values[static_cast<size_t>(t) * kRow + S::KV_LORA], S::ROPE,
+                    batch.position[t], invFreq, S::kRopeScale, rope.data());
+      latents[batch.sequence[t]].push_back(latent);
+      ropes[batch.sequence[t]].push_back(rope);
+    }
+    PlainMla<S> plain{kvB.values, {}, {}, {}};
+    plain.project(latents, ropes);
+
+    std::vector<int> checked = sampleTokens(batch, 64);
+    std::vector<double> ref(checked.size() * S::HEADS * S::V);
+    parallelFor(checked.size(), [&](size_t i) {
+      int t = checked[i];
+      plain.attend(batch.sequence[t], batch.position[t], &q.values[static_cast<size_t>(t) * kQWidth],
+                   batch.position[t], invFreq, &ref[i * S::HEADS * S::V]);
+    });
+    std::vector<float> all = fromBf16(dOut.download()), out;
+    for (int t : checked)
+      out.insert(out.end(), all.begin() + static_cast<size_t>(t) * S::HEADS * S::V,
+                 all.begin() + static_cast<size_t>(t + 1) * S::HEADS * S::V);
+    std::string shape = std::string(S::kName) + (decode ? " decode after " : " prefill ") +
+                        lengthsName(lengths) + " (" + std::to_string(checked.size()) +
+                        " tokens checked)";
+    report("absorbed vs plain MLA", shape, relativeError(out, ref), kPipeline);
+    report("absorbed vs plain worst token", shape,
+           worstTokenError(out, ref, static_cast<size_t>(S::HEADS) * S::V), kPipeline);
+    size_t unwritten = 0;
+    for (float v : all)
+      unwritten += !std::isfinite(v);
+    report("absorbed MLA all written", shape, static_cast<double>(unwritten), kExact);
+  }
+}
+
+template <class S> void testShape(const std::vector<int> &pipelineLengths) {
+  for (int T : {1, 37}) {
+    testRopeQ<S>(T);
+    testQAbsorb<S>(T);
+    testOutAbsorb<S>(T);
+  }
+  const std::vector<int> prefillLengths = {1, 17, 300, 1000};
+  const std::vector<int> decodeContexts = {4096, 16384, 513, 1};
+  testKvWrite<S>(prefillLengths, prefillTokens(prefillLengths), "prefill " + lengthsName(prefillLengths));
+  testKvWrite<S>(decodeContexts, decodeTokens(decodeContexts), "decode ctx " + lengthsName(decodeContexts));
+  testAttention<S>(prefillLengths, /*decode=*/false);
+  testAttention<S>(decodeContexts, /*decode=*/true);
+  testPipeline<S>(pipelineLengths);
+}
+
+} // namespace
+
+int main() {
+  testShape<TinyShape>({1, 17, 300, 1000});
+  // The float64 plain reference projects every cached position through all
+  // 128 heads' kv_b (~17M multiply-adds each): shorter sequences here.
+  testShape<DeepSeekV3Shape>({1, 17, 130, 300});
+  return finish("mla_test");
+}

@@ -1,0 +1,103 @@
+// The kernel templates compile under NVRTC, inside the compiler, for every
+// supported architecture, at DeepSeek-V3's real shapes.
+
+#include "targets/cuda/NvrtcCompiler.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <gtest/gtest.h>
+
+using namespace dsv3;
+
+namespace {
+
+std::string includeAll() {
+  std::string source;
+  for (const EmbeddedSource &file : embeddedKernelSources())
+    source += llvm::formatv("#include \"{0}\"\n", file.path).str();
+  return source;
+}
+
+TEST(NvrtcCompiler, EmbedsEveryKernelTemplate) {
+  std::vector<std::string> paths;
+  for (const EmbeddedSource &file : embeddedKernelSources()) {
+    paths.push_back(file.path);
+    EXPECT_NE(std::string(file.contents).find("#pragma once"), std::string::npos)
+        << file.path;
+  }
+  EXPECT_NE(std::find(paths.begin(), paths.end(), "targets/cuda/kernels/common.cuh"),
+            paths.end());
+}
+
+TEST(NvrtcCompiler, ReportsTheLogOfAFailedCompilation) {
+  auto module = compileCudaModule(
+      "#include \"targets/cuda/kernels/common.cuh\"\n"
+      "__global__ void broken() { undeclared_name = 1; }\n",
+      *lookupCudaArch("sm_90a"), {});
+  ASSERT_FALSE(module);
+  std::string message = llvm::toString(module.takeError());
+  EXPECT_NE(message.find("NVRTC compilation for sm_90a failed"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("undeclared_name"), std::string::npos) << message;
+}
+
+TEST(NvrtcCompiler, UnknownInstanceIsAnError) {
+  auto module = compileCudaModule(includeAll(), *lookupCudaArch("sm_90a"),
+                                  {"dsv3k::no_such_kernel<1>"});
+  EXPECT_FALSE(module);
+  llvm::consumeError(module.takeError());
+}
+
+/// One instance of every kernel template at DeepSeek-V3's shapes (hidden 7168,
+/// 128 heads, MLA 128+64/128 over a 512-wide latent, 256 experts top-8 in 8
+/// groups, 576-row kv_a with a partial scale block), as the code generator
+/// will request them.
+std::vector<std::string> deepseekV3Instances() {
+  return {
+      "dsv3k::embed<7168>",
+      "dsv3k::rms_norm<7168>",
+      "dsv3k::add_rms_norm<7168>",
+      "dsv3k::gather_rows<7168>",
+      "dsv3k::act_quant<7168, 128, false>",
+      "dsv3k::act_quant<576, 128, true>",
+      "dsv3k::silu_mul_quant<2048, 128, false>",
+      "dsv3k::silu_mul<18432>",
+      "dsv3k::fp8_gemm<576, 7168, 128, 128, dsv3k::bf16>",
+      "dsv3k::fp8_gemm<24576, 1536, 128, 128, float>",
+      "dsv3k::bf16_gemm<129280, 7168, float>",
+      "dsv3k::bf16_gemm<1536, 7168, dsv3k::bf16>",
+      "dsv3k::fp8_grouped_gemm<2048, 7168, 256, 128, 128, dsv3k::bf16>",
+      "dsv3k::bf16_grouped_gemm<7168, 2048, 256, dsv3k::bf16>",
+      "dsv3k::mla_rope_q<128, 128, 64>",
+      "dsv3k::mla_q_absorb<128, 128, 64, 128, 512>",
+      "dsv3k::mla_kv_write<512, 64, 64>",
+      "dsv3k::mla_attention<128, 128, 64, 512, 64>",
+      "dsv3k::mla_out_absorb<128, 128, 128, 512>",
+      "dsv3k::moe_route<256, 8, 8, 4, 2, 1, true>",
+      "dsv3k::moe_align<256, 8>",
+      "dsv3k::moe_combine<7168, 8>",
+      "dsv3k::concat_columns<7168, 7168>",
+      "dsv3k::add_rows<7168>",
+      "dsv3k::sample_tokens<129280>",
+  };
+}
+
+class NvrtcCompilerPerArch : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(NvrtcCompilerPerArch, CompilesEveryKernelAtDeepSeekV3Shapes) {
+  const CudaArch *arch = lookupCudaArch(GetParam());
+  ASSERT_NE(arch, nullptr);
+  std::vector<std::string> instances = deepseekV3Instances();
+  auto module = compileCudaModule(includeAll(), *arch, instances);
+  ASSERT_TRUE(static_cast<bool>(module)) << llvm::toString(module.takeError());
+  EXPECT_GT(module->cubin.size(), 1000u);
+  ASSERT_EQ(module->loweredNames.size(), instances.size());
+  for (const std::string &name : module->loweredNames)
+    EXPECT_TRUE(llvm::StringRef(name).starts_with("_ZN5dsv3k")) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, NvrtcCompilerPerArch,
+                         ::testing::Values("sm_80", "sm_89", "sm_90a", "sm_100a"));
+
+} // namespace
