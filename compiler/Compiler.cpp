@@ -8,7 +8,11 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "passes/Passes.h"
+
 #include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -39,6 +43,19 @@ compileModelConfig(MLIRContext &context, const ModelConfig &config,
                                    "configuration failed verification",
                                    config.sourceName.c_str());
   return module;
+}
+
+LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
+  PassManager pm(module.getContext());
+  pm.addPass(createDecompose());
+  pm.addPass(createAbsorbMla());
+  pm.addPass(createFuseResidualNorm());
+  pm.addPass(createCSEPass());
+  PlanMemoryOptions memory;
+  memory.maxTokens = options.maxTokens;
+  memory.maxSequences = options.maxSequences;
+  pm.addPass(createPlanMemory(memory));
+  return pm.run(module);
 }
 
 } // namespace dsv3

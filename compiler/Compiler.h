@@ -28,7 +28,13 @@ struct CompileOptions {
   /// A name from supportedCudaArchs().
   std::string target = "sm_90a";
   WeightFormat weights = WeightFormat::FromConfig;
+  /// Step limits the plan is sized for (dsv3-plan-memory).
+  int64_t maxTokens = 8192;
+  int64_t maxSequences = 256;
 };
+
+/// Tokens per page of the latent KV cache.
+inline constexpr int64_t kKvCachePageSize = 64;
 
 /// The module attribute that records the target architecture.
 inline constexpr llvm::StringLiteral kTargetAttrName = "dsv3.target";
@@ -41,6 +47,12 @@ void registerDsv3Dialects(mlir::DialectRegistry &registry);
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 compileModelConfig(mlir::MLIRContext &context, const ModelConfig &config,
                    const CompileOptions &options);
+
+/// Lowers a verified graph module in place to memory-planned kernel ops:
+/// dsv3-decompose, dsv3-absorb-mla, dsv3-fuse-residual-norm, CSE,
+/// dsv3-plan-memory. Diagnostics go to the context's handler.
+mlir::LogicalResult lowerToKernelOps(mlir::ModuleOp module,
+                                     const CompileOptions &options);
 
 } // namespace dsv3
 

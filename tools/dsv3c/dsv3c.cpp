@@ -1,7 +1,8 @@
 //===- dsv3c.cpp - the DeepSeek-V3 model compiler -------------------------===//
 //
-// dsv3c CONFIG [-o FILE] [--emit=summary|mlir|weights] [--target=ARCH]
-//       [--weight-dtype=config|bf16|fp8]
+// dsv3c CONFIG [-o FILE] [--emit=summary|mlir|weights|kernels|cuda|plan]
+//       [--target=ARCH] [--weight-dtype=config|bf16|fp8] [--max-tokens=N]
+//       [--max-sequences=N]
 //
 // Reads a Hugging Face config.json (or a DeepSeek inference config), builds
 // and verifies the dsv3 module, and writes what --emit asks for. Output goes
@@ -12,6 +13,9 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/ModelSummary.h"
+#include "compiler/PlanWriter.h"
+#include "targets/cuda/CodeGen.h"
+#include "targets/cuda/NvrtcCompiler.h"
 #include "targets/cuda/CudaArch.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -25,7 +29,7 @@
 using namespace llvm;
 
 namespace {
-enum class EmitKind { Summary, Mlir, Weights };
+enum class EmitKind { Summary, Mlir, Weights, Kernels, Cuda, Plan };
 
 cl::OptionCategory dsv3cCategory("dsv3c options");
 
@@ -48,7 +52,15 @@ cl::opt<EmitKind> emitKind(
                    "the verified graph-level dsv3 module"),
         clEnumValN(EmitKind::Weights, "weights",
                    "every checkpoint tensor the model reads: name, dtype, "
-                   "shape")),
+                   "shape"),
+        clEnumValN(EmitKind::Kernels, "kernels",
+                   "the module lowered to memory-planned kernel ops"),
+        clEnumValN(EmitKind::Cuda, "cuda",
+                   "the CUDA translation unit and the kernel instances it "
+                   "compiles"),
+        clEnumValN(EmitKind::Plan, "plan",
+                   "the plan dsv3-run executes (needs -o; dump it with "
+                   "dsv3-plan dump)")),
     cl::cat(dsv3cCategory));
 
 cl::opt<dsv3::WeightFormat> weightFormat(
@@ -64,6 +76,17 @@ cl::opt<dsv3::WeightFormat> weightFormat(
                           "FP8 weights with block scales (128x128 unless "
                           "the config says otherwise)")),
     cl::cat(dsv3cCategory));
+
+cl::opt<int64_t> maxTokens("max-tokens", cl::init(8192), cl::value_desc("n"),
+                           cl::desc("Most tokens one step may carry: the "
+                                    "prefill chunk (default 8192)"),
+                           cl::cat(dsv3cCategory));
+
+cl::opt<int64_t> maxSequences("max-sequences", cl::init(256),
+                              cl::value_desc("n"),
+                              cl::desc("Most sequences one step may carry "
+                                       "(default 256)"),
+                              cl::cat(dsv3cCategory));
 
 cl::opt<std::string> target("target", cl::init("sm_90a"),
                             cl::value_desc("arch"),
@@ -129,12 +152,56 @@ int main(int argc, char **argv) {
   dsv3::CompileOptions options;
   options.target = target;
   options.weights = weightFormat;
+  options.maxTokens = maxTokens;
+  options.maxSequences = maxSequences;
+  if (emitKind == EmitKind::Plan && outputPath == "-")
+    return fail("--emit=plan writes a binary file: name it with -o");
   auto module = dsv3::compileModelConfig(context, *config, options);
   if (!module)
     return fail(toString(module.takeError()));
 
+  bool lower = emitKind == EmitKind::Kernels || emitKind == EmitKind::Cuda ||
+               emitKind == EmitKind::Plan;
+  if (lower && failed(dsv3::lowerToKernelOps(**module, options)))
+    return fail(config->sourceName + ": lowering to kernel ops failed");
+  std::optional<dsv3::CudaProgram> program;
+  if (emitKind == EmitKind::Cuda || emitKind == EmitKind::Plan) {
+    auto generated = dsv3::generateCudaProgram(
+        **module, dsv3::kKvCachePageSize, config->vocabSize);
+    if (!generated)
+      return fail(toString(generated.takeError()));
+    program = std::move(*generated);
+  }
+  std::vector<uint8_t> plan;
+  if (emitKind == EmitKind::Plan) {
+    const dsv3::CudaArch *arch = dsv3::lookupCudaArch(options.target);
+    errs() << "dsv3c: compiling " << program->instances.size()
+           << " kernel instances for " << arch->name << " with NVRTC\n";
+    auto compiled =
+        dsv3::compileCudaModule(program->source(), *arch, program->instances);
+    if (!compiled)
+      return fail(toString(compiled.takeError()));
+    dsv3::PlanLimits limits;
+    limits.maxTokens = options.maxTokens;
+    limits.maxSequences = options.maxSequences;
+    limits.pageSize = dsv3::kKvCachePageSize;
+    plan = dsv3::buildPlan(*program, *compiled, *arch, *config, limits);
+  }
+
   return writeOutput([&](raw_ostream &os) {
     switch (emitKind) {
+    case EmitKind::Kernels:
+      (*module)->print(os);
+      os << "\n";
+      break;
+    case EmitKind::Cuda:
+      os << program->source() << "\n// Instances (NVRTC name expressions):\n";
+      for (const std::string &instance : program->instances)
+        os << "//   " << instance << "\n";
+      break;
+    case EmitKind::Plan:
+      os.write(reinterpret_cast<const char *>(plan.data()), plan.size());
+      break;
     case EmitKind::Summary:
       dsv3::printModuleSummary(**module, os);
       break;

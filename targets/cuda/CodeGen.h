@@ -1,0 +1,114 @@
+//===- CodeGen.h - kernel ops to template instances and launches -*- C++ -*-===//
+//
+// Turns a lowered, memory-planned module (after dsv3-plan-memory) into a
+// CudaProgram: the kernel template instances to compile, the device weights
+// and constants they read, and per entry point the launches in order, each
+// argument resolved to an arena offset, a weight, a constant, a step input, a
+// layer's KV cache, or a size of the step. The plan writer serializes it;
+// NvrtcCompiler compiles its source.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DSV3_TARGETS_CUDA_CODEGEN_H
+#define DSV3_TARGETS_CUDA_CODEGEN_H
+
+#include "targets/cuda/CudaArch.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsv3 {
+
+/// Run-time sizes of a step (plan.fbs SizeUnit).
+enum class SizeUnit { Constant, Tokens, Sequences, PagesPerSequence };
+
+/// multiplier x size(unit).
+struct SizeExpr {
+  SizeUnit unit = SizeUnit::Constant;
+  int64_t multiplier = 1;
+};
+
+/// ceil(multiplier x size(unit) / divisor) + offset.
+struct LaunchDimExpr {
+  SizeUnit unit = SizeUnit::Constant;
+  int64_t multiplier = 1, divisor = 1, offset = 0;
+};
+
+enum class StepInputRole { Hidden, Tokens, Positions, TokenSeq, BlockTable, LastRows };
+
+enum class WeightTransformKind { Copy, Stack, DequantizeBf16 };
+
+struct CheckpointSource {
+  std::string name, dtype; // dtype: safetensors name (BF16, F32, F8_E4M3)
+  std::vector<int64_t> shape;
+};
+
+/// One device tensor filled at load time.
+struct DeviceWeight {
+  std::vector<CheckpointSource> sources;
+  WeightTransformKind transform = WeightTransformKind::Copy;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> block; ///< DequantizeBf16: the scale block
+};
+
+struct DeviceConstant {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+};
+
+struct KernelArg {
+  enum Kind { Arena, Weight, Constant, Input, KvCache, Null, Int, Float } kind;
+  int64_t index = 0; ///< Arena: byte offset; Weight/Constant: index; Input: role; KvCache: layer
+  SizeExpr size;     ///< Int
+  double value = 0;  ///< Float
+};
+
+struct KernelLaunch {
+  unsigned kernel = 0; ///< index into CudaProgram::instances
+  LaunchDimExpr grid[3];
+  int block[3] = {1, 1, 1};
+  std::vector<KernelArg> args;
+  std::string op; ///< the kernel op's name
+};
+
+struct EntryOutput {
+  uint64_t offset = 0;
+  std::string dtype;
+  SizeExpr rows;
+  int64_t rowElements = 0;
+};
+
+struct EntryProgram {
+  std::string name;
+  uint64_t arenaBytes = 0;
+  std::vector<StepInputRole> inputs;
+  std::vector<EntryOutput> outputs;
+  std::vector<KernelLaunch> launches;
+};
+
+struct CudaProgram {
+  std::vector<std::string> instances; ///< "dsv3k::rms_norm<7168>"
+  std::vector<DeviceWeight> weights;
+  std::vector<DeviceConstant> constants;
+  std::vector<EntryProgram> entries;
+  int sampler = -1; ///< instance of sample_tokens<vocab>
+  int64_t pageSize = 64;
+
+  /// The translation unit that NVRTC compiles: every kernel header.
+  std::string source() const;
+};
+
+/// Builds the program of a lowered module; errors name the op at fault.
+llvm::Expected<CudaProgram> generateCudaProgram(mlir::ModuleOp module,
+                                                int64_t pageSize,
+                                                int64_t vocabSize);
+
+} // namespace dsv3
+
+#endif // DSV3_TARGETS_CUDA_CODEGEN_H
