@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds what scripts/gpu-e2e.sh needs on the GPU machine, here: the runtime
+# tools (no LLVM/MLIR in them) and a plan for each end-to-end case, into
+# .gpu-carry/ (git-ignored; name it in the device tool's `carry`).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${DSV3_BUILD_DIR:-$root/build}
+carry=$root/.gpu-carry
+"$root/scripts/build.sh" dsv3c dsv3-run dsv3-ckpt dsv3-plan >/dev/null
+rm -rf "$carry" && mkdir -p "$carry/bin" "$carry/plans"
+cp "$build/bin/dsv3-run" "$build/bin/dsv3-ckpt" "$build/bin/dsv3-plan" "$carry/bin/"
+for name in tiny-groups-qlora tiny-no-qlora-one-group tiny-softmax deepseek-v3-2layer; do
+  for dtype in fp8 bf16; do
+    "$build/bin/dsv3c" "$root/configs/$name.json" --weight-dtype=$dtype --max-tokens=1024 \
+        --max-sequences=16 --emit=plan -o "$carry/plans/$name-$dtype.plan" 2>/dev/null
+  done
+done
+du -sh "$carry"

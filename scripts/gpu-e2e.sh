@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end check on the GPU machine: for each model and weight format, a
+# random checkpoint (dsv3-ckpt), the transformers reference in float32
+# (test/gpu/e2e/hf_reference.py), our plan run by dsv3-run, and the comparison
+# (compare.py). Runtime binaries and plans are built on the development machine
+# (scripts/gpu-e2e-prepare.sh) and carried in .gpu-carry/, since the GPU
+# machine has no LLVM/MLIR. Prints one table at the end; exit 1 if a check fails.
+#   scripts/gpu-e2e.sh [CASE...]   CASE = <config>:<fp8|bf16>, default: all
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+carry=$root/.gpu-carry
+work=${DSV3_E2E_DIR:-/tmp/dsv3-e2e}
+results=${OUT:-$work}/e2e-results.jsonl
+mkdir -p "$work" "$(dirname "$results")"
+: > "$results"
+export PYTHONUNBUFFERED=1
+
+cases=("$@")
+if [ ${#cases[@]} -eq 0 ]; then
+  cases=(tiny-groups-qlora:fp8 tiny-groups-qlora:bf16 tiny-no-qlora-one-group:bf16
+         tiny-softmax:fp8 deepseek-v3-2layer:fp8 deepseek-v3-2layer:bf16)
+fi
+
+status=0
+for case in "${cases[@]}"; do
+  name=${case%%:*}; dtype=${case##*:}
+  plan=$carry/plans/$name-$dtype.plan
+  ckpt=$work/ckpt-$name-$dtype
+  tolerance=$([ "$dtype" = fp8 ] && echo 3e-2 || echo 1e-2)
+  vocab=$(python3 -c "import json;print(json.load(open('$root/configs/$name.json'))['vocab_size'])")
+  echo "== $name ($dtype)"
+  start=$SECONDS
+  "$carry/bin/dsv3-ckpt" random "$plan" "$root/configs/$name.json" "$ckpt" --seed 7 || { status=1; continue; }
+  echo "  checkpoint: $((SECONDS - start)) s"
+  python3 "$root/test/gpu/e2e/make_workloads.py" --vocab "$vocab" --out "$work/$name.json"
+  start=$SECONDS
+  python3 "$root/test/gpu/e2e/hf_reference.py" --checkpoint "$ckpt" \
+      --workloads "$work/$name.json" --out "$work/ref-$name-$dtype.npz" || { status=1; rm -rf "$ckpt"; continue; }
+  echo "  transformers reference: $((SECONDS - start)) s"
+  python3 "$root/test/gpu/e2e/run_ours.py" --dsv3-run "$carry/bin/dsv3-run" --plan "$plan" \
+      --checkpoint "$ckpt" --workloads "$work/$name.json" --reference "$work/ref-$name-$dtype.npz" \
+      --out "$work/ours-$name-$dtype" || { status=1; rm -rf "$ckpt"; continue; }
+  python3 "$root/test/gpu/e2e/compare.py" --name "$name $dtype" \
+      --reference "$work/ref-$name-$dtype.npz" --ours "$work/ours-$name-$dtype" \
+      --tolerance "$tolerance" --results "$results" || status=1
+  rm -rf "$ckpt"
+done
+
+echo
+echo "== end-to-end against transformers $(python3 -c 'import transformers;print(transformers.__version__)') on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+python3 - "$results" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    value = r["value"] if isinstance(r["value"], int) else f"{r['value']:.3e}"
+    print(f"{r['config']:<30} {r['check']:<46} {value:<11} {str(r['limit']):<7} {'ok' if r['ok'] else 'FAIL'}")
+PY
+exit $status
