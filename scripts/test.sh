@@ -9,5 +9,6 @@ build=${DSV3_BUILD_DIR:-$root/build}
 echo "== unit tests"
 "$build/bin/dsv3-unit-tests" --gtest_brief=1
 "$build/bin/dsv3-runtime-tests" --gtest_brief=1
+"$build/bin/dsv3-exec-tests" --gtest_brief=1
 echo "== lit tests"
 python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv "$build/test"

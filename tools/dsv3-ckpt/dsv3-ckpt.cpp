@@ -1,48 +1,45 @@
-//===- dsv3-ckpt.cpp - random checkpoints, and listing checkpoints --------===//
+//===- dsv3-ckpt.cpp - random checkpoints for a plan, and listing them ----===//
 //
-// dsv3-ckpt random CONFIG OUT_DIR [--fp8|--bf16] [--seed N] [--shard-size B]
+// dsv3-ckpt random PLAN CONFIG OUT_DIR [--seed N] [--shard-size B] [--threads N]
 // dsv3-ckpt ls DIR
 // dsv3-ckpt stats DIR [TENSOR...]
 //
-// `random` writes a checkpoint in exactly Hugging Face's layout and names for
-// any DeepSeek-V3-family configuration, so that the runtime and transformers
-// can be tested on models nobody trained. The tensor list is the compiler's
-// (the same `dsv3.weight` ops `dsv3c --emit=weights` prints), so a checkpoint
-// written here has exactly what a compiled plan asks for. Values depend only on
+// `random` writes a checkpoint in exactly Hugging Face's layout and names,
+// holding every checkpoint tensor a plan reads (the sources of its weights),
+// so that the runtime and transformers can be tested on models nobody
+// trained. The plan is the tensor list, as it is for dsv3-run: the tool is
+// runtime-side (no LLVM/MLIR, DESIGN.md section 3) so that it runs on the GPU
+// machine, where the multi-GB checkpoints are needed. Values depend only on
 // the seed and each tensor's name (a counter-based generator), never on the
-// number of threads or shards, and are generated in parallel straight into the
-// output files.
+// number of threads or shards, and are generated in parallel straight into
+// the output files.
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/CheckpointTensors.h"
-#include "compiler/Compiler.h"
-#include "frontend/ModelConfig.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Safetensors.h"
+#include "runtime/plan/PlanFile.h"
 
-#include "mlir/IR/DialectRegistry.h"
-#include "mlir/IR/MLIRContext.h"
-#include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/Regex.h"
-#include "llvm/Support/raw_ostream.h"
-
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <unistd.h>
@@ -56,18 +53,18 @@ namespace {
 const char kUsage[] = R"(dsv3-ckpt: random DeepSeek-V3-family checkpoints in Hugging Face's layout
 
 USAGE:
-  dsv3-ckpt random CONFIG OUT_DIR [--fp8 | --bf16] [--seed N] [--shard-size BYTES] [--threads N]
+  dsv3-ckpt random PLAN CONFIG OUT_DIR [--seed N] [--shard-size BYTES] [--threads N]
   dsv3-ckpt ls DIR
   dsv3-ckpt stats DIR [TENSOR...]
 
-random   Writes a checkpoint with every tensor the compiler reads for CONFIG (a
-         Hugging Face config.json or a DeepSeek inference config), filled with
-         random values, plus OUT_DIR/config.json so that transformers can load
-         the directory. Previous checkpoint files in OUT_DIR are replaced.
-  --fp8             FP8 (e4m3) weights with 128x128 block scales when CONFIG has
-                    no quantization_config (CONFIG's own block size otherwise)
-  --bf16            BF16 weights, no scales (quantization_config removed)
-                    (default: as CONFIG says)
+random   Writes a checkpoint with every tensor PLAN reads (the checkpoint
+         sources of its weights, as `dsv3c CONFIG --emit=plan` wrote them),
+         filled with random values, plus CONFIG as OUT_DIR/config.json so that
+         transformers can load the directory. CONFIG is the Hugging Face
+         config.json PLAN was compiled from; its quantization_config is kept
+         (or added) for an FP8 plan and removed for a BF16 one: compile with
+         `dsv3c --weight-dtype=fp8|bf16` to choose. Previous checkpoint files
+         in OUT_DIR are replaced.
   --seed N          values are a function of N and each tensor's name (default 0)
   --shard-size B    one model.safetensors when the tensors total at most B
                     bytes, else shards of at most B bytes (a bigger tensor gets
@@ -86,8 +83,21 @@ stats    Prints mean, standard deviation, min and max of every tensor (or of
 )";
 
 int fail(const std::string &message) {
-  llvm::errs() << "dsv3-ckpt: error: " << message << "\n";
+  std::fflush(stdout);
+  fmt::print(stderr, "dsv3-ckpt: error: {}\n", message);
   return 1;
+}
+
+bool endsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.substr(text.size() - suffix.size()) == suffix;
+}
+
+bool consumePrefix(std::string_view &text, std::string_view prefix) {
+  if (text.substr(0, prefix.size()) != prefix)
+    return false;
+  text.remove_prefix(prefix.size());
+  return true;
 }
 
 //===----------------------------------------------------------------------===//
@@ -298,9 +308,28 @@ void quantizeBlockRow(const float *values, int64_t rows, int64_t cols,
     }
 }
 
+
 //===----------------------------------------------------------------------===//
 // What each tensor holds
 //===----------------------------------------------------------------------===//
+
+/// One checkpoint tensor the plan reads.
+struct SourceTensor {
+  std::string name;
+  Dtype dtype = Dtype::F32;
+  std::vector<int64_t> shape;
+  /// For a block-scale tensor (`<weight>_scale_inv`), the FP8 weight it
+  /// scales; empty otherwise.
+  std::string scaleOf;
+};
+
+/// How FP8 weights are quantized: config.json's quantization_config.
+struct BlockQuantization {
+  int64_t blockRows = 128, blockCols = 128;
+  bool powerOfTwoScales = false; ///< scale_fmt "ue8m0"
+  /// Where the block size came from, for messages.
+  std::string origin;
+};
 
 enum class Distribution {
   Linear,     ///< N(0, 1/in_features): activations stay O(1) layer to layer
@@ -322,8 +351,7 @@ struct BlockScales {
 };
 
 struct PlannedTensor {
-  dsv3::CheckpointTensor tensor;
-  Dtype dtype = Dtype::F32;
+  SourceTensor tensor;
   Distribution distribution = Distribution::Linear;
   uint64_t stream = 0;
   uint64_t byteSize = 0;
@@ -335,11 +363,7 @@ struct PlannedTensor {
   float weightStddev = 1.0f;
 };
 
-bool endsWith(const std::string &text, llvm::StringRef suffix) {
-  return llvm::StringRef(text).ends_with(suffix);
-}
-
-StatusOr<Distribution> distributionOf(const dsv3::CheckpointTensor &tensor) {
+StatusOr<Distribution> distributionOf(const SourceTensor &tensor) {
   if (!tensor.scaleOf.empty())
     return Distribution::BlockScale;
   if (endsWith(tensor.name, "e_score_correction_bias"))
@@ -356,7 +380,7 @@ StatusOr<Distribution> distributionOf(const dsv3::CheckpointTensor &tensor) {
   // Never invent a distribution for a tensor kind nobody thought about.
   return Status::error("tensor '{}' ({} {}): no value distribution is defined "
                        "for it",
-                       tensor.name, tensor.dtype,
+                       tensor.name, dsv3::dtypeName(tensor.dtype),
                        dsv3::formatShape(tensor.shape));
 }
 
@@ -436,12 +460,8 @@ void encode(Dtype dtype, const float *values, std::size_t count,
       std::memcpy(out + 2 * i, &half, 2);
     }
     break;
-  case Dtype::F8_E4M3: // unscaled; only reached for tensors without scales
-    for (std::size_t i = 0; i < count; ++i)
-      out[i] = toE4M3(values[i]);
-    break;
   default:
-    std::abort(); // planTensors admits only the dtypes above
+    std::abort(); // planTensors admits only these (FP8 goes through blocks)
   }
 }
 
@@ -449,7 +469,7 @@ void encode(Dtype dtype, const float *values, std::size_t count,
 Status fillTensor(const PlannedTensor &plan, uint64_t offset, std::uint8_t *out,
                   std::size_t size) {
   thread_local std::vector<float> values;
-  const std::size_t elementSize = dsv3::dtypeSize(plan.dtype);
+  const std::size_t elementSize = dsv3::dtypeSize(plan.tensor.dtype);
 
   if (plan.distribution == Distribution::BlockScale) {
     // Whole tensor per call (fill granularity 0): a few floats per block.
@@ -501,69 +521,178 @@ Status fillTensor(const PlannedTensor &plan, uint64_t offset, std::uint8_t *out,
     case Distribution::BlockScale:
       break; // handled above
     }
-    encode(plan.dtype, values.data(), batch, out + done * elementSize);
+    encode(plan.tensor.dtype, values.data(), batch, out + done * elementSize);
   }
   return Status::success();
 }
 
-/// Decides dtype, distribution, stream and block scales of every tensor.
+
+//===----------------------------------------------------------------------===//
+// The tensors of a plan
+//===----------------------------------------------------------------------===//
+
+/// The safetensors dtype of a plan dtype (the enumerators are named alike).
+Dtype dtypeOf(dsv3::plan::DType dtype) {
+  switch (dtype) {
+  case dsv3::plan::DType::BF16:
+    return Dtype::BF16;
+  case dsv3::plan::DType::F16:
+    return Dtype::F16;
+  case dsv3::plan::DType::F32:
+    return Dtype::F32;
+  case dsv3::plan::DType::F8_E4M3:
+    return Dtype::F8_E4M3;
+  case dsv3::plan::DType::I32:
+    return Dtype::I32;
+  }
+  return Dtype::U8; // verifyPlan admits only the values above
+}
+
+/// The checkpoint tensors `planFile` reads: the sources of all its weights,
+/// each once, in order of first appearance. A tensor that several weights
+/// read must have the same dtype and shape in each.
+StatusOr<std::vector<SourceTensor>>
+planSources(const dsv3::plan::PlanFile &planFile) {
+  const dsv3::plan::Plan &plan = planFile.plan();
+  std::vector<SourceTensor> sources;
+  struct FirstUse {
+    std::size_t source, weight;
+  };
+  std::map<std::string, FirstUse, std::less<>> firstUse;
+  const auto *weights = plan.weights();
+  for (std::size_t w = 0; weights && w < weights->size(); ++w) {
+    const auto *weightSources = weights->Get(w)->sources();
+    for (std::size_t s = 0; weightSources && s < weightSources->size(); ++s) {
+      const dsv3::plan::CheckpointTensor *source = weightSources->Get(s);
+      SourceTensor tensor;
+      tensor.name = source->name()->str(); // verifyPlan: never empty
+      tensor.dtype = dtypeOf(source->dtype());
+      if (const auto *shape = source->shape())
+        for (std::size_t d = 0; d < shape->size(); ++d)
+          tensor.shape.push_back(shape->Get(d));
+      auto [use, inserted] =
+          firstUse.try_emplace(tensor.name, FirstUse{sources.size(), w});
+      if (inserted) {
+        sources.push_back(std::move(tensor));
+        continue;
+      }
+      const SourceTensor &first = sources[use->second.source];
+      if (first.dtype != tensor.dtype || first.shape != tensor.shape)
+        return Status::error(
+            "{}: checkpoint tensor '{}' is {} {} in weight#{} but {} {} in "
+            "weight#{}",
+            planFile.name(), tensor.name, dsv3::dtypeName(first.dtype),
+            dsv3::formatShape(first.shape), use->second.weight,
+            dsv3::dtypeName(tensor.dtype), dsv3::formatShape(tensor.shape), w);
+    }
+  }
+  if (sources.empty())
+    return Status::error("{}: the plan reads no checkpoint tensors",
+                         planFile.name());
+  return sources;
+}
+
+/// A weight the plan dequantizes at load time names its block size; the
+/// scales written must be made with that same size.
+Status checkDequantizeBlocks(const dsv3::plan::PlanFile &planFile,
+                             const BlockQuantization &quantization) {
+  const auto *weights = planFile.plan().weights();
+  for (std::size_t w = 0; weights && w < weights->size(); ++w) {
+    const dsv3::plan::Weight *weight = weights->Get(w);
+    if (weight->transform() != dsv3::plan::WeightTransform::DequantizeBf16 ||
+        !weight->block() || weight->block()->size() != 2)
+      continue; // verifyPlan: a DequantizeBf16 block is [rows, cols]
+    int64_t rows = weight->block()->Get(0), cols = weight->block()->Get(1);
+    if (rows != quantization.blockRows || cols != quantization.blockCols)
+      return Status::error("{}: weight#{} dequantizes '{}' in blocks of [{}, "
+                           "{}], but the block size is [{}, {}] ({})",
+                           planFile.name(), w,
+                           weight->sources()->Get(0)->name()->str(), rows, cols,
+                           quantization.blockRows, quantization.blockCols,
+                           quantization.origin);
+  }
+  return Status::success();
+}
+
+/// Decides distribution, stream and block scales of every tensor. FP8
+/// weights and their `_scale_inv` tensors are paired by name, as in the
+/// checkpoint, and each scale tensor's shape must be the weight's block grid.
 StatusOr<std::vector<PlannedTensor>>
-planTensors(const std::vector<dsv3::CheckpointTensor> &tensors,
-            const dsv3::ModelConfig &config, uint64_t seed) {
-  std::vector<PlannedTensor> plans(tensors.size());
-  std::map<std::string, std::size_t> indexByName;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
+planTensors(const std::vector<SourceTensor> &sources,
+            const BlockQuantization &quantization, uint64_t seed,
+            const std::string &planName) {
+  static constexpr std::string_view kScaleSuffix = "_scale_inv";
+  std::vector<PlannedTensor> plans(sources.size());
+  std::map<std::string, std::size_t, std::less<>> indexByName;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
     PlannedTensor &plan = plans[i];
-    plan.tensor = tensors[i];
-    const dsv3::CheckpointTensor &tensor = plan.tensor;
-    std::optional<Dtype> dtype = dsv3::parseDtype(tensor.dtype);
-    if (!dtype || (*dtype != Dtype::F32 && *dtype != Dtype::BF16 &&
-                   *dtype != Dtype::F16 && *dtype != Dtype::F8_E4M3))
-      return Status::error("tensor '{}': cannot generate dtype '{}'",
-                           tensor.name, tensor.dtype);
-    plan.dtype = *dtype;
-    DSV3_ASSIGN_OR_RETURN(plan.distribution, distributionOf(tensor));
+    plan.tensor = sources[i];
+    SourceTensor &tensor = plan.tensor;
+    if (tensor.dtype != Dtype::F32 && tensor.dtype != Dtype::BF16 &&
+        tensor.dtype != Dtype::F16 && tensor.dtype != Dtype::F8_E4M3)
+      return Status::error("{}: tensor '{}': cannot generate dtype {}",
+                           planName, tensor.name,
+                           dsv3::dtypeName(tensor.dtype));
+    if (endsWith(tensor.name, kScaleSuffix))
+      tensor.scaleOf =
+          tensor.name.substr(0, tensor.name.size() - kScaleSuffix.size());
+    StatusOr<Distribution> distribution = distributionOf(tensor);
+    if (!distribution.ok())
+      return distribution.status().withPrefix(planName + ": ");
+    plan.distribution = *distribution;
     plan.stream = streamOf(seed, tensor.name);
-    plan.byteSize = *dsv3::tensorByteSize(plan.dtype, tensor.shape);
+    std::optional<uint64_t> byteSize =
+        dsv3::tensorByteSize(tensor.dtype, tensor.shape);
+    if (!byteSize) // verifyPlan rejects such shapes; never trust, though
+      return Status::error("{}: tensor '{}': shape {} has no byte size",
+                           planName, tensor.name,
+                           dsv3::formatShape(tensor.shape));
+    plan.byteSize = *byteSize;
     if (plan.distribution == Distribution::Linear)
-      plan.stddev = 1.0f / std::sqrt(float(tensor.shape[1]));
+      plan.stddev =
+          1.0f / std::sqrt(float(std::max<int64_t>(tensor.shape[1], 1)));
     indexByName[tensor.name] = i;
   }
 
   for (PlannedTensor &plan : plans) {
     if (plan.distribution != Distribution::BlockScale)
       continue;
-    const dsv3::CheckpointTensor &tensor = plan.tensor;
+    const SourceTensor &tensor = plan.tensor;
     auto weightIndex = indexByName.find(tensor.scaleOf);
     if (weightIndex == indexByName.end())
-      return Status::error("tensor '{}': scales '{}', which is not in the "
-                           "checkpoint",
-                           tensor.name, tensor.scaleOf);
+      return Status::error("{}: tensor '{}' holds block scales of '{}', which "
+                           "the plan does not read",
+                           planName, tensor.name, tensor.scaleOf);
     PlannedTensor &weight = plans[weightIndex->second];
-    if (weight.dtype != Dtype::F8_E4M3 || weight.tensor.shape.size() != 2 ||
-        tensor.shape.size() != 2 || tensor.blockRows <= 0 ||
-        tensor.blockCols <= 0)
-      return Status::error("tensor '{}': block scales of '{}' ({} {}) are not "
-                           "those of a 2-D F8_E4M3 weight",
-                           tensor.name, tensor.scaleOf, weight.tensor.dtype,
+    if (weight.tensor.dtype != Dtype::F8_E4M3 ||
+        weight.tensor.shape.size() != 2 || tensor.dtype != Dtype::F32 ||
+        tensor.shape.size() != 2)
+      return Status::error("{}: tensor '{}' ({} {}) is not F32 block scales "
+                           "of a 2-D F8_E4M3 weight: '{}' is {} {}",
+                           planName, tensor.name, dsv3::dtypeName(tensor.dtype),
+                           dsv3::formatShape(tensor.shape), tensor.scaleOf,
+                           dsv3::dtypeName(weight.tensor.dtype),
                            dsv3::formatShape(weight.tensor.shape));
     auto scales = std::make_shared<BlockScales>();
     scales->rows = weight.tensor.shape[0];
     scales->cols = weight.tensor.shape[1];
-    scales->blockRows = tensor.blockRows;
-    scales->blockCols = tensor.blockCols;
+    scales->blockRows = quantization.blockRows;
+    scales->blockCols = quantization.blockCols;
     scales->scaleRows = tensor.shape[0];
     scales->scaleCols = tensor.shape[1];
-    if (scales->scaleRows !=
-            (scales->rows + scales->blockRows - 1) / scales->blockRows ||
-        scales->scaleCols !=
-            (scales->cols + scales->blockCols - 1) / scales->blockCols)
-      return Status::error("tensor '{}': shape {} does not match {}x{} blocks "
-                           "of '{}' {}",
-                           tensor.name, dsv3::formatShape(tensor.shape),
-                           tensor.blockRows, tensor.blockCols, tensor.scaleOf,
-                           dsv3::formatShape(weight.tensor.shape));
-    scales->powerOfTwo = config.fp8 && config.fp8->scaleFormat == "ue8m0";
+    // Partial edge blocks count: 576 rows in blocks of 128 are 5 blocks.
+    std::vector<int64_t> grid = {
+        (scales->rows + scales->blockRows - 1) / scales->blockRows,
+        (scales->cols + scales->blockCols - 1) / scales->blockCols};
+    if (tensor.shape != grid)
+      return Status::error("{}: tensor '{}' has shape {}, but '{}' {} in "
+                           "blocks of [{}, {}] ({}) needs {}",
+                           planName, tensor.name,
+                           dsv3::formatShape(tensor.shape), tensor.scaleOf,
+                           dsv3::formatShape(weight.tensor.shape),
+                           quantization.blockRows, quantization.blockCols,
+                           quantization.origin, dsv3::formatShape(grid));
+    scales->powerOfTwo = quantization.powerOfTwoScales;
     scales->scales.assign(size_t(scales->scaleRows * scales->scaleCols), 0.0f);
     scales->rowDone.reset(new std::once_flag[size_t(scales->scaleRows)]);
     weight.blockScales = scales;
@@ -571,6 +700,15 @@ planTensors(const std::vector<dsv3::CheckpointTensor> &tensors,
     plan.weightStream = weight.stream;
     plan.weightStddev = weight.stddev;
   }
+
+  // An FP8 weight without its scales would be a checkpoint no reader can
+  // dequantize; a plan asking for one is wrong.
+  for (const PlannedTensor &plan : plans)
+    if (plan.tensor.dtype == Dtype::F8_E4M3 && !plan.blockScales)
+      return Status::error("{}: tensor '{}' is F8_E4M3, but the plan does not "
+                           "read its block scales '{}{}'",
+                           planName, plan.tensor.name, plan.tensor.name,
+                           kScaleSuffix);
   return plans;
 }
 
@@ -581,139 +719,246 @@ uint64_t fillGranularity(const PlannedTensor &plan) {
     return 0;
   if (plan.blockScales)
     return uint64_t(plan.blockScales->blockRows * plan.blockScales->cols);
-  return dsv3::dtypeSize(plan.dtype);
+  return dsv3::dtypeSize(plan.tensor.dtype);
 }
 
 //===----------------------------------------------------------------------===//
 // config.json
 //===----------------------------------------------------------------------===//
 
-// nlohmann's ordered_json rather than llvm::json: it keeps the input's key
-// order and prints numbers in their shortest form (1e-06, not
-// 9.9999999999999995e-07), so the config.json written reads like the input.
+// nlohmann's ordered_json: it keeps the input's key order and prints numbers
+// in their shortest form (1e-06, not 9.9999999999999995e-07), so a
+// config.json that transformers wrote comes back as it was.
 using OrderedJson = nlohmann::ordered_json;
 
-OrderedJson quantizationConfig(const dsv3::Fp8Quantization &fp8) {
-  OrderedJson quantization = {
-      {"activation_scheme", "dynamic"},
-      {"fmt", "e4m3"},
-      {"quant_method", "fp8"},
-      {"weight_block_size", {fp8.blockRows, fp8.blockCols}}};
-  if (!fp8.scaleFormat.empty())
-    quantization["scale_fmt"] = fp8.scaleFormat;
+/// "a string", "an array", ...: a JSON value's kind, for messages.
+const char *kindOf(const OrderedJson &value) {
+  switch (value.type()) {
+  case OrderedJson::value_t::null:
+    return "null";
+  case OrderedJson::value_t::object:
+    return "an object";
+  case OrderedJson::value_t::array:
+    return "an array";
+  case OrderedJson::value_t::string:
+    return "a string";
+  case OrderedJson::value_t::boolean:
+    return "a boolean";
+  case OrderedJson::value_t::number_integer:
+  case OrderedJson::value_t::number_unsigned:
+    return "an integer";
+  case OrderedJson::value_t::number_float:
+    return "a number";
+  default:
+    return "a value";
+  }
+}
+
+StatusOr<std::string> readTextFile(const std::string &path) {
+  std::FILE *file = std::fopen(path.c_str(), "rb");
+  if (!file)
+    return Status::error("{}: cannot read: {}", path, std::strerror(errno));
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t count;
+  while ((count = std::fread(buffer, 1, sizeof buffer, file)) > 0)
+    text.append(buffer, count);
+  int error = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (error)
+    return Status::error("{}: cannot read: {}", path, std::strerror(error));
+  return text;
+}
+
+/// The JSON object in the file at `path`.
+StatusOr<OrderedJson> readJsonObject(const std::string &path) {
+  DSV3_ASSIGN_OR_RETURN(std::string text, readTextFile(path));
+  OrderedJson root = OrderedJson::parse(text, nullptr,
+                                        /*allow_exceptions=*/false);
+  if (root.is_discarded()) {
+    if (std::optional<dsv3::JsonSyntaxError> syntax =
+            dsv3::findJsonSyntaxError(text))
+      return Status::error("{}: not valid JSON: {} (at byte {})", path,
+                           syntax->reason, syntax->offset);
+    return Status::error("{}: not valid JSON", path);
+  }
+  if (!root.is_object())
+    return Status::error("{}: top level is {}, expected a JSON object", path,
+                         kindOf(root));
+  return root;
+}
+
+/// CONFIG becomes the checkpoint's config.json, from which transformers
+/// builds the model: it must be a Hugging Face config of the model the plan
+/// was compiled for. The fields the plan records are compared.
+Status checkConfigMatchesPlan(const OrderedJson &config,
+                              const std::string &path,
+                              const dsv3::plan::PlanFile &planFile) {
+  auto type = config.find("model_type");
+  if (type == config.end()) {
+    if (config.contains("dim"))
+      return Status::error(
+          "{}: a DeepSeek inference config ('dim', no 'model_type'); CONFIG "
+          "becomes the checkpoint's config.json, which transformers reads, so "
+          "give the model's Hugging Face config.json",
+          path);
+    return Status::error("{}: not a Hugging Face config.json (no "
+                         "'model_type')",
+                         path);
+  }
+  if (!type->is_string() || type->get<std::string>() != "deepseek_v3")
+    return Status::error("{}: field 'model_type' is {}, expected "
+                         "\"deepseek_v3\"",
+                         path, type->dump());
+
+  const dsv3::plan::Model &model = *planFile.plan().model(); // verifyPlan
+  struct Field {
+    const char *name;
+    int64_t planValue;
+    std::optional<int64_t> defaultValue; ///< transformers' default
+  };
+  const Field fields[] = {
+      {"vocab_size", model.vocab_size(), std::nullopt},
+      {"hidden_size", model.hidden_size(), std::nullopt},
+      {"num_hidden_layers", model.num_layers(), std::nullopt},
+      {"num_nextn_predict_layers", model.num_mtp_layers(), 0},
+  };
+  // A malformed config is reported as such before any difference in value.
+  int64_t configValues[std::size(fields)];
+  for (std::size_t f = 0; f < std::size(fields); ++f) {
+    const Field &field = fields[f];
+    auto value = config.find(field.name);
+    if (value == config.end()) {
+      if (!field.defaultValue)
+        return Status::error("{}: missing required field '{}'", path,
+                             field.name);
+      configValues[f] = *field.defaultValue;
+    } else if (!value->is_number_integer()) {
+      return Status::error("{}: field '{}': expected an integer, got {}", path,
+                           field.name, kindOf(*value));
+    } else {
+      configValues[f] = value->get<int64_t>();
+    }
+  }
+  for (std::size_t f = 0; f < std::size(fields); ++f) {
+    const Field &field = fields[f];
+    const int64_t configValue = configValues[f];
+    if (configValue != field.planValue)
+      return Status::error("{}: field '{}' is {}, but {} was compiled for {} "
+                           "(CONFIG must be the config the plan was compiled "
+                           "from)",
+                           path, field.name, configValue, planFile.name(),
+                           field.planValue);
+  }
+  return Status::success();
+}
+
+/// The FP8 quantization `config` describes: quantization_config's
+/// weight_block_size ([128, 128] without one, as in dsv3c) and scale_fmt.
+StatusOr<BlockQuantization> readBlockQuantization(const OrderedJson &config,
+                                                  const std::string &path) {
+  BlockQuantization quantization;
+  quantization.origin = fmt::format(
+      "the default: {} sets no quantization_config.weight_block_size", path);
+  auto settings = config.find("quantization_config");
+  if (settings == config.end() || settings->is_null())
+    return quantization;
+  if (!settings->is_object())
+    return Status::error("{}: field 'quantization_config': expected an "
+                         "object, got {}",
+                         path, kindOf(*settings));
+  auto method = settings->find("quant_method");
+  if (method == settings->end())
+    return Status::error("{}: missing required field "
+                         "'quantization_config.quant_method'",
+                         path);
+  if (!method->is_string() || method->get<std::string>() != "fp8")
+    return Status::error("{}: field 'quantization_config.quant_method': "
+                         "unsupported quantization method {} (expected "
+                         "\"fp8\")",
+                         path, method->dump());
+  auto block = settings->find("weight_block_size");
+  if (block != settings->end()) {
+    auto positive = [](const OrderedJson &size) {
+      return size.is_number_integer() && size.get<int64_t>() >= 1;
+    };
+    if (!block->is_array() || block->size() != 2 || !positive((*block)[0]) ||
+        !positive((*block)[1]))
+      return Status::error("{}: field 'quantization_config.weight_block_size': "
+                           "expected two positive integers, got {}",
+                           path, block->dump());
+    quantization.blockRows = (*block)[0].get<int64_t>();
+    quantization.blockCols = (*block)[1].get<int64_t>();
+    quantization.origin =
+        fmt::format("quantization_config.weight_block_size of {}", path);
+  }
+  auto scaleFormat = settings->find("scale_fmt");
+  if (scaleFormat != settings->end() && !scaleFormat->is_null()) {
+    if (!scaleFormat->is_string() ||
+        scaleFormat->get<std::string>() != "ue8m0")
+      return Status::error("{}: field 'quantization_config.scale_fmt': "
+                           "unsupported scale format {} (expected \"ue8m0\" "
+                           "or null)",
+                           path, scaleFormat->dump());
+    quantization.powerOfTwoScales = true;
+  }
   return quantization;
 }
 
-/// A Hugging Face config.json for `config` (read from DeepSeek's inference
-/// format, which transformers cannot load), field for field.
-OrderedJson huggingFaceConfig(const dsv3::ModelConfig &config) {
-  auto nullIfZero = [](int64_t value) {
-    return value == 0 ? OrderedJson(nullptr) : OrderedJson(value);
-  };
-  OrderedJson hf = {
-      {"architectures", {"DeepseekV3ForCausalLM"}},
-      {"model_type", "deepseek_v3"},
-      {"torch_dtype", "bfloat16"},
-      {"vocab_size", config.vocabSize},
-      {"hidden_size", config.hiddenSize},
-      {"intermediate_size", config.intermediateSize},
-      {"moe_intermediate_size", config.moeIntermediateSize},
-      {"num_hidden_layers", config.numHiddenLayers},
-      {"first_k_dense_replace", config.firstKDenseReplace},
-      {"moe_layer_freq", config.moeLayerFreq},
-      {"num_nextn_predict_layers", config.numNextnPredictLayers},
-      {"num_attention_heads", config.numAttentionHeads},
-      {"num_key_value_heads", config.numAttentionHeads},
-      {"q_lora_rank", nullIfZero(config.qLoraRank.value_or(0))},
-      {"kv_lora_rank", config.kvLoraRank},
-      {"qk_nope_head_dim", config.qkNopeHeadDim},
-      {"qk_rope_head_dim", config.qkRopeHeadDim},
-      {"v_head_dim", config.vHeadDim},
-      {"n_routed_experts", nullIfZero(config.nRoutedExperts)},
-      {"n_shared_experts", config.nSharedExperts},
-      {"num_experts_per_tok", config.numExpertsPerTok},
-      {"n_group", config.nGroup},
-      {"topk_group", config.topkGroup},
-      {"topk_method", dsv3::stringifyTopkMethod(config.topkMethod).str()},
-      {"scoring_func", dsv3::stringifyScoringFunc(config.scoringFunc).str()},
-      {"norm_topk_prob", config.normTopkProb},
-      {"routed_scaling_factor", config.routedScalingFactor},
-      {"hidden_act", "silu"},
-      {"attention_bias", false},
-      {"max_position_embeddings", config.maxPositionEmbeddings},
-      {"rms_norm_eps", config.rmsNormEps},
-      {"rope_theta", config.ropeTheta},
-      {"tie_word_embeddings", config.tieWordEmbeddings},
-  };
-  if (config.yarn)
-    hf["rope_scaling"] = {
-        {"type", "yarn"},
-        {"rope_type", "yarn"},
-        {"factor", config.yarn->factor},
-        {"original_max_position_embeddings",
-         config.yarn->originalMaxPositionEmbeddings},
-        {"beta_fast", config.yarn->betaFast},
-        {"beta_slow", config.yarn->betaSlow},
-        {"mscale", config.yarn->mscale},
-        {"mscale_all_dim", config.yarn->mscaleAllDim}};
-  return hf;
-}
-
-/// The config.json to write: CONFIG's own text (a Hugging Face config) with
-/// quantization_config set or removed to match the weights written, or a
-/// translation of a DeepSeek inference config.
-StatusOr<std::string> outputConfigText(llvm::StringRef inputText,
-                                       const dsv3::ModelConfig &input,
-                                       const dsv3::ModelConfig &output) {
-  OrderedJson root;
-  if (input.format == dsv3::ConfigFormat::HuggingFace) {
-    root = OrderedJson::parse(inputText.begin(), inputText.end(), nullptr,
-                              /*allow_exceptions=*/false);
-    if (root.is_discarded() || !root.is_object()) // parseModelConfig took it
-      return Status::error("{}: cannot re-read as a JSON object",
-                           input.sourceName);
+/// The config.json to write: CONFIG with quantization_config removed (BF16
+/// weights) or, for FP8 weights, kept, or added with the default 128x128
+/// blocks the scales were then made with.
+std::string outputConfigText(OrderedJson config, bool fp8) {
+  if (!fp8) {
+    config.erase("quantization_config");
   } else {
-    root = huggingFaceConfig(output);
+    auto settings = config.find("quantization_config");
+    if (settings == config.end() || settings->is_null()) {
+      BlockQuantization defaults;
+      config["quantization_config"] = {
+          {"activation_scheme", "dynamic"},
+          {"fmt", "e4m3"},
+          {"quant_method", "fp8"},
+          {"weight_block_size", {defaults.blockRows, defaults.blockCols}}};
+    }
   }
-  if (!output.fp8)
-    root.erase("quantization_config");
-  else if (!input.fp8 || input.format != dsv3::ConfigFormat::HuggingFace)
-    root["quantization_config"] = quantizationConfig(*output.fp8);
-  return root.dump(2) + "\n";
+  return config.dump(2) + "\n";
 }
 
 //===----------------------------------------------------------------------===//
 // random
 //===----------------------------------------------------------------------===//
 
-enum class Precision { AsConfig, Fp8, Bf16 };
-
 struct RandomOptions {
-  std::string configPath, outDir;
-  Precision precision = Precision::AsConfig;
+  std::string planPath, configPath, outDir;
   uint64_t seed = 0;
   uint64_t shardSize = 5'000'000'000ULL; // Hugging Face's "5GB"
   unsigned threads = 0;
 };
 
-std::optional<uint64_t> parseUnsigned(llvm::StringRef text) {
+std::optional<uint64_t> parseUnsigned(std::string_view text) {
   uint64_t value;
-  if (text.empty() || text.getAsInteger(10, value))
+  const char *end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || stop != end)
     return std::nullopt;
   return value;
 }
 
 /// "5000000000", "5GB", "500MiB": bytes.
-std::optional<uint64_t> parseByteSize(llvm::StringRef text) {
+std::optional<uint64_t> parseByteSize(std::string_view text) {
   static const std::pair<const char *, uint64_t> kSuffixes[] = {
       {"kib", 1ULL << 10}, {"mib", 1ULL << 20}, {"gib", 1ULL << 30},
       {"kb", 1000ULL},     {"mb", 1000000ULL},  {"gb", 1000000000ULL},
       {"b", 1}};
-  std::string lower = text.lower();
-  llvm::StringRef number(lower);
+  std::string lower(text);
+  for (char &c : lower)
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view number(lower);
   uint64_t unit = 1;
   for (const auto &[suffix, factor] : kSuffixes)
-    if (number.consume_back(suffix)) {
+    if (endsWith(number, suffix)) {
+      number.remove_suffix(std::strlen(suffix));
       unit = factor;
       break;
     }
@@ -728,56 +973,61 @@ StatusOr<RandomOptions> parseRandomOptions(int argc, char **argv) {
   RandomOptions options;
   std::vector<std::string> positional;
   for (int i = 2; i < argc; ++i) {
-    llvm::StringRef arg = argv[i];
-    auto value = [&](llvm::StringRef flag) -> StatusOr<llvm::StringRef> {
-      if (arg.consume_front(flag.str() + "="))
-        return arg;
+    std::string_view arg = argv[i];
+    auto isFlag = [&](std::string_view flag) {
+      std::string_view rest = arg;
+      return arg == flag || (consumePrefix(rest, flag) && !rest.empty() &&
+                             rest.front() == '=');
+    };
+    auto value = [&](std::string_view flag) -> StatusOr<std::string_view> {
+      std::string_view rest = arg;
+      if (consumePrefix(rest, flag) && consumePrefix(rest, "="))
+        return rest;
       if (i + 1 >= argc)
-        return Status::error("{} needs a value", flag.str());
-      return llvm::StringRef(argv[++i]);
+        return Status::error("{} needs a value", flag);
+      return std::string_view(argv[++i]);
     };
     if (arg == "--fp8" || arg == "--bf16") {
-      Precision precision = arg == "--fp8" ? Precision::Fp8 : Precision::Bf16;
-      if (options.precision != Precision::AsConfig &&
-          options.precision != precision)
-        return Status::error("--fp8 and --bf16 exclude each other");
-      options.precision = precision;
-    } else if (arg == "--seed" || arg.starts_with("--seed=")) {
-      DSV3_ASSIGN_OR_RETURN(llvm::StringRef text, value("--seed"));
+      // Gone since the plan names every tensor with its dtype.
+      return Status::error("random: {} is gone: the plan decides the weight "
+                           "format (compile it with dsv3c --weight-dtype={})",
+                           arg, arg.substr(2));
+    } else if (isFlag("--seed")) {
+      DSV3_ASSIGN_OR_RETURN(std::string_view text, value("--seed"));
       std::optional<uint64_t> seed = parseUnsigned(text);
       if (!seed)
         return Status::error("--seed: expected a non-negative integer, got "
                              "'{}'",
-                             text.str());
+                             text);
       options.seed = *seed;
-    } else if (arg == "--shard-size" || arg.starts_with("--shard-size=")) {
-      DSV3_ASSIGN_OR_RETURN(llvm::StringRef text, value("--shard-size"));
+    } else if (isFlag("--shard-size")) {
+      DSV3_ASSIGN_OR_RETURN(std::string_view text, value("--shard-size"));
       std::optional<uint64_t> size = parseByteSize(text);
       if (!size)
         return Status::error("--shard-size: expected a positive number of "
                              "bytes (e.g. 5GB, 500MiB, 100000), got '{}'",
-                             text.str());
+                             text);
       options.shardSize = *size;
-    } else if (arg == "--threads" || arg.starts_with("--threads=")) {
-      DSV3_ASSIGN_OR_RETURN(llvm::StringRef text, value("--threads"));
+    } else if (isFlag("--threads")) {
+      DSV3_ASSIGN_OR_RETURN(std::string_view text, value("--threads"));
       std::optional<uint64_t> threads = parseUnsigned(text);
       if (!threads || *threads == 0 || *threads > 4096)
-        return Status::error("--threads: expected 1 to 4096, got '{}'",
-                             text.str());
+        return Status::error("--threads: expected 1 to 4096, got '{}'", text);
       options.threads = unsigned(*threads);
-    } else if (arg.starts_with("-") && arg != "-") {
+    } else if (arg.size() > 1 && arg.front() == '-') {
       return Status::error("random: unknown option '{}' (see dsv3-ckpt --help)",
-                           arg.str());
+                           arg);
     } else {
-      positional.push_back(arg.str());
+      positional.emplace_back(arg);
     }
   }
-  if (positional.size() != 2)
-    return Status::error("random: expected CONFIG and OUT_DIR, got {} "
+  if (positional.size() != 3)
+    return Status::error("random: expected PLAN, CONFIG and OUT_DIR, got {} "
                          "arguments (see dsv3-ckpt --help)",
                          positional.size());
-  options.configPath = positional[0];
-  options.outDir = positional[1];
+  options.planPath = positional[0];
+  options.configPath = positional[1];
+  options.outDir = positional[2];
   return options;
 }
 
@@ -799,33 +1049,43 @@ planShards(const std::vector<PlannedTensor> &plans, uint64_t shardSize) {
   return shards;
 }
 
-/// A checkpoint file dsv3-ckpt (or Hugging Face) writes into a directory.
-bool isCheckpointFileName(llvm::StringRef name) {
-  static const llvm::Regex shard("^model-[0-9]+-of-[0-9]+\\.safetensors$");
-  return name == dsv3::kSingleFileName || name == dsv3::kIndexFileName ||
-         shard.match(name);
+bool consumeDigits(std::string_view &text) {
+  std::size_t count = 0;
+  while (count < text.size() && text[count] >= '0' && text[count] <= '9')
+    ++count;
+  text.remove_prefix(count);
+  return count > 0;
+}
+
+/// A checkpoint file dsv3-ckpt (or Hugging Face) writes into a directory:
+/// model.safetensors, the index, or model-<digits>-of-<digits>.safetensors.
+bool isCheckpointFileName(std::string_view name) {
+  if (name == dsv3::kSingleFileName || name == dsv3::kIndexFileName)
+    return true;
+  return consumePrefix(name, "model-") && consumeDigits(name) &&
+         consumePrefix(name, "-of-") && consumeDigits(name) &&
+         name == ".safetensors";
 }
 
 /// Removes the checkpoint files of `directory` (index first, so that no
 /// moment exists where an index names shards already gone).
 Status removeCheckpointFiles(const std::string &directory) {
-  std::vector<std::string> doomed;
+  namespace fs = std::filesystem;
+  std::vector<fs::path> doomed;
   std::error_code error;
-  for (llvm::sys::fs::directory_iterator entry(directory, error), end;
-       !error && entry != end; entry.increment(error)) {
-    llvm::StringRef name = llvm::sys::path::filename(entry->path());
-    if (isCheckpointFileName(name))
+  for (fs::directory_iterator entry(directory, error), end;
+       !error && entry != end; entry.increment(error))
+    if (isCheckpointFileName(entry->path().filename().string()))
       doomed.push_back(entry->path());
-  }
   if (error)
     return Status::error("{}: cannot list: {}", directory, error.message());
-  std::stable_partition(doomed.begin(), doomed.end(), [](const std::string &p) {
-    return llvm::sys::path::filename(p) == dsv3::kIndexFileName;
+  std::stable_partition(doomed.begin(), doomed.end(), [](const fs::path &p) {
+    return p.filename() == dsv3::kIndexFileName;
   });
-  for (const std::string &path : doomed)
-    if (std::error_code removeError = llvm::sys::fs::remove(path))
+  for (const fs::path &path : doomed)
+    if (!fs::remove(path, error) && error)
       return Status::error("{}: cannot remove the previous checkpoint file: {}",
-                           path, removeError.message());
+                           path.string(), error.message());
   return Status::success();
 }
 
@@ -848,18 +1108,19 @@ public:
       return;
     last_ = now;
     double seconds = std::chrono::duration<double>(now - start_).count();
-    llvm::errs() << llvm::formatv(
-        "{0}dsv3-ckpt: {1}: {2:f2} of {3:f2} GB ({4:f0}%), {5:f0} MB/s{6}",
-        terminal_ ? "\r" : "", file, done / 1e9, total_ / 1e9,
-        100.0 * double(done) / double(std::max<uint64_t>(total_, 1)),
-        seconds > 0 ? done / 1e6 / seconds : 0.0,
-        terminal_ && !final ? "" : "\n");
+    fmt::print(stderr,
+               "{}dsv3-ckpt: {}: {:.2f} of {:.2f} GB ({:.0f}%), {:.0f} MB/s{}",
+               terminal_ ? "\r" : "", file, double(done) / 1e9,
+               double(total_) / 1e9,
+               100.0 * double(done) / double(std::max<uint64_t>(total_, 1)),
+               seconds > 0 ? double(done) / 1e6 / seconds : 0.0,
+               terminal_ && !final ? "" : "\n");
   }
 
   /// Ends a line left open on a terminal, before an error message.
   void abandon() {
     if (enabled_ && terminal_ && last_ != start_)
-      llvm::errs() << "\n";
+      std::fputs("\n", stderr);
   }
 
 private:
@@ -874,64 +1135,42 @@ int runRandom(int argc, char **argv) {
     return fail(parsedOptions.status().message());
   const RandomOptions &options = *parsedOptions;
 
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> configText =
-      llvm::MemoryBuffer::getFile(options.configPath, /*IsText=*/true);
-  if (!configText)
-    return fail(options.configPath +
-                ": cannot read: " + configText.getError().message());
-  llvm::Expected<dsv3::ModelConfig> inputConfig = dsv3::parseModelConfig(
-      (*configText)->getBuffer(), options.configPath);
-  if (!inputConfig)
-    return fail(llvm::toString(inputConfig.takeError()));
-  dsv3::ModelConfig config = *inputConfig;
-  if (options.precision == Precision::Bf16)
-    config.fp8.reset();
-  else if (options.precision == Precision::Fp8 && !config.fp8)
-    config.fp8 = dsv3::Fp8Quantization{}; // 128×128, fp32 scales
+  StatusOr<dsv3::plan::PlanFile> planFile =
+      dsv3::plan::PlanFile::open(options.planPath);
+  if (!planFile.ok())
+    return fail(planFile.status().message());
+  StatusOr<std::vector<SourceTensor>> sources = planSources(*planFile);
+  if (!sources.ok())
+    return fail(sources.status().message());
+  // The plan decides the format: FP8 when any tensor it reads is FP8.
+  const bool fp8 = std::any_of(
+      sources->begin(), sources->end(),
+      [](const SourceTensor &tensor) { return tensor.dtype == Dtype::F8_E4M3; });
 
-  mlir::DialectRegistry registry;
-  dsv3::registerDsv3Dialects(registry);
-  mlir::MLIRContext context(registry);
-  auto module = dsv3::compileModelConfig(context, config, {});
-  if (!module)
-    return fail(llvm::toString(module.takeError()));
-  std::vector<dsv3::CheckpointTensor> tensors =
-      dsv3::listCheckpointTensors(**module);
-
-  // The config.json written must describe exactly these tensors; compile it
-  // back and compare rather than trust the translation.
-  StatusOr<std::string> outputConfig =
-      outputConfigText((*configText)->getBuffer(), *inputConfig, config);
-  if (!outputConfig.ok())
-    return fail(outputConfig.status().message());
-  {
-    std::string name = options.outDir + "/config.json";
-    llvm::Expected<dsv3::ModelConfig> reread =
-        dsv3::parseModelConfig(*outputConfig, name);
-    if (!reread)
-      return fail("internal error: the config.json written does not parse: " +
-                  llvm::toString(reread.takeError()));
-    mlir::MLIRContext checkContext(registry);
-    auto checkModule = dsv3::compileModelConfig(checkContext, *reread, {});
-    if (!checkModule)
-      return fail("internal error: the config.json written does not compile: " +
-                  llvm::toString(checkModule.takeError()));
-    std::vector<dsv3::CheckpointTensor> rereadTensors =
-        dsv3::listCheckpointTensors(**checkModule);
-    bool same = rereadTensors.size() == tensors.size();
-    for (std::size_t i = 0; same && i < tensors.size(); ++i)
-      same = rereadTensors[i].name == tensors[i].name &&
-             rereadTensors[i].dtype == tensors[i].dtype &&
-             rereadTensors[i].shape == tensors[i].shape;
-    if (!same)
-      return fail("internal error: the config.json written describes other "
-                  "tensors than " + options.configPath);
+  StatusOr<OrderedJson> config = readJsonObject(options.configPath);
+  if (!config.ok())
+    return fail(config.status().message());
+  if (Status status =
+          checkConfigMatchesPlan(*config, options.configPath, *planFile);
+      !status.ok())
+    return fail(status.message());
+  BlockQuantization quantization; // unused without FP8 tensors
+  if (fp8) {
+    StatusOr<BlockQuantization> read =
+        readBlockQuantization(*config, options.configPath);
+    if (!read.ok())
+      return fail(read.status().message());
+    quantization = *read;
   }
-
   StatusOr<std::vector<PlannedTensor>> planned =
-      planTensors(tensors, config, options.seed);
+      planTensors(*sources, quantization, options.seed, planFile->name());
   if (!planned.ok())
     return fail(planned.status().message());
+  if (fp8)
+    if (Status status = checkDequantizeBlocks(*planFile, quantization);
+        !status.ok())
+      return fail(status.message());
+  const std::string outputConfig = outputConfigText(*config, fp8);
   std::vector<PlannedTensor> &plans = *planned;
   std::vector<std::vector<std::size_t>> shards =
       planShards(plans, options.shardSize);
@@ -940,26 +1179,28 @@ int runRandom(int argc, char **argv) {
     totalBytes += plan.byteSize;
 
   // Everything that can be checked is checked; now touch the directory.
-  if (std::error_code error =
-          llvm::sys::fs::create_directories(options.outDir))
-    return fail(options.outDir + ": cannot create directory: " +
-                error.message());
-  if (!llvm::sys::fs::is_directory(options.outDir))
+  std::error_code error;
+  std::filesystem::create_directories(options.outDir, error);
+  if (error)
+    return fail(fmt::format("{}: cannot create directory: {}", options.outDir,
+                            error.message()));
+  if (!std::filesystem::is_directory(options.outDir, error))
     return fail(options.outDir + ": not a directory");
   if (Status status = removeCheckpointFiles(options.outDir); !status.ok())
     return fail(status.message());
   if (Status status = dsv3::writeFileAtomically(
-          options.outDir + "/config.json", *outputConfig);
+          options.outDir + "/config.json", outputConfig);
       !status.ok())
     return fail(status.message());
 
   // Shards become visible one by one; the index, written last, makes them a
-  // checkpoint. On failure the shards written so far go again.
+  // checkpoint. On failure the files written so far go again.
   std::vector<std::string> written;
   ProgressLine progress(totalBytes);
   auto failAndClean = [&](const std::string &message) {
-    for (const std::string &path : written)
-      llvm::sys::fs::remove(path);
+    std::error_code ignored;
+    for (auto path = written.rbegin(); path != written.rend(); ++path)
+      std::filesystem::remove(*path, ignored);
     progress.abandon();
     return fail(message);
   };
@@ -976,7 +1217,7 @@ int runRandom(int argc, char **argv) {
         break;
       const PlannedTensor &plan = plans[index];
       status = writer.addTensor(
-          plan.tensor.name, plan.dtype, plan.tensor.shape,
+          plan.tensor.name, plan.tensor.dtype, plan.tensor.shape,
           [&plan](uint64_t offset, std::uint8_t *out, std::size_t size) {
             return fillTensor(plan, offset, out, size);
           },
@@ -1000,18 +1241,41 @@ int runRandom(int argc, char **argv) {
   }
   progress.update(shards.size() == 1 ? dsv3::kSingleFileName : "shards",
                   totalBytes, /*final=*/true);
-  if (shards.size() > 1)
+  if (shards.size() > 1) {
     if (Status status =
             dsv3::writeCheckpointIndex(options.outDir, weightMap, totalBytes);
         !status.ok())
       return failAndClean(status.message());
+    written.push_back(options.outDir + "/" + dsv3::kIndexFileName);
+  }
 
-  llvm::outs() << llvm::formatv(
-      "{0}: {1} tensors, {2} bytes in {3} ({4}), seed {5}\n", options.outDir,
-      plans.size(), totalBytes,
-      shards.size() == 1 ? std::string(dsv3::kSingleFileName)
-                         : llvm::formatv("{0} shards", shards.size()).str(),
-      config.fp8 ? "FP8" : "BF16", options.seed);
+  // Read the directory back the way dsv3-run does and check every tensor the
+  // plan reads, rather than trust the writer.
+  {
+    StatusOr<dsv3::Checkpoint> reread = dsv3::Checkpoint::open(options.outDir);
+    if (!reread.ok())
+      return failAndClean("internal error: the checkpoint written does not "
+                          "open: " +
+                          reread.status().message());
+    for (const PlannedTensor &plan : plans)
+      if (Status status = reread->checkTensor(
+              plan.tensor.name, plan.tensor.dtype, plan.tensor.shape);
+          !status.ok())
+        return failAndClean("internal error: the checkpoint written does not "
+                            "match the plan: " +
+                            status.message());
+    if (reread->tensorCount() != plans.size())
+      return failAndClean(fmt::format(
+          "internal error: {}: the checkpoint written holds {} tensors, the "
+          "plan reads {}",
+          options.outDir, reread->tensorCount(), plans.size()));
+  }
+
+  fmt::print("{}: {} tensors, {} bytes in {} ({}), seed {}\n", options.outDir,
+             plans.size(), totalBytes,
+             shards.size() == 1 ? std::string(dsv3::kSingleFileName)
+                                : fmt::format("{} shards", shards.size()),
+             fp8 ? "FP8" : "BF16", options.seed);
   return 0;
 }
 
@@ -1026,9 +1290,9 @@ int runList(int argc, char **argv) {
   if (!checkpoint.ok())
     return fail(checkpoint.status().message());
   for (const dsv3::Checkpoint::Location &location : checkpoint->tensors())
-    llvm::outs() << location.tensor->name << " "
-                 << dsv3::dtypeName(location.tensor->dtype) << " "
-                 << dsv3::formatShape(location.tensor->shape) << "\n";
+    fmt::print("{} {} {}\n", location.tensor->name,
+               dsv3::dtypeName(location.tensor->dtype),
+               dsv3::formatShape(location.tensor->shape));
   return 0;
 }
 
@@ -1068,23 +1332,27 @@ int runStats(int argc, char **argv) {
   if (!checkpoint.ok())
     return fail(checkpoint.status().message());
   // The block size of FP8 scales is in config.json; 128×128 without one.
-  int64_t blockRows = 128, blockCols = 128;
-  if (llvm::sys::fs::exists(directory + "/config.json")) {
-    llvm::Expected<dsv3::ModelConfig> config =
-        dsv3::readModelConfigFile(directory + "/config.json");
-    if (!config)
-      return fail(llvm::toString(config.takeError()));
-    if (config->fp8) {
-      blockRows = config->fp8->blockRows;
-      blockCols = config->fp8->blockCols;
-    }
+  BlockQuantization quantization;
+  std::string configPath = directory + "/config.json";
+  std::error_code error;
+  if (std::filesystem::exists(configPath, error)) {
+    StatusOr<OrderedJson> config = readJsonObject(configPath);
+    if (!config.ok())
+      return fail(config.status().message());
+    StatusOr<BlockQuantization> read =
+        readBlockQuantization(*config, configPath);
+    if (!read.ok())
+      return fail(read.status().message());
+    quantization = *read;
   }
+  const int64_t blockRows = quantization.blockRows;
+  const int64_t blockCols = quantization.blockCols;
 
   std::vector<const dsv3::TensorInfo *> selected;
   for (int i = 3; i < argc; ++i) {
     const dsv3::TensorInfo *tensor = checkpoint->find(argv[i]);
     if (!tensor)
-      return fail(directory + ": no tensor '" + argv[i] + "'");
+      return fail(fmt::format("{}: no tensor '{}'", directory, argv[i]));
     selected.push_back(tensor);
   }
   if (argc == 3)
@@ -1101,9 +1369,10 @@ int runStats(int argc, char **argv) {
                       std::vector<int64_t>{
                           (tensor->shape[0] + blockRows - 1) / blockRows,
                           (tensor->shape[1] + blockCols - 1) / blockCols}))
-      return fail(tensor->name + "_scale_inv: not F32 block scales of " +
-                  std::to_string(blockRows) + "x" + std::to_string(blockCols) +
-                  " blocks of '" + tensor->name + "'");
+      return fail(fmt::format("{}_scale_inv: not F32 block scales of {}x{} "
+                              "blocks of '{}'",
+                              tensor->name, blockRows, blockCols,
+                              tensor->name));
     double sum = 0, sumSquares = 0;
     float low = INFINITY, high = -INFINITY;
     uint64_t count = tensor->numel();
@@ -1134,25 +1403,23 @@ int runStats(int argc, char **argv) {
       low = std::min(low, element);
       high = std::max(high, element);
     }
-    llvm::outs() << tensor->name << " " << dsv3::dtypeName(tensor->dtype)
-                 << " " << dsv3::formatShape(tensor->shape);
-    if (!numeric || count == 0) {
-      llvm::outs() << "\n";
-      continue;
+    std::string line =
+        fmt::format("{} {} {}", tensor->name, dsv3::dtypeName(tensor->dtype),
+                    dsv3::formatShape(tensor->shape));
+    if (numeric && count > 0) {
+      double mean = sum / double(count);
+      double variance = std::max(0.0, sumSquares / double(count) - mean * mean);
+      line += fmt::format(" mean {:.3e} std {:.3e} min {:.3e} max {:.3e}", mean,
+                          std::sqrt(variance), double(low), double(high));
+      if (scale) {
+        std::size_t full = 0;
+        for (float codeMax : blockCodeMax)
+          full += codeMax == 448.0f;
+        line += fmt::format(" full-range blocks {}/{}", full,
+                            blockCodeMax.size());
+      }
     }
-    double mean = sum / double(count);
-    double variance = std::max(0.0, sumSquares / double(count) - mean * mean);
-    llvm::outs() << llvm::formatv(" mean {0:e3} std {1:e3} min {2:e3} max "
-                                  "{3:e3}",
-                                  mean, std::sqrt(variance), low, high);
-    if (scale) {
-      std::size_t full = 0;
-      for (float codeMax : blockCodeMax)
-        full += codeMax == 448.0f;
-      llvm::outs() << llvm::formatv(" full-range blocks {0}/{1}", full,
-                                    blockCodeMax.size());
-    }
-    llvm::outs() << "\n";
+    fmt::print("{}\n", line);
   }
   return 0;
 }
@@ -1160,11 +1427,11 @@ int runStats(int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
-  llvm::StringRef command = argc > 1 ? argv[1] : "";
+  std::string_view command = argc > 1 ? argv[1] : "";
   for (int i = 1; i < argc; ++i) {
-    llvm::StringRef arg = argv[i];
+    std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h" || (i == 1 && arg == "help")) {
-      llvm::outs() << kUsage;
+      std::fputs(kUsage, stdout);
       return 0;
     }
   }
@@ -1177,6 +1444,7 @@ int main(int argc, char **argv) {
   if (command.empty())
     return fail("expected a command: random, ls or stats (see dsv3-ckpt "
                 "--help)");
-  return fail("unknown command '" + command.str() +
-              "' (expected random, ls or stats; see dsv3-ckpt --help)");
+  return fail(fmt::format("unknown command '{}' (expected random, ls or "
+                          "stats; see dsv3-ckpt --help)",
+                          command));
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Runs dsv3-run on the end-to-end workloads and saves its logits.
 
-prefill_single.npy / prefill_mixed.npy: one prefill step of the prompts;
+prefill_single.npy / prefill_mixed.npy: the prefill step's logits [1, B, V];
 decode.npy: prefill plus the decode steps, fed the reference's greedy tokens
-(teacher forcing); greedy.npy: prefill plus free-running greedy steps. Each is
-[steps + 1, prompts, vocab] float32, as dsv3-run --logits-out writes it.
+(teacher forcing); greedy.npy: prefill plus free-running greedy steps; both
+[steps + 1, B, V] float32, as dsv3-run --logits-out writes them (one row per
+generated token; the tokens fed after step s are row s of --teacher-force).
 """
 import argparse
 import json
@@ -16,8 +17,9 @@ import time
 import numpy as np
 
 
-def run(binary, plan, checkpoint, prompts, out, new_tokens, teacher=None, extra=()):
-    command = [binary, plan, checkpoint, "--max-new-tokens", str(new_tokens),
+def run(binary, plan, checkpoint, prompts, out, steps, teacher=None, extra=()):
+    """steps: how many logit rows to record (1 = the prefill's alone)."""
+    command = [binary, plan, checkpoint, "--max-new-tokens", str(steps),
                "--logits-out", out, *extra]
     for p in prompts:
         command += ["--prompt-ids", ",".join(str(t) for t in p)]
@@ -44,13 +46,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for kind in ("single", "mixed"):
         run(args.dsv3_run, args.plan, args.checkpoint, work["prefill"][kind],
-            f"{args.out}/prefill_{kind}.npy", 0)
+            f"{args.out}/prefill_{kind}.npy", 1)
     teacher = f"{args.out}/teacher.npy"
     np.save(teacher, np.ascontiguousarray(ref["decode_tokens"].T.astype(np.int32)))  # [steps, B]
     run(args.dsv3_run, args.plan, args.checkpoint, work["decode"]["prompts"],
-        f"{args.out}/decode.npy", work["decode"]["steps"], teacher=teacher)
+        f"{args.out}/decode.npy", work["decode"]["steps"] + 1, teacher=teacher)
     run(args.dsv3_run, args.plan, args.checkpoint, work["greedy"]["prompts"],
-        f"{args.out}/greedy.npy", work["greedy"]["steps"])
+        f"{args.out}/greedy.npy", work["greedy"]["steps"] + 1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,489 @@
+//===- Executor.cpp - runs a plan's entry points on a device --------------===//
+
+#include "runtime/exec/Executor.h"
+
+#include "runtime/plan/PlanDump.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace dsv3::exec {
+
+using plan::StepInput;
+
+namespace {
+
+bool entryReads(const plan::EntryPoint &entry, StepInput input) {
+  if (entry.inputs())
+    for (StepInput listed : *entry.inputs())
+      if (listed == input)
+        return true;
+  return false;
+}
+
+/// Bytes of the device buffer for `input` at the plan's limits.
+uint64_t inputCapacity(const plan::Plan &plan, StepInput input,
+                       int64_t maxPagesPerSequence) {
+  const uint64_t maxTokens = plan.limits()->max_tokens();
+  const uint64_t maxSequences = plan.limits()->max_sequences();
+  switch (input) {
+  case StepInput::Tokens:
+  case StepInput::Positions:
+  case StepInput::TokenSeq:
+    return maxTokens * sizeof(int32_t);
+  case StepInput::LastRows:
+    return maxSequences * sizeof(int32_t);
+  case StepInput::BlockTable:
+    return maxSequences * static_cast<uint64_t>(maxPagesPerSequence) *
+           sizeof(int32_t);
+  case StepInput::Hidden:
+    return maxTokens * static_cast<uint64_t>(plan.model()->hidden_size()) *
+           sizeof(uint16_t);
+  }
+  return 0;
+}
+
+/// The host bytes of `input` in `inputs`.
+std::pair<const void *, uint64_t> inputBytes(const StepInputs &inputs,
+                                             StepInput input) {
+  auto of = [](const auto &vector) {
+    return std::pair<const void *, uint64_t>(
+        vector.data(), vector.size() * sizeof(vector[0]));
+  };
+  switch (input) {
+  case StepInput::Tokens:
+    return of(inputs.tokens);
+  case StepInput::Positions:
+    return of(inputs.positions);
+  case StepInput::TokenSeq:
+    return of(inputs.tokenSeq);
+  case StepInput::LastRows:
+    return of(inputs.lastRows);
+  case StepInput::BlockTable:
+    return of(inputs.blockTable);
+  case StepInput::Hidden:
+    return of(inputs.hidden);
+  }
+  return {nullptr, 0};
+}
+
+std::string entryPointNames(const plan::Plan &plan) {
+  std::string names;
+  for (const plan::EntryPoint *entry : *plan.entry_points())
+    names += (names.empty() ? "" : ", ") + entry->name()->str();
+  return names;
+}
+
+} // namespace
+
+const plan::EntryPoint *findEntryPoint(const plan::Plan &plan,
+                                       std::string_view name) {
+  if (plan.entry_points())
+    for (const plan::EntryPoint *entry : *plan.entry_points())
+      if (entry->name()->string_view() == name)
+        return entry;
+  return nullptr;
+}
+
+Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
+                       const StepInputs &inputs, int64_t numPages,
+                       int64_t maxPagesPerSequence, StepSizes &sizes) {
+  const std::string where =
+      fmt::format("entry point '{}'", entry.name()->string_view());
+  const int64_t T = static_cast<int64_t>(inputs.tokens.size());
+  const int64_t B = static_cast<int64_t>(inputs.lastRows.size());
+  const plan::Limits &limits = *plan.limits();
+  if (T < 1)
+    return Status::error("{}: a step needs at least one token", where);
+  if (T > limits.max_tokens())
+    return Status::error("{}: a step of {} tokens is more than the plan's "
+                         "max_tokens ({})",
+                         where, T, limits.max_tokens());
+  if (B < 1)
+    return Status::error("{}: a step needs at least one sequence (last_rows "
+                         "is empty)",
+                         where);
+  if (B > limits.max_sequences())
+    return Status::error("{}: a step of {} sequences is more than the plan's "
+                         "max_sequences ({})",
+                         where, B, limits.max_sequences());
+  auto checkLength = [&](StepInput input, int64_t actual,
+                         int64_t expected) -> Status {
+    if (actual != expected)
+      return Status::error("{}: input '{}' has {} values, expected {}", where,
+                           plan::stepInputName(input), actual, expected);
+    return Status::success();
+  };
+
+  const int64_t vocab = plan.model()->vocab_size();
+  if (entryReads(entry, StepInput::Tokens))
+    for (int64_t t = 0; t < T; ++t)
+      if (inputs.tokens[t] < 0 || inputs.tokens[t] >= vocab)
+        return Status::error("{}: input 'tokens': token {} is {}, outside the "
+                             "vocabulary (0..{})",
+                             where, t, inputs.tokens[t], vocab - 1);
+  const bool readsPositions = entryReads(entry, StepInput::Positions);
+  if (readsPositions) {
+    DSV3_RETURN_IF_ERROR(checkLength(StepInput::Positions,
+                                     inputs.positions.size(), T));
+    for (int64_t t = 0; t < T; ++t)
+      if (inputs.positions[t] < 0)
+        return Status::error("{}: input 'positions': token {} has position {}",
+                             where, t, inputs.positions[t]);
+  }
+  const bool readsTokenSeq = entryReads(entry, StepInput::TokenSeq);
+  if (readsTokenSeq) {
+    DSV3_RETURN_IF_ERROR(
+        checkLength(StepInput::TokenSeq, inputs.tokenSeq.size(), T));
+    for (int64_t t = 0; t < T; ++t)
+      if (inputs.tokenSeq[t] < 0 || inputs.tokenSeq[t] >= B)
+        return Status::error("{}: input 'token_seq': token {} is in sequence "
+                             "{}, but the step has {} (0..{})",
+                             where, t, inputs.tokenSeq[t], B, B - 1);
+  }
+  if (entryReads(entry, StepInput::LastRows))
+    for (int64_t b = 0; b < B; ++b)
+      if (inputs.lastRows[b] < 0 || inputs.lastRows[b] >= T)
+        return Status::error("{}: input 'last_rows': sequence {} ends at row "
+                             "{}, but the step has {} tokens",
+                             where, b, inputs.lastRows[b], T);
+  const int64_t P = inputs.pagesPerSequence;
+  if (entryReads(entry, StepInput::BlockTable)) {
+    if (P < 1 || P > maxPagesPerSequence)
+      return Status::error("{}: the block table is {} pages wide; it must be "
+                           "1 to {}",
+                           where, P, maxPagesPerSequence);
+    DSV3_RETURN_IF_ERROR(
+        checkLength(StepInput::BlockTable, inputs.blockTable.size(), B * P));
+    for (int64_t i = 0; i < B * P; ++i) {
+      const int32_t page = inputs.blockTable[i];
+      if (page != kUnusedPage && (page < 0 || page >= numPages))
+        return Status::error("{}: input 'block_table': sequence {} entry {} "
+                             "is page {}, but the cache has {} pages",
+                             where, i / P, i % P, page, numPages);
+    }
+    if (readsPositions && readsTokenSeq) {
+      // Attention reads every position 0..p of a token's sequence: all of
+      // those pages must be real.
+      std::vector<int64_t> lastPosition(B, -1);
+      for (int64_t t = 0; t < T; ++t)
+        lastPosition[inputs.tokenSeq[t]] = std::max<int64_t>(
+            lastPosition[inputs.tokenSeq[t]], inputs.positions[t]);
+      const int64_t pageSize = plan.limits()->page_size();
+      for (int64_t b = 0; b < B; ++b) {
+        if (lastPosition[b] < 0)
+          continue;
+        const int64_t pages = lastPosition[b] / pageSize + 1;
+        if (pages > P)
+          return Status::error("{}: sequence {} reaches position {}, beyond "
+                               "its block table of {} pages of {} tokens",
+                               where, b, lastPosition[b], P, pageSize);
+        for (int64_t p = 0; p < pages; ++p)
+          if (inputs.blockTable[b * P + p] == kUnusedPage)
+            return Status::error("{}: input 'block_table': sequence {} reaches "
+                                 "position {} but has no page at entry {}",
+                                 where, b, lastPosition[b], p);
+      }
+    }
+  }
+  if (entryReads(entry, StepInput::Hidden))
+    DSV3_RETURN_IF_ERROR(checkLength(StepInput::Hidden, inputs.hidden.size(),
+                                     T * plan.model()->hidden_size()));
+  sizes.tokens = T;
+  sizes.sequences = B;
+  sizes.pagesPerSequence = P;
+  return Status::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Executor
+//===----------------------------------------------------------------------===//
+
+StatusOr<std::unique_ptr<Executor>>
+Executor::create(const Device &device, const plan::Plan &plan,
+                 const DeviceWeights &weights, const KvCache &cache,
+                 const ExecutorOptions &options) {
+  const int64_t numPages = cache.pages().numPages();
+  std::unique_ptr<Executor> executor(
+      new Executor(device, plan, numPages, options));
+  DSV3_RETURN_IF_ERROR(executor->loadKernels());
+  DSV3_RETURN_IF_ERROR(executor->allocateBuffers(
+      options.maxPagesPerSequence > 0 ? options.maxPagesPerSequence
+                                      : numPages));
+  DSV3_RETURN_IF_ERROR(executor->prepareEntryPoints(weights, cache));
+  return executor;
+}
+
+Executor::~Executor() {
+  for (CUmodule module : modules_) {
+    Status unloaded = device_.check(device_.api().moduleUnload(module),
+                                    "cuModuleUnload");
+    if (!unloaded.ok())
+      std::fprintf(stderr, "dsv3: warning: %s\n", unloaded.message().c_str());
+  }
+}
+
+Status Executor::loadKernels() {
+  const size_t moduleCount = plan_.modules() ? plan_.modules()->size() : 0;
+  for (size_t m = 0; m < moduleCount; ++m) {
+    const auto &cubin = *plan_.modules()->Get(m)->cubin();
+    // The driver parses the cubin's ELF headers in place: give it an
+    // 8-byte-aligned copy rather than a pointer into the flatbuffer.
+    std::vector<uint64_t> image((cubin.size() + 7) / 8);
+    std::memcpy(image.data(), cubin.data(), cubin.size());
+    CUmodule module = nullptr;
+    DSV3_RETURN_IF_ERROR(device_.check(
+        device_.api().moduleLoadData(&module, image.data()),
+        fmt::format("module {} ({} bytes of cubin): cuModuleLoadData", m,
+                    cubin.size())));
+    modules_.push_back(module);
+  }
+  const size_t kernelCount = plan_.kernels() ? plan_.kernels()->size() : 0;
+  std::vector<unsigned> sharedBytes(kernelCount, 0);
+  for (const plan::EntryPoint *entry : *plan_.entry_points())
+    for (size_t s = 0; entry->steps() && s < entry->steps()->size(); ++s)
+      if (entry->steps_type()->Get(s) == plan::Step::Launch) {
+        const plan::Launch *launch = entry->steps()->GetAs<plan::Launch>(s);
+        sharedBytes[launch->kernel()] =
+            std::max(sharedBytes[launch->kernel()], launch->shared_bytes());
+      }
+  for (size_t k = 0; k < kernelCount; ++k) {
+    const plan::Kernel &kernel = *plan_.kernels()->Get(k);
+    const std::string what = fmt::format(
+        "kernel {} ({}, {})", k,
+        kernel.instance() ? kernel.instance()->str() : "", kernel.name()->str());
+    CUfunction function = nullptr;
+    DSV3_RETURN_IF_ERROR(device_.check(
+        device_.api().moduleGetFunction(&function, modules_[kernel.module_()],
+                                        kernel.name()->c_str()),
+        what + ": cuModuleGetFunction"));
+    // Above 48 KB a kernel must opt in to its dynamic shared memory.
+    if (sharedBytes[k] > 48 * 1024)
+      DSV3_RETURN_IF_ERROR(device_.check(
+          device_.api().funcSetAttribute(
+              function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              static_cast<int>(sharedBytes[k])),
+          fmt::format("{}: cuFuncSetAttribute(max dynamic shared memory {})",
+                      what, sharedBytes[k])));
+    functions_.push_back(function);
+  }
+  return Status::success();
+}
+
+Status Executor::allocateBuffers(int64_t maxPagesPerSequence) {
+  options_.maxPagesPerSequence = maxPagesPerSequence;
+  const uint64_t arenaBytes = plan::largestArenaBytes(plan_);
+  DSV3_ASSIGN_OR_RETURN(arena_, device_.allocate(arenaBytes, "the arena"));
+  // Poisoned: a kernel reading arena bytes nobody wrote gets NaN.
+  DSV3_RETURN_IF_ERROR(device_.fill(arena_.address(), 0xFF, arenaBytes));
+
+  uint64_t stagingBytes = 0;
+  for (StepInput input : plan::EnumValuesStepInput()) {
+    bool read = false;
+    for (const plan::EntryPoint *entry : *plan_.entry_points())
+      read |= entryReads(*entry, input);
+    if (!read)
+      continue;
+    const uint64_t bytes = inputCapacity(plan_, input, maxPagesPerSequence);
+    DSV3_ASSIGN_OR_RETURN(
+        inputBuffers_[static_cast<size_t>(input)],
+        device_.allocate(bytes, fmt::format("step input '{}'",
+                                            plan::stepInputName(input))));
+    stagingBytes += plan::alignToDevice(bytes);
+  }
+  DSV3_ASSIGN_OR_RETURN(inputStaging_,
+                        device_.allocatePinned(stagingBytes, "step inputs"));
+  DSV3_ASSIGN_OR_RETURN(inputsCopied_, device_.createEvent());
+  if (plan_.sampler() >= 0) {
+    DSV3_ASSIGN_OR_RETURN(
+        sampledTokens_,
+        device_.allocate(plan_.limits()->max_sequences() * sizeof(int32_t),
+                         "sampled tokens"));
+  }
+  return device_.synchronize("poisoning the arena");
+}
+
+Status Executor::prepareEntryPoints(const DeviceWeights &weights,
+                                    const KvCache &cache) {
+  BufferAddresses addresses;
+  addresses.arena = arena_.address();
+  for (size_t w = 0; w < weights.weightCount(); ++w)
+    addresses.weights.push_back(weights.weightAddress(w));
+  for (size_t c = 0; c < weights.constantCount(); ++c)
+    addresses.constants.push_back(weights.constantAddress(c));
+  for (int layer = 0; layer < cache.layerCount(); ++layer)
+    addresses.kvCacheLayers.push_back(cache.layerAddress(layer));
+  for (size_t i = 0; i < inputBuffers_.size(); ++i)
+    addresses.inputs[i] = inputBuffers_[i].address();
+
+  for (const plan::EntryPoint *entry : *plan_.entry_points()) {
+    PreparedEntry prepared;
+    prepared.entry = entry;
+    const size_t stepCount = entry->steps() ? entry->steps()->size() : 0;
+    for (size_t s = 0; s < stepCount; ++s) {
+      PreparedStep step;
+      step.kind = entry->steps_type()->Get(s);
+      switch (step.kind) {
+      case plan::Step::Launch: {
+        const plan::Launch &launch = *entry->steps()->GetAs<plan::Launch>(s);
+        std::string where = fmt::format(
+            "entry point '{}' step {} ({})", entry->name()->string_view(), s,
+            launch.op() ? launch.op()->string_view() : "");
+        DSV3_ASSIGN_OR_RETURN(step.launch,
+                              prepareLaunch(launch, addresses, std::move(where)));
+        step.launch.function = functions_[launch.kernel()];
+        break;
+      }
+      case plan::Step::NONE:
+      default:
+        return Status::error("entry point '{}' step {}: unknown step type {}",
+                             entry->name()->string_view(), s,
+                             static_cast<int>(step.kind));
+      }
+      prepared.steps.push_back(std::move(step));
+    }
+    entries_.emplace(entry->name()->str(), std::move(prepared));
+  }
+  return Status::success();
+}
+
+bool Executor::hasEntryPoint(std::string_view name) const {
+  return entries_.find(name) != entries_.end();
+}
+
+Status Executor::uploadInputs(const plan::EntryPoint &entry,
+                              const StepInputs &inputs) {
+  // The staging buffer is rewritten: the previous step's copies out of it
+  // must have finished.
+  if (inputsInFlight_) {
+    DSV3_RETURN_IF_ERROR(device_.check(
+        device_.api().eventSynchronize(inputsCopied_.handle()),
+        "cuEventSynchronize on the previous step's inputs"));
+    inputsInFlight_ = false;
+  }
+  uint64_t offset = 0;
+  for (StepInput input : *entry.inputs()) {
+    auto [source, bytes] = inputBytes(inputs, input);
+    const DeviceBuffer &target = inputBuffers_[static_cast<size_t>(input)];
+    uint8_t *staged = inputStaging_.data() + offset;
+    std::memcpy(staged, source, bytes);
+    DSV3_RETURN_IF_ERROR(
+        device_.copyToDevice(target.address(), staged, bytes)
+            .withPrefix(fmt::format("uploading input '{}': ",
+                                    plan::stepInputName(input))));
+    offset += plan::alignToDevice(target.size());
+  }
+  DSV3_RETURN_IF_ERROR(device_.check(
+      device_.api().eventRecord(inputsCopied_.handle(), device_.stream()),
+      "cuEventRecord after the step inputs"));
+  inputsInFlight_ = true;
+  return Status::success();
+}
+
+Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
+  auto found = entries_.find(entryPoint);
+  if (found == entries_.end())
+    return Status::error("the plan has no entry point '{}' (it has: {})",
+                         entryPoint, entryPointNames(plan_));
+  const PreparedEntry &prepared = found->second;
+  const plan::EntryPoint &entry = *prepared.entry;
+  StepSizes sizes;
+  DSV3_RETURN_IF_ERROR(checkStepInputs(plan_, entry, inputs, numPages_,
+                                       options_.maxPagesPerSequence, sizes));
+  DSV3_RETURN_IF_ERROR(uploadInputs(entry, inputs));
+
+  if (entry.outputs())
+    for (const plan::Output *output : *entry.outputs()) {
+      DSV3_ASSIGN_OR_RETURN(int32_t rows,
+                            resolveInt(output->rows()->unit(),
+                                       output->rows()->multiplier(), sizes));
+      DSV3_RETURN_IF_ERROR(device_.fill(
+          arena_.address() + output->offset(), 0xFF,
+          static_cast<uint64_t>(rows) * output->row_elements() *
+              plan::dtypeBytes(output->dtype())));
+    }
+
+  lastEntry_ = nullptr; // until every step is queued
+  for (const PreparedStep &step : prepared.steps) {
+    switch (step.kind) {
+    case plan::Step::Launch:
+      DSV3_RETURN_IF_ERROR(runLaunch(device_, step.launch, sizes, scratch_));
+      if (options_.synchronizeEachLaunch)
+        DSV3_RETURN_IF_ERROR(device_.synchronize(step.launch.where));
+      break;
+    case plan::Step::NONE:
+    default:
+      return Status::error("entry point '{}': unknown step type {}",
+                           entryPoint, static_cast<int>(step.kind));
+    }
+  }
+  lastEntry_ = &prepared;
+  lastSizes_ = sizes;
+  return Status::success();
+}
+
+Status Executor::lastLogits(CUdeviceptr &address, int64_t &rows,
+                            int64_t &columns) const {
+  if (!lastEntry_)
+    return Status::error("no step has run to completion: there are no logits");
+  const plan::EntryPoint &entry = *lastEntry_->entry;
+  if (!entry.outputs() || entry.outputs()->size() == 0)
+    return Status::error("entry point '{}' has no outputs",
+                         entry.name()->string_view());
+  const plan::Output &output = *entry.outputs()->Get(0);
+  if (output.dtype() != plan::DType::F32)
+    return Status::error("entry point '{}': output 0 is {}, not F32 logits",
+                         entry.name()->string_view(),
+                         plan::EnumNameDType(output.dtype()));
+  DSV3_ASSIGN_OR_RETURN(rows, resolveInt(output.rows()->unit(),
+                                         output.rows()->multiplier(),
+                                         lastSizes_));
+  columns = output.row_elements();
+  address = arena_.address() + output.offset();
+  return Status::success();
+}
+
+StatusOr<std::vector<float>> Executor::readLogits() {
+  CUdeviceptr address = 0;
+  int64_t rows = 0, columns = 0;
+  DSV3_RETURN_IF_ERROR(lastLogits(address, rows, columns));
+  std::vector<float> logits(static_cast<size_t>(rows * columns));
+  DSV3_RETURN_IF_ERROR(
+      device_.copyToHost(logits.data(), address, logits.size() * sizeof(float)));
+  DSV3_RETURN_IF_ERROR(device_.synchronize(fmt::format(
+      "entry point '{}'", lastEntry_->entry->name()->string_view())));
+  return logits;
+}
+
+StatusOr<std::vector<int32_t>>
+Executor::sampleTokens(float temperature, uint64_t seed, uint64_t step) {
+  if (plan_.sampler() < 0)
+    return Status::error("the plan has no sampler kernel");
+  CUdeviceptr logits = 0;
+  int64_t rows = 0, columns = 0;
+  DSV3_RETURN_IF_ERROR(lastLogits(logits, rows, columns));
+  // sample_tokens<V>(const float *logits, int ld, int *tokens, int R,
+  //                  float temperature, unsigned long long seed,
+  //                  unsigned long long step)
+  CUdeviceptr tokens = sampledTokens_.address();
+  int ld = static_cast<int>(columns), R = static_cast<int>(rows);
+  unsigned long long seedParam = seed, stepParam = step;
+  void *params[] = {&logits, &ld, &tokens, &R, &temperature, &seedParam,
+                    &stepParam};
+  const plan::Kernel &kernel = *plan_.kernels()->Get(plan_.sampler());
+  DSV3_RETURN_IF_ERROR(device_.check(
+      device_.api().launchKernel(functions_[plan_.sampler()],
+                                 static_cast<unsigned>(R), 1, 1, 1024, 1, 1, 0,
+                                 device_.stream(), params, nullptr),
+      fmt::format("sampler ({}): cuLaunchKernel grid ({}, 1, 1)",
+                  kernel.instance() ? kernel.instance()->str() : "", R)));
+  std::vector<int32_t> sampled(static_cast<size_t>(R));
+  DSV3_RETURN_IF_ERROR(device_.copyToHost(sampled.data(), tokens,
+                                          sampled.size() * sizeof(int32_t)));
+  DSV3_RETURN_IF_ERROR(device_.synchronize(
+      fmt::format("entry point '{}' and sampling",
+                  lastEntry_->entry->name()->string_view())));
+  return sampled;
+}
+
+} // namespace dsv3::exec

@@ -1,0 +1,141 @@
+//===- Executor.h - runs a plan's entry points on a device ---------*- C++ -*-===//
+//
+// The executor owns what a step needs besides weights and the KV cache: the
+// plan's kernels (each module loaded with cuModuleLoadData, each kernel found
+// by its mangled name), one arena shared by all entry points (they run one at
+// a time on one stream, so it is sized to the largest), and the step-input
+// buffers. A step:
+//   1. checks the inputs against the plan's limits and the KV cache (host);
+//   2. uploads the inputs the entry point lists (through pinned staging);
+//   3. fills the entry point's outputs with 0xFF bytes (NaN), so that an
+//      output a kernel failed to write cannot pass for a result;
+//   4. runs the steps in order — a switch over the Step union, one source
+//      file per step kind (LaunchStep.cpp) — all queued on the stream with no
+//      host synchronization.
+// Results are read afterwards: the logits (output 0) copied to the host, or
+// the plan's sampler kernel run on them and B token ids copied back.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DSV3_RUNTIME_EXEC_EXECUTOR_H
+#define DSV3_RUNTIME_EXEC_EXECUTOR_H
+
+#include "runtime/exec/KvCache.h"
+#include "runtime/exec/LaunchStep.h"
+#include "runtime/exec/WeightLoader.h"
+
+#include <map>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace dsv3::exec {
+
+/// One step's inputs, on the host. T = tokens.size() and B = lastRows.size()
+/// always; the other vectors are read only when the entry point lists them.
+struct StepInputs {
+  std::vector<int32_t> tokens;     ///< [T] token ids
+  std::vector<int32_t> positions;  ///< [T] position of each token in its sequence
+  std::vector<int32_t> tokenSeq;   ///< [T] which of the B sequences (0..B-1)
+  std::vector<int32_t> lastRows;   ///< [B] row (0..T-1) of each sequence's last token
+  std::vector<int32_t> blockTable; ///< [B, pagesPerSequence] KV-cache pages
+  int64_t pagesPerSequence = 0;    ///< P, the block table's width
+  std::vector<uint16_t> hidden;    ///< [T, hidden_size] bf16 bits (MTP entry points)
+};
+
+/// The entry point called `name`, or nullptr.
+const plan::EntryPoint *findEntryPoint(const plan::Plan &plan,
+                                       std::string_view name);
+
+/// Checks `inputs` for a step of `entry` before anything runs: 1 ≤ T ≤
+/// max_tokens, 1 ≤ B ≤ max_sequences, sizes of the listed inputs, token ids
+/// inside the vocabulary, token_seq < B, last_rows < T, 1 ≤ P ≤
+/// maxPagesPerSequence, block-table entries valid pages (or kUnusedPage), and
+/// every token's cache row covered by a page of its sequence. Sets `sizes`.
+Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
+                       const StepInputs &inputs, int64_t numPages,
+                       int64_t maxPagesPerSequence, StepSizes &sizes);
+
+struct ExecutorOptions {
+  /// The widest block table a step may upload (P); 0: the KV cache's page
+  /// count (any sequence may own every page).
+  int64_t maxPagesPerSequence = 0;
+  /// Wait for each kernel before queuing the next, so that a fault names
+  /// the launch that caused it. For debugging: it stalls the GPU.
+  bool synchronizeEachLaunch = false;
+};
+
+class Executor {
+public:
+  /// Loads the plan's modules and kernels, allocates the arena and the input
+  /// buffers, and prepares every launch against `weights` and `cache`. The
+  /// plan, weights and cache must outlive the executor.
+  static StatusOr<std::unique_ptr<Executor>>
+  create(const Device &device, const plan::Plan &plan,
+         const DeviceWeights &weights, const KvCache &cache,
+         const ExecutorOptions &options);
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  bool hasEntryPoint(std::string_view name) const;
+
+  /// Checks and uploads `inputs`, then queues every step of `entryPoint`.
+  /// Returns without waiting for the GPU.
+  Status run(std::string_view entryPoint, const StepInputs &inputs);
+
+  /// Output 0 of the last run ([B, vocab] f32 logits, as the plan sizes
+  /// it), copied to the host. Waits for the GPU.
+  StatusOr<std::vector<float>> readLogits();
+
+  /// Runs the plan's sampler kernel on output 0 of the last run and returns
+  /// B token ids: argmax for temperature ≤ 0, else a sample of
+  /// softmax(logits / temperature) drawn from (seed, step). Waits for the GPU.
+  StatusOr<std::vector<int32_t>> sampleTokens(float temperature, uint64_t seed,
+                                              uint64_t step);
+
+private:
+  struct PreparedStep {
+    plan::Step kind = plan::Step::NONE;
+    PreparedLaunch launch; ///< Step::Launch
+  };
+  struct PreparedEntry {
+    const plan::EntryPoint *entry = nullptr;
+    std::vector<PreparedStep> steps;
+  };
+
+  Executor(const Device &device, const plan::Plan &plan, int64_t numPages,
+           const ExecutorOptions &options)
+      : device_(device), plan_(plan), numPages_(numPages), options_(options) {}
+  Status loadKernels();
+  Status allocateBuffers(int64_t maxPagesPerSequence);
+  Status prepareEntryPoints(const DeviceWeights &weights, const KvCache &cache);
+  Status uploadInputs(const plan::EntryPoint &entry, const StepInputs &inputs);
+  /// Output 0 of the last run: its address and bytes.
+  Status lastLogits(CUdeviceptr &address, int64_t &rows, int64_t &columns) const;
+
+  const Device &device_;
+  const plan::Plan &plan_;
+  int64_t numPages_;
+  ExecutorOptions options_;
+
+  std::vector<CUmodule> modules_;
+  std::vector<CUfunction> functions_;
+  DeviceBuffer arena_;
+  /// By plan::StepInput; empty for inputs no entry point reads.
+  std::array<DeviceBuffer, 6> inputBuffers_;
+  /// Inputs are staged here; inputsCopied_ marks when the DMA has read them.
+  PinnedBuffer inputStaging_;
+  DeviceEvent inputsCopied_;
+  bool inputsInFlight_ = false;
+  DeviceBuffer sampledTokens_;
+  std::map<std::string, PreparedEntry, std::less<>> entries_;
+
+  const PreparedEntry *lastEntry_ = nullptr;
+  StepSizes lastSizes_;
+  ResolvedLaunch scratch_;
+};
+
+} // namespace dsv3::exec
+
+#endif // DSV3_RUNTIME_EXEC_EXECUTOR_H

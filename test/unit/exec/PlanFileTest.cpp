@@ -1,0 +1,443 @@
+//===- PlanFileTest.cpp - plan verification and the device check ----------===//
+//
+// verifyPlan accepts the small plan and rejects, each with its exact message,
+// a wrong file identifier, a short or truncated buffer, another schema
+// version, and every out-of-range index, offset, grid, block, argument and
+// inconsistent weight. checkDevice compares architecture and memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestPlans.h"
+
+#include "runtime/plan/PlanFile.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+using namespace dsv3;
+using namespace dsv3::plan;
+using namespace dsv3::testing;
+
+namespace {
+
+Status verify(const std::vector<uint8_t> &bytes) {
+  return verifyPlan(bytes.data(), bytes.size(), "test.plan");
+}
+
+/// The message of verifying smallPlan() after `edit`; empty when it passes.
+std::string errorAfter(const std::function<void(PlanSpec &)> &edit) {
+  PlanSpec spec = smallPlan();
+  edit(spec);
+  Status status = verify(buildPlan(spec));
+  return status.ok() ? "" : status.message();
+}
+
+TEST(PlanFileTest, SmallPlanVerifies) {
+  std::vector<uint8_t> bytes = buildPlan(smallPlan());
+  Status status = verify(bytes);
+  ASSERT_TRUE(status.ok()) << status.message();
+  StatusOr<PlanFile> file = PlanFile::fromBytes(bytes, "small.plan");
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->plan().entry_points()->size(), 2u);
+  EXPECT_EQ(file->plan().weights()->size(), 3u);
+  EXPECT_EQ(file->name(), "small.plan");
+}
+
+TEST(PlanFileTest, OpensAFileAndNamesAMissingOne) {
+  char path[] = "/tmp/dsv3-plan-test-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::vector<uint8_t> bytes = buildPlan(smallPlan());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+  }
+  StatusOr<PlanFile> file = PlanFile::open(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->bytes(), bytes);
+  ::unlink(path);
+
+  StatusOr<PlanFile> missing = PlanFile::open(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(),
+            std::string(path) + ": cannot open: No such file or directory");
+}
+
+TEST(PlanFileTest, WrongFileIdentifier) {
+  PlanSpec spec = smallPlan();
+  spec.identifier = "ABCD";
+  EXPECT_EQ(verify(buildPlan(spec)).message(),
+            "test.plan: not a dsv3 plan: the file identifier is 'ABCD', "
+            "expected 'DSV3'");
+  // Non-printable identifier bytes are escaped.
+  std::vector<uint8_t> bytes = {0x10, 0, 0, 0, 0x7F, 'P', 'K', 0x03, 0, 0};
+  EXPECT_EQ(verify(bytes).message(),
+            "test.plan: not a dsv3 plan: the file identifier is '\\x7fPK\\x03', "
+            "expected 'DSV3'");
+}
+
+TEST(PlanFileTest, TooShort) {
+  std::vector<uint8_t> bytes = {'D', 'S', 'V', '3'};
+  EXPECT_EQ(verify(bytes).message(),
+            "test.plan: not a dsv3 plan: 4 bytes is too short");
+}
+
+TEST(PlanFileTest, TruncatedBuffer) {
+  std::vector<uint8_t> bytes = buildPlan(smallPlan());
+  bytes.resize(bytes.size() / 2);
+  EXPECT_EQ(verify(bytes).message(),
+            "test.plan: corrupt or truncated plan: the flatbuffer fails "
+            "verification (" +
+                std::to_string(bytes.size()) + " bytes)");
+}
+
+TEST(PlanFileTest, CorruptOffset) {
+  std::vector<uint8_t> bytes = buildPlan(smallPlan());
+  // The root offset pointing past the end.
+  bytes[0] = 0xF0;
+  bytes[1] = 0xFF;
+  bytes[2] = 0xFF;
+  bytes[3] = 0x7F;
+  EXPECT_NE(verify(bytes).message().find("corrupt or truncated plan"),
+            std::string::npos);
+}
+
+TEST(PlanFileTest, SchemaVersionMismatch) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.schemaVersion = kSchemaVersion + 1; }),
+            "test.plan: plan schema version " +
+                std::to_string(kSchemaVersion + 1) +
+                ", but this runtime reads version " +
+                std::to_string(kSchemaVersion) +
+                " (rebuild the plan with a matching dsv3c)");
+}
+
+TEST(PlanFileTest, MissingTables) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.hasTarget = false; }),
+            "test.plan: the plan has no target");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.hasLimits = false; }),
+            "test.plan: the plan has no limits");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.hasModel = false; }),
+            "test.plan: the plan has no model");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries.clear(); }),
+            "test.plan: the plan has no entry points");
+}
+
+TEST(PlanFileTest, BadLimitsAndModel) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.maxTokens = 0; }),
+            "test.plan: limits: max_tokens is 0, must be at least 1");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.pageSize = 0; }),
+            "test.plan: limits: page_size is 0, must be at least 1");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.cacheRow = 0; }),
+            "test.plan: model: cache_row_elements is 0, must be at least 1");
+}
+
+TEST(PlanFileTest, KernelIndexOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[0].launches[1].kernel = 7; }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): kernel 7 out "
+            "of range (the plan has 3 kernels)");
+}
+
+TEST(PlanFileTest, ModuleIndexOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.kernels[1].module = 1; }),
+            "test.plan: kernel 1 (dsv3k::rms_norm<16>): module 1 out of range "
+            "(the plan has 1 module)");
+}
+
+TEST(PlanFileTest, SamplerOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.sampler = 3; }),
+            "test.plan: sampler: kernel 3 out of range (the plan has 3 "
+            "kernels)");
+}
+
+TEST(PlanFileTest, WeightIndexOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[0].args[1] = weightArg(3);
+            }),
+            "test.plan: entry point 'prefill' step 0 (embed): arg 1: weight 3 "
+            "out of range (the plan has 3 weights)");
+}
+
+TEST(PlanFileTest, ConstantIndexOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[2].args[4] = constantArg(1);
+            }),
+            "test.plan: entry point 'prefill' step 2 (kv_write): arg 4: "
+            "constant 1 out of range (the plan has 1 constant)");
+}
+
+TEST(PlanFileTest, KvCacheLayerOutOfRange) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[2].args[0] = kvCacheArg(3);
+            }),
+            "test.plan: entry point 'prefill' step 2 (kv_write): arg 0: "
+            "KV-cache layer 3 out of range (the model has 3 cache layers)");
+}
+
+TEST(PlanFileTest, ArenaOffsetOutOfRange) {
+  // The decode arena is 32768 bytes: offset 32768 is one past its end.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[1].launches[0].args[2] = arenaArg(32768);
+            }),
+            "test.plan: entry point 'decode' step 0 (embed): arg 2: arena "
+            "offset 32768 is outside the arena (32768 bytes)");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[1].launches[0].args[2] = arenaArg(32767);
+            }),
+            "");
+}
+
+TEST(PlanFileTest, InputNotListed) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[0].args[0] = inputArg(StepInput::Hidden);
+            }),
+            "test.plan: entry point 'prefill' step 0 (embed): arg 0: input "
+            "'hidden' is not among the entry point's inputs");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[0].args[0].index = 9;
+            }),
+            "test.plan: entry point 'prefill' step 0 (embed): arg 0: input 9 "
+            "is not a StepInput");
+}
+
+TEST(PlanFileTest, BadGridDivisor) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid[0] = dim(SizeUnit::Tokens, 1, 0);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): grid.x: "
+            "divisor 0 must be at least 1");
+}
+
+TEST(PlanFileTest, BadGridShapeAndLimits) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid.pop_back();
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): grid has 2 "
+            "dimensions, needs 3");
+  // 65536 blocks in y at T = max_tokens = 64.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid[1] = dim(SizeUnit::Tokens, 1024);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): grid.y = "
+            "1024*T exceeds CUDA's limit of 65535 at the plan's limits");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid[2] = dim(SizeUnit::Tokens, -1);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): grid.z: "
+            "multiplier -1 must not be negative");
+}
+
+TEST(PlanFileTest, BadBlock) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].block = {1024, 2, 1};
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): block (1024, "
+            "2, 1) has 2048 threads, more than 1024");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].block = {256, 0, 1};
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): block.y is 0, "
+            "must be at least 1");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].block = {256};
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): block has 1 "
+            "dimension, needs 3");
+}
+
+TEST(PlanFileTest, BadArgs) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[4].hasSize = false;
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): arg 4: int "
+            "argument without a size");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[4] =
+                  intArg(SizeUnit::Tokens, int64_t{1} << 26);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): arg 4: int "
+            "67108864*T does not fit in 32 bits at the limits");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[5] = floatArg(1e300);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): arg 5: float "
+            "1e+300 is not a finite float");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[0].kind = static_cast<ArgKind>(9);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): arg 0: kind 9 "
+            "is not an ArgKind");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[0].space = static_cast<Space>(6);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): arg 0: space 6 "
+            "is not a Space");
+}
+
+TEST(PlanFileTest, OutputOutsideArena) {
+  // 4 sequences x 32 floats = 512 bytes from 32600 end past 32768.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[1].outputs[0].offset = 32600; }),
+            "test.plan: entry point 'decode': output 0: F32 [B, 32] at "
+            "arena+32600 does not fit in the arena (32768 bytes) at the plan's "
+            "limits");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[1].outputs[0].offset = 32256; }),
+            "");
+}
+
+TEST(PlanFileTest, SamplerNeedsF32Logits) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].outputs[0].dtype = DType::BF16;
+            }),
+            "test.plan: entry point 'prefill': output 0: the sampler reads "
+            "output 0 as F32 logits, but it is BF16");
+}
+
+TEST(PlanFileTest, UnknownStepType) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[1].writeNoneSteps = true; }),
+            "test.plan: entry point 'decode' step 0: step type 0 is not one "
+            "this runtime runs");
+}
+
+TEST(PlanFileTest, DuplicateEntryPointsAndInputs) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[1].name = "prefill"; }),
+            "test.plan: entry point 'prefill' appears twice");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].inputs.push_back(StepInput::Tokens);
+            }),
+            "test.plan: entry point 'prefill': input 'tokens' is listed twice");
+}
+
+TEST(PlanFileTest, InconsistentWeights) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[0].dtype = DType::F32; }),
+            "test.plan: weight 0 (model.embed_tokens.weight): Copy from BF16 "
+            "to F32 (Copy keeps the dtype)");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[0].shape = {32, 15}; }),
+            "test.plan: weight 0 (model.embed_tokens.weight): Copy of [32, 16] "
+            "into [32, 15]: element counts differ");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.weights[1].sources[1].shape = {2, 2};
+            }),
+            "test.plan: weight 1 (model.layers.0.self_attn.kv_b_proj.weight): "
+            "scales of [40, 20] in blocks of [32, 8] must be [2, 3], got [2, "
+            "2]");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[1].block = {32}; }),
+            "test.plan: weight 1 (model.layers.0.self_attn.kv_b_proj.weight): "
+            "DequantizeBf16 block must be [rows, cols] of positive sizes, got "
+            "[32]");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[1].sources.pop_back(); }),
+            "test.plan: weight 1 (model.layers.0.self_attn.kv_b_proj.weight): "
+            "DequantizeBf16 takes 2 sources (tensor, scales), got 1");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.weights[2].sources[1].shape = {8, 15};
+            }),
+            "test.plan: weight 2 (model.layers.1.mlp.experts.0.up_proj.weight): "
+            "Stack source 1 (F8_E4M3 [8, 15]) differs from source 0 (F8_E4M3 "
+            "[8, 16])");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[2].shape = {3, 8, 16}; }),
+            "test.plan: weight 2 (model.layers.1.mlp.experts.0.up_proj.weight): "
+            "Stack of 2 x [8, 16] into [3, 8, 16]: element counts differ");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[0].sources.clear(); }),
+            "test.plan: weight 0: no checkpoint sources");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.weights[0].shape = {32, -16}; }),
+            "test.plan: weight 0 (model.embed_tokens.weight): shape [32, -16] "
+            "has a negative dimension");
+}
+
+TEST(PlanFileTest, ConstantDataSize) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.constants[0].data.pop_back(); }),
+            "test.plan: constant 0: F32 [4] needs 16 bytes of data, has 15");
+}
+
+TEST(PlanFileTest, EmptyModule) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { s.moduleSizes[0] = 0; }),
+            "test.plan: module 0: cubin is empty");
+}
+
+//===----------------------------------------------------------------------===//
+// Sizes and the device check
+//===----------------------------------------------------------------------===//
+
+class DeviceCheckTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    bytes = buildPlan(smallPlan());
+    ASSERT_TRUE(verify(bytes).ok());
+  }
+  const Plan &plan() const { return *GetPlan(bytes.data()); }
+  std::vector<uint8_t> bytes;
+};
+
+TEST_F(DeviceCheckTest, WeightLayoutIsAlignedAndComplete) {
+  WeightLayout layout = layoutWeights(plan());
+  // embed 32x16 bf16 = 1024; kv_b 40x20 bf16 = 1600 -> 1792; experts
+  // 2x8x16 fp8 = 256; the constant (16 bytes) -> 256.
+  EXPECT_EQ(layout.weightOffsets, (std::vector<uint64_t>{0, 1024, 2816}));
+  EXPECT_EQ(layout.constantOffsets, (std::vector<uint64_t>{3072}));
+  EXPECT_EQ(layout.totalBytes, 3328u);
+  EXPECT_EQ(largestArenaBytes(plan()), 65536u);
+}
+
+TEST_F(DeviceCheckTest, MemoryNeeds) {
+  MemoryNeeds needs = memoryNeeds(plan(), 1000000, 3);
+  EXPECT_EQ(needs.weights, 3328u);
+  EXPECT_EQ(needs.arena, 65536u);
+  // tokens, positions, token_seq (64 x 4 -> 256 each), last_rows, sampled
+  // (4 x 4 -> 256 each), block table (4 x 3 x 4 -> 256); nobody reads hidden.
+  EXPECT_EQ(needs.stepInputs, 6 * 256u);
+  EXPECT_EQ(needs.kvCache, 1000000u);
+  EXPECT_EQ(needs.total(), 3328u + 65536u + 1536u + 1000000u);
+}
+
+TEST_F(DeviceCheckTest, ArchitectureMustMatch) {
+  DeviceInfo h100{"NVIDIA H100 80GB HBM3", 9, 0, 132, 80ull << 30, 80ull << 30};
+  MemoryNeeds needs = memoryNeeds(plan(), 0, 1);
+  EXPECT_TRUE(checkDevice(plan(), h100, needs).ok());
+
+  DeviceInfo l40s{"NVIDIA L40S", 8, 9, 142, 40ull << 30, 48ull << 30};
+  EXPECT_EQ(checkDevice(plan(), l40s, needs).message(),
+            "the plan is compiled for sm_90a (compute capability 9.0 exactly), "
+            "but NVIDIA L40S has compute capability 8.9; recompile with dsv3c "
+            "--target for this GPU");
+}
+
+TEST_F(DeviceCheckTest, TargetCompatibility) {
+  PlanSpec ampereSpec = smallPlan();
+  ampereSpec.arch = "sm_80";
+  ampereSpec.computeMajor = 8;
+  std::vector<uint8_t> ampereBytes = buildPlan(ampereSpec);
+  const Target &ampere = *GetPlan(ampereBytes.data())->target();
+  EXPECT_TRUE(targetRunsOn(ampere, 8, 0));
+  EXPECT_TRUE(targetRunsOn(ampere, 8, 6));
+  EXPECT_TRUE(targetRunsOn(ampere, 8, 9));
+  EXPECT_FALSE(targetRunsOn(ampere, 9, 0)); // SASS does not cross majors
+  EXPECT_FALSE(targetRunsOn(ampere, 7, 5));
+  const Target &hopper = *plan().target(); // sm_90a
+  EXPECT_TRUE(targetRunsOn(hopper, 9, 0));
+  EXPECT_FALSE(targetRunsOn(hopper, 10, 0));
+  EXPECT_FALSE(targetRunsOn(hopper, 8, 9));
+
+  DeviceInfo h100{"NVIDIA H100", 9, 0, 132, 80ull << 30, 80ull << 30};
+  EXPECT_EQ(checkDevice(*GetPlan(ampereBytes.data()), h100,
+                        memoryNeeds(plan(), 0, 1))
+                .message(),
+            "the plan is compiled for sm_80 (compute capability 8.0 to 8.x), "
+            "but NVIDIA H100 has compute capability 9.0; recompile with dsv3c "
+            "--target for this GPU");
+}
+
+TEST_F(DeviceCheckTest, TooLittleMemory) {
+  MemoryNeeds needs = memoryNeeds(plan(), 5000000, 3);
+  DeviceInfo small{"NVIDIA H100 80GB HBM3", 9, 0, 132, 4000000, 80ull << 30};
+  EXPECT_EQ(checkDevice(plan(), small, needs).message(),
+            "plan needs 5070400 bytes (weights 3328, arena 65536, step inputs "
+            "1536, KV cache 5000000) but the GPU has 4000000 free");
+  small.free_bytes = needs.total();
+  EXPECT_TRUE(checkDevice(plan(), small, needs).ok());
+}
+
+} // namespace
