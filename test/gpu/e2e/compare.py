@@ -47,6 +47,11 @@ def main():
     refs = ref["decode_logits"].transpose(1, 0, 2)                  # [steps + 1, B, V]
     check(f"decode {ours.shape[0] - 1} steps logits (teacher-forced)",
           list(ours.reshape(-1, ours.shape[-1])), list(refs.reshape(-1, refs.shape[-1])))
+    if not rows[-1]["ok"]:
+        # Where it goes wrong: the first failing (step, sequence) pairs.
+        bad = [(s, b, rel_err(ours[s, b], refs[s, b])) for s in range(ours.shape[0])
+               for b in range(ours.shape[1]) if rel_err(ours[s, b], refs[s, b]) > args.tolerance]
+        rows[-1]["divergences"] = [f"step {s} sequence {b}: {e:.3e}" for s, b, e in bad[:12]]
 
     ours = np.load(f"{args.ours}/greedy.npy")                      # [steps + 1, B, V]
     ref_tokens, ref_top3 = ref["greedy_tokens"], ref["greedy_top3"]
