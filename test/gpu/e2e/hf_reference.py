@@ -146,6 +146,8 @@ def main():
 
     work = json.load(open(args.workloads))
     model, config = build_model(args.checkpoint, args.device)
+    if os.environ.get("DSV3_E2E_SHOW_MODEL"):
+        print(model.model.layers[-1])
     result = {}
     for name, prompts in work["prefill"].items():
         result[f"prefill_{name}"] = np.stack([last_logits(model, p, args.device) for p in prompts])
