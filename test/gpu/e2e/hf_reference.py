@@ -114,26 +114,142 @@ def build_model(directory, device):
     return model, config
 
 
+class RoutingMargins:
+    """Records, for each token a forward pass routes, how close its routing
+    came to a different choice: the smallest gap, over the MoE layers, between
+    the last kept and the first dropped group score and between the last kept
+    and the first dropped expert score. A gap below the noise of the bf16
+    activations means another engine may pick other experts for that token,
+    and its logits then differ by far more than rounding."""
+
+    def __init__(self, model, config):
+        self.config = config
+        self.current = None
+        for layer in model.model.layers:
+            gate = getattr(layer.mlp, "gate", None)
+            if gate is not None and hasattr(gate, "weight"):
+                gate.register_forward_hook(self.hook)
+
+    def start(self):
+        self.current = None
+
+    def hook(self, module, inputs, output):
+        # Recompute the router logits from the input, whatever the router returns.
+        x = inputs[0].float()
+        logits = torch.nn.functional.linear(x.reshape(-1, x.shape[-1]), module.weight.float())
+        c = self.config
+        scoring = getattr(c, "scoring_func", "sigmoid")
+        scores = logits.sigmoid() if scoring == "sigmoid" else logits.softmax(-1)
+        bias = getattr(module, "e_score_correction_bias", None)
+        choice = scores + bias.float() if bias is not None else scores
+        experts, k = choice.shape[-1], c.num_experts_per_tok
+        groups, keep = getattr(c, "n_group", 1) or 1, getattr(c, "topk_group", 1) or 1
+        margin = torch.full((choice.shape[0],), float("inf"), device=choice.device)
+        if groups > 1 and keep < groups:
+            grouped = choice.view(-1, groups, experts // groups)
+            if bias is not None:
+                group_scores = grouped.topk(2, dim=-1).values.sum(-1)
+            else:
+                group_scores = grouped.max(-1).values
+            ordered = group_scores.sort(-1, descending=True).values
+            margin = torch.minimum(margin, ordered[:, keep - 1] - ordered[:, keep])
+            kept = group_scores.topk(keep, dim=-1).indices
+            mask = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, kept, True)
+            choice = choice.masked_fill(~mask.repeat_interleave(experts // groups, 1), float("-inf"))
+        ordered = choice.sort(-1, descending=True).values
+        if k < experts:
+            margin = torch.minimum(margin, ordered[:, k - 1] - ordered[:, k])
+        margin = margin.cpu().numpy()
+        self.current = margin if self.current is None else np.minimum(self.current, margin)
+
+
+MARGINS = None
+
+
+def quantize_activations(x, block=128):
+    """DeepSeek's online activation quantization, simulated: per token and
+    `block` channels, scale = max(amax, 1e-4) / 448, values rounded to e4m3."""
+    shape = x.shape
+    x = x.float().reshape(-1, shape[-1])
+    pad = (-shape[-1]) % block
+    blocks = torch.nn.functional.pad(x, (0, pad)).view(x.shape[0], -1, block)
+    scale = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-4) / 448.0
+    q = (blocks / scale).to(torch.float8_e4m3fn).float() * scale
+    return q.view(x.shape[0], -1)[:, :shape[-1]].reshape(shape)
+
+
+def emulate_fp8_activations(model, fp8_weights, block):
+    """Makes every projection whose checkpoint weight is FP8 see quantized
+    inputs, as DeepSeek's inference (and our plan) computes it: the reference
+    for the FP8 path's arithmetic, apart from the rounding of quantization
+    itself."""
+    count = 0
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and f"{name}.weight" in fp8_weights:
+            module.register_forward_pre_hook(lambda m, args: (quantize_activations(args[0], block[1]),))
+            count += 1
+        elif module.__class__.__name__.endswith("Experts") and hasattr(module, "gate_up_proj") \
+                and f"{name}.0.gate_proj.weight" in fp8_weights:
+            module.forward = make_quantized_experts(module, block[1])
+            count += 1
+    return count
+
+
+def make_quantized_experts(module, block):
+    def matmul(x, w, out_features):
+        return x @ (w.T if w.shape[0] == out_features else w)
+
+    def forward(hidden_states, top_k_index, top_k_weights):
+        out = torch.zeros_like(hidden_states, dtype=torch.float32)
+        x = quantize_activations(hidden_states, block)
+        gate_up, down = module.gate_up_proj, module.down_proj
+        hidden = hidden_states.shape[-1]
+        for e in range(gate_up.shape[0]):
+            tokens, slots = (top_k_index == e).nonzero(as_tuple=True)
+            if tokens.numel() == 0:
+                continue
+            width = max(gate_up[e].shape) // 2 if min(gate_up[e].shape) == hidden else min(gate_up[e].shape) // 2
+            gu = matmul(x[tokens], gate_up[e], 2 * width)
+            g, u = gu[:, :width], gu[:, width:]
+            h = quantize_activations(torch.nn.functional.silu(g) * u, block)
+            y = matmul(h, down[e], hidden)
+            out.index_add_(0, tokens, y * top_k_weights[tokens, slots, None].float())
+        return out.to(hidden_states.dtype)
+
+    return forward
+
+
 @torch.no_grad()
 def last_logits(model, ids, device):
+    """The last position's logits, and the routing margin of the last token."""
+    MARGINS.start()
     out = model(torch.tensor([ids], device=device), use_cache=False)
-    return out.logits[0, -1].float().cpu().numpy()
+    margin = MARGINS.current[-1] if MARGINS.current is not None else np.inf
+    return out.logits[0, -1].float().cpu().numpy(), margin
 
 
 @torch.no_grad()
-def greedy(model, ids, steps, device):
-    """Greedy decode with the KV cache: logits at each step, the chosen tokens."""
-    out = model(torch.tensor([ids], device=device), use_cache=True)
+def greedy(model, ids, steps, device, forced=None):
+    """Greedy decode with the KV cache: logits at each step, the chosen
+    tokens, and each step's routing margin (of the token it just ran)."""
+    def forward(tokens, past):
+        MARGINS.start()
+        out = model(torch.tensor([tokens], device=device), past_key_values=past, use_cache=True)
+        margin = MARGINS.current[-1] if MARGINS.current is not None else np.inf
+        return out, margin
+
+    out, margin = forward(ids, None)
     past = out.past_key_values
-    logits = [out.logits[0, -1].float().cpu().numpy()]
+    logits, margins = [out.logits[0, -1].float().cpu().numpy()], [margin]
     tokens = []
     for _ in range(steps):
-        token = int(np.argmax(logits[-1]))
+        token = int(forced[len(tokens)]) if forced is not None else int(np.argmax(logits[-1]))
         tokens.append(token)
-        out = model(torch.tensor([[token]], device=device), past_key_values=past, use_cache=True)
+        out, margin = forward([token], past)
         past = out.past_key_values
         logits.append(out.logits[0, -1].float().cpu().numpy())
-    return np.stack(logits), np.array(tokens, dtype=np.int32)
+        margins.append(margin)
+    return np.stack(logits), np.array(tokens, dtype=np.int32), np.array(margins)
 
 
 def main():
@@ -142,25 +258,41 @@ def main():
     parser.add_argument("--workloads", required=True, help="workloads.json from make_workloads.py")
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--decode-tokens-from", help="another reference .npz whose decode "
+                        "tokens to feed (so two references see the same decode inputs)")
+    parser.add_argument("--fp8-activations", action="store_true",
+                        help="quantize the inputs of FP8 projections as DeepSeek's inference does")
     args = parser.parse_args()
 
     work = json.load(open(args.workloads))
     model, config = build_model(args.checkpoint, args.device)
+    margins = RoutingMargins(model, config)
+    if args.fp8_activations:
+        fp8 = {n for n, t in load_checkpoint(args.checkpoint).items() if t.dtype == torch.float8_e4m3fn}
+        print(f"reference: FP8 activations emulated on {emulate_fp8_activations(model, fp8, [128, 128])} modules")
     if os.environ.get("DSV3_E2E_SHOW_MODEL"):
         print(model.model.layers[-1])
+    global MARGINS
+    MARGINS = margins
     result = {}
     for name, prompts in work["prefill"].items():
-        result[f"prefill_{name}"] = np.stack([last_logits(model, p, args.device) for p in prompts])
-    decode_logits, decode_tokens = [], []
-    for p in work["decode"]["prompts"]:
-        logits, tokens = greedy(model, p, work["decode"]["steps"], args.device)
+        runs = [last_logits(model, p, args.device) for p in prompts]
+        result[f"prefill_{name}"] = np.stack([r[0] for r in runs])
+        result[f"prefill_{name}_margin"] = np.array([r[1] for r in runs])
+    decode_logits, decode_tokens, decode_margins = [], [], []
+    forced = np.load(args.decode_tokens_from)["decode_tokens"] if args.decode_tokens_from else None
+    for b, p in enumerate(work["decode"]["prompts"]):
+        logits, tokens, step_margins = greedy(model, p, work["decode"]["steps"], args.device,
+                                              None if forced is None else forced[b])
         decode_logits.append(logits)
         decode_tokens.append(tokens)
+        decode_margins.append(step_margins)
     result["decode_logits"] = np.stack(decode_logits)      # [B, steps + 1, V]
     result["decode_tokens"] = np.stack(decode_tokens)      # [B, steps]
+    result["decode_margin"] = np.stack(decode_margins)     # [B, steps + 1]
     greedy_tokens, greedy_top3 = [], []
     for p in work["greedy"]["prompts"]:
-        logits, tokens = greedy(model, p, work["greedy"]["steps"], args.device)
+        logits, tokens, _ = greedy(model, p, work["greedy"]["steps"], args.device)
         greedy_tokens.append(tokens)
         greedy_top3.append(np.argsort(-logits[:-1], axis=1)[:, :3])
     result["greedy_tokens"] = np.stack(greedy_tokens)
