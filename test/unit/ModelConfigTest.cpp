@@ -324,11 +324,39 @@ TEST(ModelConfigBundled, TinySoftmax) {
   EXPECT_EQ(c.nSharedExperts, 2);
   EXPECT_DOUBLE_EQ(c.routedScalingFactor, 1.0);
   EXPECT_EQ(c.qLoraRank, std::optional<int64_t>(64));
-  EXPECT_EQ(c.moeLayerFreq, 2);
+  EXPECT_EQ(c.firstKDenseReplace, 2);
   EXPECT_FALSE(c.yarn.has_value()); // "rope_scaling": null
   EXPECT_FALSE(c.isMoeLayer(0));
-  EXPECT_FALSE(c.isMoeLayer(1)); // 1 % 2 != 0
+  EXPECT_FALSE(c.isMoeLayer(1));
   EXPECT_TRUE(c.isMoeLayer(2));
+}
+
+// moe_layer_freq > 1 follows DeepSeek's remote code: layer i is MoE iff
+// i >= first_k_dense_replace and i % moe_layer_freq == 0 (transformers' native
+// DeepseekV3 ignores the field; every released config has 1).
+TEST(ModelConfigParse, MoeLayerFrequency) {
+  ModelConfig c = parseOk(json::Object{{"model_type", "deepseek_v3"},
+                                       {"vocab_size", 64},
+                                       {"hidden_size", 64},
+                                       {"intermediate_size", 64},
+                                       {"num_hidden_layers", 5},
+                                       {"num_attention_heads", 2},
+                                       {"kv_lora_rank", 16},
+                                       {"qk_nope_head_dim", 8},
+                                       {"qk_rope_head_dim", 8},
+                                       {"v_head_dim", 8},
+                                       {"n_routed_experts", 8},
+                                       {"n_group", 1},
+                                       {"topk_group", 1},
+                                       {"num_experts_per_tok", 2},
+                                       {"first_k_dense_replace", 1},
+                                       {"moe_layer_freq", 2}});
+  EXPECT_EQ(c.moeLayerFreq, 2);
+  EXPECT_FALSE(c.isMoeLayer(0));
+  EXPECT_FALSE(c.isMoeLayer(1));
+  EXPECT_TRUE(c.isMoeLayer(2));
+  EXPECT_FALSE(c.isMoeLayer(3));
+  EXPECT_TRUE(c.isMoeLayer(4));
 }
 
 //===----------------------------------------------------------------------===//
