@@ -185,6 +185,10 @@ def emulate_fp8_activations(model, fp8_weights, block):
     itself."""
     count = 0
     for name, module in model.named_modules():
+        # kv_b is applied dequantized, to unquantized latents (DeepSeek absorbs
+        # it into attention in bf16), so its input stays as it is.
+        if name.endswith("kv_b_proj"):
+            continue
         if isinstance(module, torch.nn.Linear) and f"{name}.weight" in fp8_weights:
             module.register_forward_pre_hook(lambda m, args: (quantize_activations(args[0], block[1]),))
             count += 1
