@@ -32,7 +32,8 @@ for case in "${cases[@]}"; do
   start=$SECONDS
   "$carry/bin/dsv3-ckpt" random "$plan" "$root/configs/$name.json" "$ckpt" --seed 7 || { status=1; continue; }
   echo "  checkpoint: $((SECONDS - start)) s"
-  python3 "$root/test/gpu/e2e/make_workloads.py" --vocab "$vocab" --out "$work/$name.json"
+  light=$([[ $name == deepseek-v3* ]] && echo --light || true)
+  python3 "$root/test/gpu/e2e/make_workloads.py" --vocab "$vocab" --out "$work/$name.json" $light
   start=$SECONDS
   python3 "$root/test/gpu/e2e/hf_reference.py" --checkpoint "$ckpt" \
       --workloads "$work/$name.json" --out "$work/ref-$name-$dtype.npz" || { status=1; rm -rf "$ckpt"; continue; }

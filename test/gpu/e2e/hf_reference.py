@@ -264,6 +264,9 @@ def main():
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--decode-tokens-from", help="another reference .npz whose decode "
                         "tokens to feed (so two references see the same decode inputs)")
+    parser.add_argument("--perturb", type=float, default=0.0,
+                        help="multiply the embeddings by (1 + perturb * N(0,1)): how much "
+                             "bf16-sized input noise moves this reference's logits")
     parser.add_argument("--fp8-activations", action="store_true",
                         help="quantize the inputs of FP8 projections as DeepSeek's inference does")
     args = parser.parse_args()
@@ -271,6 +274,11 @@ def main():
     work = json.load(open(args.workloads))
     model, config = build_model(args.checkpoint, args.device)
     margins = RoutingMargins(model, config)
+    if args.perturb:
+        generator = torch.Generator(device=args.device).manual_seed(1234)
+        model.model.embed_tokens.register_forward_hook(
+            lambda m, i, out: out * (1 + args.perturb * torch.randn(
+                out.shape, device=out.device, generator=generator, dtype=out.dtype)))
     if args.fp8_activations:
         fp8 = {n for n, t in load_checkpoint(args.checkpoint).items() if t.dtype == torch.float8_e4m3fn}
         print(f"reference: FP8 activations emulated on {emulate_fp8_activations(model, fp8, [128, 128])} modules")

@@ -16,6 +16,9 @@ def main():
     parser.add_argument("--vocab", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--light", action="store_true",
+                        help="fewer decode steps and greedy prompts, for full-width models whose "
+                             "transformers reference is slow")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -30,6 +33,9 @@ def main():
         "decode": {"prompts": [prompt(n) for n in (5, 33, 64, 17)], "steps": 32},
         "greedy": {"prompts": [prompt(n) for n in (3, 8, 12, 16, 20, 25, 31, 40)], "steps": 32},
     }
+    if args.light:
+        work["decode"]["steps"] = 8
+        work["greedy"] = {"prompts": work["greedy"]["prompts"][:2], "steps": 8}
     json.dump(work, open(args.out, "w"))
 
 
