@@ -92,17 +92,23 @@ def build_model(directory, device):
                 sys.exit(f"transformers parameter {name} {tuple(param.shape)} has no checkpoint tensor")
             prefix, kind = m.groups()
             count = param.shape[0]
-            if kind == "gate_up_proj":
-                parts = [torch.cat([state[f"{prefix}.{e}.gate_proj.weight"],
-                                    state[f"{prefix}.{e}.up_proj.weight"]], 0) for e in range(count)]
-            else:
-                parts = [state[f"{prefix}.{e}.down_proj.weight"] for e in range(count)]
-            for e in range(count):
-                for p in ("gate_proj", "up_proj", "down_proj"):
-                    used.add(f"{prefix}.{e}.{p}.weight")
-            source = torch.stack(parts)
-            if tuple(source.shape) != tuple(param.shape):
-                source = source.transpose(1, 2)
+            # Expert by expert into the packed parameter: stacking all of
+            # them first would need another copy of the largest tensor.
+            with torch.no_grad():
+                for e in range(count):
+                    if kind == "gate_up_proj":
+                        part = torch.cat([state[f"{prefix}.{e}.gate_proj.weight"],
+                                          state[f"{prefix}.{e}.up_proj.weight"]], 0)
+                    else:
+                        part = state[f"{prefix}.{e}.down_proj.weight"]
+                    if tuple(part.shape) != tuple(param[e].shape):
+                        part = part.T
+                    if tuple(part.shape) != tuple(param[e].shape):
+                        sys.exit(f"{name}[{e}]: checkpoint shape {tuple(part.shape)} vs model {tuple(param[e].shape)}")
+                    param[e].copy_(part.to(device))
+                    for p in ("gate_proj", "up_proj", "down_proj"):
+                        used.add(f"{prefix}.{e}.{p}.weight")
+            continue
         if tuple(source.shape) != tuple(param.shape):
             sys.exit(f"{name}: checkpoint shape {tuple(source.shape)} vs model {tuple(param.shape)}")
         with torch.no_grad():
