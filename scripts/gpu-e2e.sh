@@ -5,7 +5,10 @@
 # (compare.py). Runtime binaries and plans are built on the development machine
 # (scripts/gpu-e2e-prepare.sh) and carried in .gpu-carry/, since the GPU
 # machine has no LLVM/MLIR. Prints one table at the end; exit 1 if a check fails.
-#   scripts/gpu-e2e.sh [CASE...]   CASE = <config>:<fp8|bf16>, default: all
+#   scripts/gpu-e2e.sh [CASE...]   CASE = <config>:<fp8|bf16>[:pinned], default: all
+# ":pinned" writes the checkpoint with dsv3-ckpt --pinned-routing (noaux_tc
+# routers choose by bias, far from ties), so that the comparison measures
+# arithmetic rather than which side's rounding tips a routing near-tie.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 carry=$root/.gpu-carry
@@ -23,14 +26,16 @@ fi
 
 status=0
 for case in "${cases[@]}"; do
-  name=${case%%:*}; dtype=${case##*:}
+  IFS=: read -r name dtype routing <<< "$case"
+  pin=$([ "${routing:-}" = pinned ] && echo --pinned-routing || true)
+  label="$name $dtype${routing:+ $routing}"
   plan=$carry/plans/$name-$dtype.plan
   ckpt=$work/ckpt-$name-$dtype
   tolerance=$([ "$dtype" = fp8 ] && echo 3e-2 || echo 1e-2)
   vocab=$(python3 -c "import json;print(json.load(open('$root/configs/$name.json'))['vocab_size'])")
-  echo "== $name ($dtype)"
+  echo "== $label"
   start=$SECONDS
-  "$carry/bin/dsv3-ckpt" random "$plan" "$root/configs/$name.json" "$ckpt" --seed 7 || { status=1; continue; }
+  "$carry/bin/dsv3-ckpt" random "$plan" "$root/configs/$name.json" "$ckpt" --seed 7 $pin || { status=1; continue; }
   echo "  checkpoint: $((SECONDS - start)) s"
   light=$([[ $name == deepseek-v3* ]] && echo --light || true)
   python3 "$root/test/gpu/e2e/make_workloads.py" --vocab "$vocab" --out "$work/$name.json" $light
@@ -41,7 +46,7 @@ for case in "${cases[@]}"; do
   python3 "$root/test/gpu/e2e/run_ours.py" --dsv3-run "$carry/bin/dsv3-run" --plan "$plan" \
       --checkpoint "$ckpt" --workloads "$work/$name.json" --reference "$work/ref-$name-$dtype.npz" \
       --out "$work/ours-$name-$dtype" || { status=1; rm -rf "$ckpt"; continue; }
-  python3 "$root/test/gpu/e2e/compare.py" --name "$name $dtype" \
+  python3 "$root/test/gpu/e2e/compare.py" --name "$label" \
       --reference "$work/ref-$name-$dtype.npz" --ours "$work/ours-$name-$dtype" \
       --tolerance "$tolerance" --results "$results" || status=1
   if [ "$dtype" = fp8 ]; then
@@ -50,7 +55,7 @@ for case in "${cases[@]}"; do
     python3 "$root/test/gpu/e2e/hf_reference.py" --checkpoint "$ckpt" --fp8-activations \
         --decode-tokens-from "$work/ref-$name-$dtype.npz" \
         --workloads "$work/$name.json" --out "$work/ref-$name-$dtype-q.npz" &&
-    python3 "$root/test/gpu/e2e/compare.py" --name "$name $dtype (quantized ref)" \
+    python3 "$root/test/gpu/e2e/compare.py" --name "$label (quantized ref)" \
         --reference "$work/ref-$name-$dtype-q.npz" --ours "$work/ours-$name-$dtype" \
         --tolerance 1e-2 --results "$results" || status=1
   fi

@@ -1,6 +1,7 @@
 //===- dsv3-ckpt.cpp - random checkpoints for a plan, and listing them ----===//
 //
 // dsv3-ckpt random PLAN CONFIG OUT_DIR [--seed N] [--shard-size B] [--threads N]
+//                [--pinned-routing]
 // dsv3-ckpt ls DIR
 // dsv3-ckpt stats DIR [TENSOR...]
 //
@@ -54,6 +55,7 @@ const char kUsage[] = R"(dsv3-ckpt: random DeepSeek-V3-family checkpoints in Hug
 
 USAGE:
   dsv3-ckpt random PLAN CONFIG OUT_DIR [--seed N] [--shard-size BYTES] [--threads N]
+                   [--pinned-routing]
   dsv3-ckpt ls DIR
   dsv3-ckpt stats DIR [TENSOR...]
 
@@ -72,6 +74,8 @@ random   Writes a checkpoint with every tensor PLAN reads (the checkpoint
                     KB, MB, GB (powers of 1000, as Hugging Face) or KiB, MiB,
                     GiB (default 5GB)
   --threads N       generating threads (default: one per hardware thread)
+  --pinned-routing  router weights 1000x smaller, correction biases U(-1, 1):
+                    noaux_tc routers pick experts by bias alone, far from ties
 
 ls       Prints every tensor of the checkpoint in DIR as `name dtype [shape]`,
          sorted by name (compare with `dsv3c CONFIG --emit=weights | sort`).
@@ -356,6 +360,8 @@ struct PlannedTensor {
   uint64_t stream = 0;
   uint64_t byteSize = 0;
   float stddev = 1.0f;
+  /// RouterBias: U(biasLow, biasHigh).
+  float biasLow = -0.1f, biasHigh = 0.1f;
   /// For an FP8 weight and for its scale tensor: the weight's scales. The
   /// scale tensor's values come from the weight's stream.
   std::shared_ptr<BlockScales> blockScales;
@@ -515,8 +521,8 @@ Status fillTensor(const PlannedTensor &plan, uint64_t offset, std::uint8_t *out,
                       values.data());
       break;
     case Distribution::RouterBias:
-      generateUniform(plan.stream, first + done, batch, -0.1f, 0.1f,
-                      values.data());
+      generateUniform(plan.stream, first + done, batch, plan.biasLow,
+                      plan.biasHigh, values.data());
       break;
     case Distribution::BlockScale:
       break; // handled above
@@ -617,8 +623,18 @@ Status checkDequantizeBlocks(const dsv3::plan::PlanFile &planFile,
 /// Decides distribution, stream and block scales of every tensor. FP8
 /// weights and their `_scale_inv` tensors are paired by name, as in the
 /// checkpoint, and each scale tensor's shape must be the weight's block grid.
+/// How the routers of a random checkpoint decide.
+enum class Routing {
+  Random, ///< router weights like any projection: choices vary by token
+  /// Router weights 1000 times smaller and correction biases U(-1, 1): noaux_tc
+  /// routers then choose by bias alone, far from any tie, the same experts
+  /// for every token. A comparison between engines then measures arithmetic,
+  /// not which engine's rounding tips a near-tie.
+  Pinned,
+};
+
 StatusOr<std::vector<PlannedTensor>>
-planTensors(const std::vector<SourceTensor> &sources,
+planTensors(const std::vector<SourceTensor> &sources, Routing routing,
             const BlockQuantization &quantization, uint64_t seed,
             const std::string &planName) {
   static constexpr std::string_view kScaleSuffix = "_scale_inv";
@@ -651,6 +667,14 @@ planTensors(const std::vector<SourceTensor> &sources,
     if (plan.distribution == Distribution::Linear)
       plan.stddev =
           1.0f / std::sqrt(float(std::max<int64_t>(tensor.shape[1], 1)));
+    if (routing == Routing::Pinned) {
+      if (endsWith(tensor.name, "mlp.gate.weight"))
+        plan.stddev *= 1e-3f;
+      if (plan.distribution == Distribution::RouterBias) {
+        plan.biasLow = -1.0f;
+        plan.biasHigh = 1.0f;
+      }
+    }
     indexByName[tensor.name] = i;
   }
 
@@ -934,6 +958,7 @@ struct RandomOptions {
   uint64_t seed = 0;
   uint64_t shardSize = 5'000'000'000ULL; // Hugging Face's "5GB"
   unsigned threads = 0;
+  Routing routing = Routing::Random;
 };
 
 std::optional<uint64_t> parseUnsigned(std::string_view text) {
@@ -1008,6 +1033,8 @@ StatusOr<RandomOptions> parseRandomOptions(int argc, char **argv) {
                              "bytes (e.g. 5GB, 500MiB, 100000), got '{}'",
                              text);
       options.shardSize = *size;
+    } else if (arg == "--pinned-routing") {
+      options.routing = Routing::Pinned;
     } else if (isFlag("--threads")) {
       DSV3_ASSIGN_OR_RETURN(std::string_view text, value("--threads"));
       std::optional<uint64_t> threads = parseUnsigned(text);
@@ -1163,7 +1190,8 @@ int runRandom(int argc, char **argv) {
     quantization = *read;
   }
   StatusOr<std::vector<PlannedTensor>> planned =
-      planTensors(*sources, quantization, options.seed, planFile->name());
+      planTensors(*sources, options.routing, quantization, options.seed,
+                  planFile->name());
   if (!planned.ok())
     return fail(planned.status().message());
   if (fp8)
