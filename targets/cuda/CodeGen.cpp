@@ -73,11 +73,6 @@ private:
               std::vector<KernelArg> args);
 
   FailureOr<KernelArg> buffer(Value v);
-  FailureOr<KernelArg> optionalBuffer(Value v) {
-    if (!v)
-      return KernelArg{KernelArg::Null};
-    return buffer(v);
-  }
   FailureOr<SizeExpr> rows(Value v);
   FailureOr<int64_t> weightFor(Value v);
   int64_t constantFor(arith::ConstantOp op);
@@ -109,7 +104,6 @@ private:
   func::FuncOp entry;
   EntryProgram result;
   llvm::DenseMap<Value, int64_t> valueWeights;
-  bool failedOp = false;
 };
 
 FailureOr<SizeExpr> EntryGenerator::rows(Value v) {
