@@ -78,7 +78,7 @@ private:
   int64_t constantFor(arith::ConstantOp op);
 
   static KernelArg intArg(SizeExpr size) {
-    KernelArg arg{KernelArg::Int};
+    KernelArg arg = KernelArg::make(KernelArg::Int);
     arg.size = size;
     return arg;
   }
@@ -86,7 +86,7 @@ private:
     return intArg({SizeUnit::Constant, value});
   }
   static KernelArg floatArg(double value) {
-    KernelArg arg{KernelArg::Float};
+    KernelArg arg = KernelArg::make(KernelArg::Float);
     arg.value = value;
     return arg;
   }
@@ -233,22 +233,22 @@ FailureOr<KernelArg> EntryGenerator::buffer(Value v) {
                     .Default(std::nullopt);
     if (!kind)
       return entry.emitOpError() << "unknown step input '" << role.getValue() << "'";
-    return KernelArg{KernelArg::Input, static_cast<int64_t>(*kind)};
+    return KernelArg::make(KernelArg::Input, static_cast<int64_t>(*kind));
   }
   Operation *def = v.getDefiningOp();
   if (auto constant = llvm::dyn_cast<arith::ConstantOp>(def))
-    return KernelArg{KernelArg::Constant, constantFor(constant)};
+    return KernelArg::make(KernelArg::Constant, constantFor(constant));
   if (llvm::isa<WeightRefOp, StackedWeightRefOp, DequantOp>(def)) {
     FailureOr<int64_t> index = weightFor(v);
     if (failed(index))
       return failure();
-    return KernelArg{KernelArg::Weight, *index};
+    return KernelArg::make(KernelArg::Weight, *index);
   }
   auto offsets = def->getAttrOfType<DenseI64ArrayAttr>("dsv3.offsets");
   unsigned number = llvm::cast<OpResult>(v).getResultNumber();
   if (!offsets || number >= static_cast<unsigned>(offsets.size()))
     return def->emitOpError("has no arena offset; run dsv3-plan-memory first");
-  return KernelArg{KernelArg::Arena, offsets[number]};
+  return KernelArg::make(KernelArg::Arena, offsets[number]);
 }
 
 void EntryGenerator::launch(Operation *op, StringRef kernel,
@@ -279,10 +279,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
   auto buf = [&](Value v) {
     FailureOr<KernelArg> arg = buffer(v);
     failedArg |= failed(arg);
-    return succeeded(arg) ? *arg : KernelArg{KernelArg::Null};
+    return succeeded(arg) ? *arg : KernelArg::make(KernelArg::Null);
   };
   auto optBuf = [&](Value v) {
-    return v ? buf(v) : KernelArg{KernelArg::Null};
+    return v ? buf(v) : KernelArg::make(KernelArg::Null);
   };
   auto rowsOf = [&](Value v) {
     FailureOr<SizeExpr> size = rows(v);
@@ -420,7 +420,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     buf(write.getTokenSeq()), buf(write.getBlockTable()),
                     intArg({SizeUnit::PagesPerSequence, 1}), buf(write.getInvFreq()),
                     floatArg(write.getRopeScale().convertToDouble()),
-                    KernelArg{KernelArg::KvCache, write.getLayerAttr().getInt()}, intArg(t),
+                    KernelArg::make(KernelArg::KvCache, write.getLayerAttr().getInt()), intArg(t),
                     floatArg(write.getEps().convertToDouble())});
             return success();
           })
@@ -435,7 +435,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     str(s.getKvLoraRank()), str(program.pageSize)},
                    {dim(t), constDim(heads / group), one}, 256,
                    {buf(attention.getQLat()), buf(attention.getQ()),
-                    KernelArg{KernelArg::KvCache, attention.getLayerAttr().getInt()},
+                    KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
                     buf(attention.getBlockTable()), intArg({SizeUnit::PagesPerSequence, 1}),
                     buf(attention.getTokenSeq()), buf(attention.getPositions()),
                     buf(attention.getResult()), intArg(t),

@@ -63,10 +63,18 @@ struct DeviceConstant {
 };
 
 struct KernelArg {
-  enum Kind { Arena, Weight, Constant, Input, KvCache, Null, Int, Float } kind;
+  enum Kind { Arena, Weight, Constant, Input, KvCache, Null, Int, Float };
+  Kind kind = Null;
   int64_t index = 0; ///< Arena: byte offset; Weight/Constant: index; Input: role; KvCache: layer
   SizeExpr size;     ///< Int
   double value = 0;  ///< Float
+
+  static KernelArg make(Kind kind, int64_t index = 0) {
+    KernelArg arg;
+    arg.kind = kind;
+    arg.index = index;
+    return arg;
+  }
 };
 
 struct KernelLaunch {
