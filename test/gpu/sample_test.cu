@@ -11,30 +11,6 @@ using namespace gpu_test;
 
 namespace {
 
-/// Median time of `launch` over 20 runs after a warm-up, in microseconds, by
-/// device events: a rough figure for the docs, not a benchmark.
-template <typename Launch> double medianMicros(Launch launch) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  launch();
-  CHECK_LAUNCH();
-  std::vector<float> times;
-  for (int i = 0; i < 20; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaGetLastError());
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return 1000.0 * times[times.size() / 2];
-}
 
 constexpr int kVocab = 129280; // DeepSeek-V3
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Checkpoint.h"
+#include "test/unit/TempDir.h"
 
 #include <gtest/gtest.h>
 
@@ -21,26 +22,10 @@ using namespace dsv3;
 
 namespace {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
+/// Named after this test in $TMPDIR.
+class TempDir : public dsv3::test::TempDir {
 public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") +
-                          "/dsv3-checkpoint-test-XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-      ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string &path() const { return path_; }
-  std::string file(const std::string &name) const { return path_ + "/" + name; }
-
-private:
-  std::string path_;
+  TempDir() : dsv3::test::TempDir("checkpoint-test") {}
 };
 
 void writeText(const std::string &path, const std::string &text) {

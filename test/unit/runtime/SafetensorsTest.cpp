@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Safetensors.h"
+#include "test/unit/TempDir.h"
 
 #include <gtest/gtest.h>
 
@@ -29,33 +30,10 @@ using namespace dsv3;
 
 namespace {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
+/// Named after this test in $TMPDIR.
+class TempDir : public dsv3::test::TempDir {
 public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") +
-                          "/dsv3-safetensors-test-XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-      ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string &name) const { return path_ + "/" + name; }
-  /// The names in the directory, sorted.
-  std::vector<std::string> list() const {
-    std::vector<std::string> names;
-    for (const auto &entry : std::filesystem::directory_iterator(path_))
-      names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
-private:
-  std::string path_;
+  TempDir() : dsv3::test::TempDir("safetensors-test") {}
 };
 
 void writeBytes(const std::string &path, const std::string &bytes) {
