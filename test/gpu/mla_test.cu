@@ -244,29 +244,6 @@ size_t countChangedFromPoison(const std::vector<bf16> &values, const std::vector
   return changed;
 }
 
-/// Median time of 5 runs of `launch` (which checks and synchronizes itself),
-/// after one warm-up run, with CUDA events.
-template <typename Launch> float medianMilliseconds(Launch launch) {
-  launch();
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> times;
-  for (int i = 0; i < 5; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[2];
-}
-
 /// The largest per-token ||out - ref|| / ||ref|| over rows of `width` values:
 /// the norm over a whole batch is dominated by short-context tokens (whose
 /// output is close to a single cached row, nearly exact in bf16) and would
@@ -564,7 +541,7 @@ template <class S> void testAttention(const std::vector<int> &lengths, bool deco
     unwritten += !std::isfinite(v);
   report("mla_attention all written", shape, static_cast<double>(unwritten), kExact);
   std::printf("  mla_attention %s: %.3f ms (median of 5, for the record; speed is not checked)\n",
-              shape.c_str(), medianMilliseconds([&] {
+              shape.c_str(), 1e-3 * medianMicros([&] {
                 launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
                                    dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
               }));
