@@ -47,7 +47,9 @@ compileModelConfig(MLIRContext &context, const ModelConfig &config,
 
 LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
   PassManager pm(module.getContext());
-  pm.addPass(createDecompose());
+  DecomposeOptions decompose;
+  decompose.quantizeActivations = options.quantizeActivations;
+  pm.addPass(createDecompose(decompose));
   pm.addPass(createAbsorbMla());
   pm.addPass(createFuseResidualNorm());
   pm.addPass(createCSEPass());

@@ -28,6 +28,9 @@ struct CompileOptions {
   /// A name from supportedCudaArchs().
   std::string target = "sm_90a";
   WeightFormat weights = WeightFormat::FromConfig;
+  /// GEMMs with FP8 weights quantize their activations to FP8 (DeepSeek's
+  /// training-time scheme) instead of reading bf16 ones (dsv3-decompose).
+  bool quantizeActivations = false;
   /// Step limits the plan is sized for (dsv3-plan-memory).
   int64_t maxTokens = 8192;
   int64_t maxSequences = 256;

@@ -219,14 +219,15 @@ LogicalResult GroupedGemmOp::verify() {
     return emitOpError() << "block must be two positive sizes [rows, cols]";
   Type lhsElement = getLhs().getType().getElementType();
   Type rhsElement = getRhs().getType().getElementType();
+  // FP8 x FP8, bf16 x FP8 (weight-only scales) or bf16 x bf16.
   bool fp8 = llvm::isa<Float8E4M3FNType>(rhsElement);
-  if (llvm::isa<Float8E4M3FNType>(lhsElement) != fp8 ||
-      (!fp8 && (!lhsElement.isBF16() || !rhsElement.isBF16())))
-    return emitOpError() << "operands must both be FP8 or both bf16";
-  if (fp8 != static_cast<bool>(getLhsScales()) ||
+  bool quantizedLhs = llvm::isa<Float8E4M3FNType>(lhsElement);
+  if ((!fp8 && !rhsElement.isBF16()) || (!quantizedLhs && !lhsElement.isBF16()) ||
+      (quantizedLhs && !fp8))
+    return emitOpError() << "operands must be FP8 x FP8, bf16 x FP8 or bf16 x bf16";
+  if (quantizedLhs != static_cast<bool>(getLhsScales()) ||
       fp8 != static_cast<bool>(getRhsScales()))
-    return emitOpError() << (fp8 ? "FP8 operands need scales"
-                                 : "bf16 operands take no scales");
+    return emitOpError() << "FP8 operands need scales and bf16 operands take none";
   int64_t experts = rhs[0], n = rhs[1], k = rhs[2];
   int64_t rows = getGather() ? shapeOf(getGather())[0] : lhs[0];
   if (failed(expectShape(*this, "lhs", getLhs(), {kDynamic, k})) ||
@@ -238,8 +239,8 @@ LogicalResult GroupedGemmOp::verify() {
   if (!fp8)
     return success();
   return failure(
-      failed(expectShape(*this, "lhs scales", getLhsScales(),
-                         {lhs[0], ceilDiv(k, block[1])})) ||
+      (quantizedLhs && failed(expectShape(*this, "lhs scales", getLhsScales(),
+                                          {lhs[0], ceilDiv(k, block[1])}))) ||
       failed(expectShape(*this, "rhs scales", getRhsScales(),
                          {experts, ceilDiv(n, block[0]), ceilDiv(k, block[1])})));
 }

@@ -403,9 +403,14 @@ LogicalResult Fp8GemmOp::verify() {
     return emitOpError() << "contraction sizes differ: lhs has " << lhs[1]
                          << " columns, rhs " << rhs[1];
   int64_t blockN = getBlock()[0], blockK = getBlock()[1];
+  bool quantizedLhs = llvm::isa<Float8E4M3FNType>(getLhs().getType().getElementType());
+  if (quantizedLhs != static_cast<bool>(getLhsScales()))
+    return emitOpError() << (quantizedLhs ? "FP8 lhs needs scales"
+                                          : "bf16 lhs takes no scales");
   // Activations are scaled per row, so their row block is 1.
-  if (failed(verifyBlockScales(*this, "lhs", lhs, shapeOf(getLhsScales()), 1,
-                               blockK)) ||
+  if ((quantizedLhs && failed(verifyBlockScales(*this, "lhs", lhs,
+                                                shapeOf(getLhsScales()), 1,
+                                                blockK))) ||
       failed(verifyBlockScales(*this, "rhs", rhs, shapeOf(getRhsScales()),
                                blockN, blockK)))
     return failure();

@@ -308,29 +308,33 @@ def Dsv3_DequantOp : Dsv3_Op<"dequant", [Pure]> {
 }
 
 def Dsv3_Fp8GemmOp : Dsv3_Op<"fp8_gemm", [Pure]> {
-  let summary = "block-scaled FP8 matrix multiply, out = lhs * rhs^T";
+  let summary = "matrix multiply with a block-scaled FP8 weight, out = lhs * rhs^T";
   let description = [{
-    `lhs` is `M x K` FP8 with one scale per row per `block[1]` columns;
     `rhs` is an `N x K` FP8 weight with one scale per `block[0] x block[1]`
-    block. Each `block[1]`-deep slice of K is accumulated in fp32 and scaled
-    by both scales before it is added to the result.
+    block. `lhs` is either `M x K` FP8 with one scale per row per `block[1]`
+    columns (DeepSeek's quantized activations), or `M x K` bf16 with no scales
+    (weight-only FP8: the weight is dequantized exactly inside the product).
+    Each `block[1]`-deep slice of K is accumulated in fp32 and scaled by the
+    scales of both operands before it is added to the result.
 
     ```mlir
-    %y = dsv3.fp8_gemm %a, %as, %w, %ws block [128, 128]
-        : tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<1536x7168xf8E4M3FN>,
-          tensor<12x56xf32> -> tensor<?x1536xbf16>
+    %y = dsv3.fp8_gemm %a scales %as, %w scales %ws block [128, 128]
+        : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<1536x7168xf8E4M3FN>,
+           tensor<12x56xf32>) -> tensor<?x1536xbf16>
+    %z = dsv3.fp8_gemm %x, %w scales %ws block [128, 128]
+        : (tensor<?x7168xbf16>, tensor<1536x7168xf8E4M3FN>, tensor<12x56xf32>)
+          -> tensor<?x1536xbf16>
     ```
   }];
-  let arguments = (ins RankedTensorOf<[F8E4M3FN]>:$lhs,
-                       RankedTensorOf<[F32]>:$lhs_scales,
+  let arguments = (ins RankedTensorOf<[F8E4M3FN, BF16]>:$lhs,
+                       Optional<RankedTensorOf<[F32]>>:$lhs_scales,
                        RankedTensorOf<[F8E4M3FN]>:$rhs,
                        RankedTensorOf<[F32]>:$rhs_scales,
                        DenseI64ArrayAttr:$block);
   let results = (outs RankedTensorOf<[BF16, F32]>:$result);
   let assemblyFormat = [{
-    $lhs `,` $lhs_scales `,` $rhs `,` $rhs_scales `block` $block attr-dict
-    `:` type($lhs) `,` type($lhs_scales) `,` type($rhs) `,` type($rhs_scales)
-    `->` type($result)
+    $lhs (`scales` $lhs_scales^)? `,` $rhs `scales` $rhs_scales `block` $block attr-dict
+    `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -30,8 +30,10 @@ struct StepInputs {
 /// Rebuilds one entry point's body in step form.
 class EntryLowering {
 public:
-  EntryLowering(SymbolTable &symbols, OpBuilder &builder, StepInputs inputs)
-      : symbols(symbols), b(builder), inputs(inputs) {}
+  EntryLowering(SymbolTable &symbols, OpBuilder &builder, StepInputs inputs,
+                bool quantizeActivations)
+      : symbols(symbols), b(builder), inputs(inputs),
+        quantizeActivations(quantizeActivations) {}
 
   IRMapping mapping;
 
@@ -61,6 +63,9 @@ private:
   SymbolTable &symbols;
   OpBuilder &b;
   StepInputs inputs;
+  /// FP8-weight GEMMs take FP8 activations (act_quant, swiglu_quant) rather
+  /// than bf16 ones.
+  bool quantizeActivations;
   /// One weight_ref per weight and entry point, created at first use (which
   /// dominates every later use in the straight-line body).
   llvm::StringMap<SmallVector<Value, 2>> weightValues;
@@ -100,8 +105,9 @@ Value EntryLowering::normalize(Value x, FlatSymbolRefAttr weight, FloatAttr eps,
   return b.create<NormalizeOp>(loc, x.getType(), x, weightRef(weight)[0], eps);
 }
 
-/// x * W^T: act_quant + fp8_gemm for a block-scaled weight (activation blocks
-/// follow the weight's column blocks), bf16_gemm otherwise.
+/// x * W^T: fp8_gemm for a block-scaled weight, of x itself or (when
+/// quantizing activations) of act_quant(x) with activation blocks following
+/// the weight's column blocks; bf16_gemm for a bf16 weight.
 Value EntryLowering::linear(Value x, FlatSymbolRefAttr weight, Location loc,
                             Type outElement) {
   if (!outElement)
@@ -114,25 +120,28 @@ Value EntryLowering::linear(Value x, FlatSymbolRefAttr weight, Location loc,
   if (!scale)
     return b.create<Bf16GemmOp>(loc, rowsType(n, outElement), x, values[0]);
   int64_t blockCols = scale->getBlockCols();
+  DenseI64ArrayAttr block =
+      b.getDenseI64ArrayAttr({scale->getBlockRows(), blockCols});
+  if (!quantizeActivations)
+    return b.create<Fp8GemmOp>(loc, rowsType(n, outElement), x, Value(),
+                               values[0], values[1], block);
   auto quant = b.create<ActQuantOp>(
       loc, rowsType(k, b.getType<Float8E4M3FNType>()),
       rowsType(llvm::divideCeil(k, blockCols), b.getF32Type()), x,
       b.getI64IntegerAttr(blockCols));
-  return b.create<Fp8GemmOp>(
-      loc, rowsType(n, outElement), quant.getOutput(), quant.getScales(),
-      values[0], values[1],
-      b.getDenseI64ArrayAttr({scale->getBlockRows(), blockCols}));
+  return b.create<Fp8GemmOp>(loc, rowsType(n, outElement), quant.getOutput(),
+                             quant.getScales(), values[0], values[1], block);
 }
 
-/// down(silu(gate(x)) * up(x)); with an FP8 down projection the product is
-/// quantized as it is formed.
+/// down(silu(gate(x)) * up(x)); when quantizing the activations of an FP8
+/// down projection the product is quantized as it is formed.
 Value EntryLowering::swigluMlp(Value x, FlatSymbolRefAttr gate,
                                FlatSymbolRefAttr up, FlatSymbolRefAttr down,
                                Location loc) {
   Value g = linear(x, gate, loc), u = linear(x, up, loc);
   WeightOp downDecl = weightDecl(down);
   std::optional<BlockScaleAttr> scale = downDecl.getScale();
-  if (!scale)
+  if (!scale || !quantizeActivations)
     return linear(b.create<SwigluOp>(loc, g.getType(), g, u), down, loc);
   int64_t width = llvm::cast<RankedTensorType>(g.getType()).getDimSize(1);
   int64_t blockCols = scale->getBlockCols();
@@ -210,8 +219,11 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
   int64_t width = gateDecl.getTensorType().getDimSize(0);
   int64_t hidden = downDecl.getTensorType().getDimSize(0);
 
+  // Routed rows reach the gate and up GEMMs through align's token list; the
+  // down GEMM reads the products in routed order.
   Value expertOut;
-  if (std::optional<BlockScaleAttr> scale = gateDecl.getScale()) {
+  std::optional<BlockScaleAttr> scale = gateDecl.getScale();
+  if (scale && quantizeActivations) {
     int64_t blockCols = scale->getBlockCols();
     DenseI64ArrayAttr block =
         b.getDenseI64ArrayAttr({scale->getBlockRows(), blockCols});
@@ -236,17 +248,21 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
         Value(), down.getResult(0), down.getResult(1), align.getOffsets(),
         block);
   } else {
-    DenseI64ArrayAttr block = b.getDenseI64ArrayAttr({1, 1});
-    auto project = [&](StackedWeightRefOp weights) {
-      return b.create<GroupedGemmOp>(loc, bf16Rows(width), x, Value(),
-                                     align.getTokens(), weights.getResult(0),
-                                     Value(), align.getOffsets(), block);
+    // bf16 activations, with FP8 (block-scaled) or bf16 weights.
+    DenseI64ArrayAttr block =
+        scale ? b.getDenseI64ArrayAttr(
+                    {scale->getBlockRows(), scale->getBlockCols()})
+              : b.getDenseI64ArrayAttr({1, 1});
+    auto project = [&](Value input, Value gather, StackedWeightRefOp weights,
+                       int64_t outCols) {
+      return b.create<GroupedGemmOp>(
+          loc, bf16Rows(outCols), input, Value(), gather, weights.getResult(0),
+          scale ? weights.getResult(1) : Value(), align.getOffsets(), block);
     };
-    Value g = project(gate), u = project(up);
+    Value g = project(x, align.getTokens(), gate, width);
+    Value u = project(x, align.getTokens(), up, width);
     Value product = b.create<SwigluOp>(loc, g.getType(), g, u);
-    expertOut = b.create<GroupedGemmOp>(loc, bf16Rows(hidden), product, Value(),
-                                        Value(), down.getResult(0), Value(),
-                                        align.getOffsets(), block);
+    expertOut = project(product, Value(), down, hidden);
   }
 
   Value shared;
@@ -336,6 +352,7 @@ Type flattenBatch(Type type) {
 }
 
 struct DecomposePass : public dsv3::impl::DecomposeBase<DecomposePass> {
+  using DecomposeBase::DecomposeBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
@@ -386,7 +403,7 @@ struct DecomposePass : public dsv3::impl::DecomposeBase<DecomposePass> {
                           body->getArgument(first + 3),
                           body->getArgument(first + 4)};
     b.setInsertionPointToStart(body);
-    EntryLowering lowering(symbols, b, stepInputs);
+    EntryLowering lowering(symbols, b, stepInputs, quantizeActivations);
     Block &graphBody = graph.getBody().front();
     if (isMtp)
       lowering.mapping.map(graphBody.getArgument(0), body->getArgument(0));

@@ -21,9 +21,13 @@ def Decompose : Pass<"dsv3-decompose", "::mlir::ModuleOp"> {
     ```
 
     Every graph op becomes the kernel ops that compute it, with weights as
-    `dsv3.weight_ref` values: a projection by an FP8 weight becomes
-    `act_quant` + `fp8_gemm` (activation blocks = the weight's column
-    blocks), by a BF16 weight `bf16_gemm`; `mla` its projections around an
+    `dsv3.weight_ref` values: a projection by an FP8 weight becomes an
+    `fp8_gemm` of the bf16 activations (weight-only FP8, as DeepSeek's
+    inference demo runs by default), or with `quantize-activations`
+    `act_quant` + `fp8_gemm` of FP8 activations (DeepSeek's training-time
+    scheme: activation blocks = the weight's column blocks; twice the tensor
+    throughput, a few percent of error per GEMM); by a BF16 weight
+    `bf16_gemm`; `mla` its projections around an
     un-absorbed `mla_core` (kv_b dequantized to bf16); `moe` router GEMM,
     `moe_route`, `moe_align`, grouped GEMMs over stacked experts,
     `swiglu[_quant]`, the shared experts and `moe_combine`; `mtp` two norms,
@@ -31,6 +35,10 @@ def Decompose : Pass<"dsv3-decompose", "::mlir::ModuleOp"> {
   }];
   let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect"];
+  let options = [
+    Option<"quantizeActivations", "quantize-activations", "bool", "false",
+           "Quantize the activations of FP8-weight GEMMs to FP8 (1x128 blocks)">,
+  ];
 }
 
 def AbsorbMla : Pass<"dsv3-absorb-mla", "::mlir::ModuleOp"> {

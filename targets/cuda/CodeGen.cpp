@@ -342,12 +342,18 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           .Case([&](Fp8GemmOp gemm) {
             int64_t n = tensorOf(gemm.getRhs()).getDimSize(0), k = cols(gemm.getLhs());
             SizeExpr m = rowsOf(gemm.getLhs());
-            launch(op, "fp8_gemm",
-                   {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
-                    outputTypeName(gemm.getResult())},
-                   {constDim((n + 63) / 64), dim(m, 64), one}, 256,
-                   {buf(gemm.getLhs()), buf(gemm.getLhsScales()), buf(gemm.getRhs()),
-                    buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
+            SmallVector<std::string> params = {str(n), str(k), str(gemm.getBlock()[0]),
+                                               str(gemm.getBlock()[1]),
+                                               outputTypeName(gemm.getResult())};
+            std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64), dim(m, 64), one};
+            if (gemm.getLhsScales())
+              launch(op, "fp8_gemm", params, grid, 256,
+                     {buf(gemm.getLhs()), buf(gemm.getLhsScales()), buf(gemm.getRhs()),
+                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
+            else
+              launch(op, "w8a16_gemm", params, grid, 256,
+                     {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
+                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
             return success();
           })
           .Case([&](Bf16GemmOp gemm) {
@@ -481,7 +487,15 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr r = rowsOf(gemm.getResult());
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64),
                                                  dim(r, 64, experts), one};
-            if (gemm.getLhsScales())
+            if (gemm.getRhsScales() && !gemm.getLhsScales())
+              launch(op, "w8a16_grouped_gemm",
+                     {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                      str(gemm.getBlock()[1]), outputTypeName(gemm.getResult())},
+                     grid, 256,
+                     {buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
+                      buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
+                      buf(gemm.getResult()), intArg(r)});
+            else if (gemm.getLhsScales())
               launch(op, "fp8_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
                       str(gemm.getBlock()[1]), outputTypeName(gemm.getResult())},

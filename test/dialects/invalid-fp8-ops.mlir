@@ -75,7 +75,7 @@ func.func @f(%w: tensor<576x7168xf8E4M3FN>, %s: tensor<5x56xf32>) {
 // The GEMM contracts the same K on both sides.
 func.func @f(%a: tensor<?x7168xf8E4M3FN>, %as: tensor<?x56xf32>, %b: tensor<1536x2048xf8E4M3FN>, %bs: tensor<12x16xf32>) {
   // expected-error @+1 {{contraction sizes differ: lhs has 7168 columns, rhs 2048}}
-  %0 = dsv3.fp8_gemm %a, %as, %b, %bs block [128, 128] : tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<1536x2048xf8E4M3FN>, tensor<12x16xf32> -> tensor<?x1536xbf16>
+  %0 = dsv3.fp8_gemm %a scales %as, %b scales %bs block [128, 128] : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<1536x2048xf8E4M3FN>, tensor<12x16xf32>) -> tensor<?x1536xbf16>
   return
 }
 
@@ -84,7 +84,7 @@ func.func @f(%a: tensor<?x7168xf8E4M3FN>, %as: tensor<?x56xf32>, %b: tensor<1536
 // Activation scales are per row and per K block.
 func.func @f(%a: tensor<8x7168xf8E4M3FN>, %as: tensor<1x56xf32>, %b: tensor<1536x7168xf8E4M3FN>, %bs: tensor<12x56xf32>) {
   // expected-error @+1 {{lhs scales must be 8x56 (one per 1x128 block)}}
-  %0 = dsv3.fp8_gemm %a, %as, %b, %bs block [128, 128] : tensor<8x7168xf8E4M3FN>, tensor<1x56xf32>, tensor<1536x7168xf8E4M3FN>, tensor<12x56xf32> -> tensor<8x1536xbf16>
+  %0 = dsv3.fp8_gemm %a scales %as, %b scales %bs block [128, 128] : (tensor<8x7168xf8E4M3FN>, tensor<1x56xf32>, tensor<1536x7168xf8E4M3FN>, tensor<12x56xf32>) -> tensor<8x1536xbf16>
   return
 }
 
@@ -93,7 +93,7 @@ func.func @f(%a: tensor<8x7168xf8E4M3FN>, %as: tensor<1x56xf32>, %b: tensor<1536
 // Weight scales cover partial edge blocks: 576 rows take 5 row blocks.
 func.func @f(%a: tensor<?x7168xf8E4M3FN>, %as: tensor<?x56xf32>, %b: tensor<576x7168xf8E4M3FN>, %bs: tensor<4x56xf32>) {
   // expected-error @+1 {{rhs scales must be 5x56 (one per 128x128 block)}}
-  %0 = dsv3.fp8_gemm %a, %as, %b, %bs block [128, 128] : tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<576x7168xf8E4M3FN>, tensor<4x56xf32> -> tensor<?x576xbf16>
+  %0 = dsv3.fp8_gemm %a scales %as, %b scales %bs block [128, 128] : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<576x7168xf8E4M3FN>, tensor<4x56xf32>) -> tensor<?x576xbf16>
   return
 }
 
@@ -102,6 +102,24 @@ func.func @f(%a: tensor<?x7168xf8E4M3FN>, %as: tensor<?x56xf32>, %b: tensor<576x
 // The result is lhs rows by rhs rows.
 func.func @f(%a: tensor<?x7168xf8E4M3FN>, %as: tensor<?x56xf32>, %b: tensor<576x7168xf8E4M3FN>, %bs: tensor<5x56xf32>) {
   // expected-error @+1 {{result must be lhs rows x rhs rows}}
-  %0 = dsv3.fp8_gemm %a, %as, %b, %bs block [128, 128] : tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<576x7168xf8E4M3FN>, tensor<5x56xf32> -> tensor<?x512xbf16>
+  %0 = dsv3.fp8_gemm %a scales %as, %b scales %bs block [128, 128] : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<576x7168xf8E4M3FN>, tensor<5x56xf32>) -> tensor<?x512xbf16>
+  return
+}
+
+// -----
+
+// Quantized activations come with their scales.
+func.func @f(%a: tensor<?x7168xf8E4M3FN>, %b: tensor<576x7168xf8E4M3FN>, %bs: tensor<5x56xf32>) {
+  // expected-error @+1 {{FP8 lhs needs scales}}
+  %0 = dsv3.fp8_gemm %a, %b scales %bs block [128, 128] : (tensor<?x7168xf8E4M3FN>, tensor<576x7168xf8E4M3FN>, tensor<5x56xf32>) -> tensor<?x576xbf16>
+  return
+}
+
+// -----
+
+// bf16 activations are not quantized, so they have no scales.
+func.func @f(%a: tensor<?x7168xbf16>, %as: tensor<?x56xf32>, %b: tensor<576x7168xf8E4M3FN>, %bs: tensor<5x56xf32>) {
+  // expected-error @+1 {{bf16 lhs takes no scales}}
+  %0 = dsv3.fp8_gemm %a scales %as, %b scales %bs block [128, 128] : (tensor<?x7168xbf16>, tensor<?x56xf32>, tensor<576x7168xf8E4M3FN>, tensor<5x56xf32>) -> tensor<?x576xbf16>
   return
 }

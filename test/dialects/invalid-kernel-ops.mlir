@@ -109,8 +109,17 @@ func.func @f(%ids: tensor<?x8xi32>) {
 
 // grouped_gemm with FP8 operands needs their scales.
 func.func @f(%a: tensor<?x256xf8E4M3FN>, %w: tensor<2x128x256xf8E4M3FN>, %o: tensor<3xi32>) {
-  // expected-error @+1 {{FP8 operands need scales}}
+  // expected-error @+1 {{FP8 operands need scales and bf16 operands take none}}
   %0 = dsv3.grouped_gemm %a, %w offsets %o block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>, tensor<3xi32>) -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// grouped_gemm does not multiply quantized activations by a bf16 weight.
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %as: tensor<?x2xf32>, %w: tensor<2x128x256xbf16>, %o: tensor<3xi32>) {
+  // expected-error @+1 {{operands must be FP8 x FP8, bf16 x FP8 or bf16 x bf16}}
+  %0 = dsv3.grouped_gemm %a scales %as, %w offsets %o block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<2x128x256xbf16>, tensor<3xi32>) -> tensor<?x128xbf16>
   return
 }
 

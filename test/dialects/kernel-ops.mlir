@@ -54,6 +54,9 @@ func.func @kernels(%table: tensor<512x256xbf16>, %ids: tensor<?xi32>, %w: tensor
   // CHECK: dsv3.grouped_gemm %{{.*}} scales %{{.*}} gather %{{.*}}, %{{.*}} scales %{{.*}} offsets %{{.*}} block [128, 128]
   %y = dsv3.grouped_gemm %xq scales %xs gather %tok, %sw scales %ss offsets %offsets block [128, 128]
       : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<?xi32>, tensor<2x128x256xf8E4M3FN>, tensor<2x1x2xf32>, tensor<3xi32>) -> tensor<?x128xbf16>
+  // CHECK: dsv3.grouped_gemm %{{.*}} gather %{{.*}}, %{{.*}} scales %{{.*}} offsets %{{.*}} block [128, 128]
+  %yw = dsv3.grouped_gemm %x gather %tok, %sw scales %ss offsets %offsets block [128, 128]
+      : (tensor<?x256xbf16>, tensor<?xi32>, tensor<2x128x256xf8E4M3FN>, tensor<2x1x2xf32>, tensor<3xi32>) -> tensor<?x128xbf16>
   // CHECK: dsv3.moe_combine %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xbf16> -> tensor<?x256xbf16>
   %out = dsv3.moe_combine %x, %rows, %wts, %n : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xbf16> -> tensor<?x256xbf16>
   return

@@ -82,8 +82,10 @@ func.func @kernels(%x: tensor<?x256xbf16>) -> (tensor<?x576xbf16>, tensor<576x25
   %g = dsv3.weight_ref @norm : tensor<256xbf16>
   // CHECK: dsv3.act_quant %{{.*}} block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
   %q, %qs = dsv3.act_quant %x block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
-  // CHECK: dsv3.fp8_gemm %{{.*}}, %{{.*}}, %[[W]]#0, %[[W]]#1 block [128, 128] : tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32> -> tensor<?x576xbf16>
-  %y = dsv3.fp8_gemm %q, %qs, %w, %ws block [128, 128] : tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32> -> tensor<?x576xbf16>
+  // CHECK: dsv3.fp8_gemm %{{.*}} scales %{{.*}}, %[[W]]#0 scales %[[W]]#1 block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32>) -> tensor<?x576xbf16>
+  %y = dsv3.fp8_gemm %q scales %qs, %w scales %ws block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32>) -> tensor<?x576xbf16>
+  // CHECK: dsv3.fp8_gemm %{{.*}}, %[[W]]#0 scales %[[W]]#1 block [128, 128] : (tensor<?x256xbf16>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32>) -> tensor<?x576xbf16>
+  %yw = dsv3.fp8_gemm %x, %w scales %ws block [128, 128] : (tensor<?x256xbf16>, tensor<576x256xf8E4M3FN>, tensor<5x2xf32>) -> tensor<?x576xbf16>
   // CHECK: dsv3.dequant %[[W]]#0, %[[W]]#1 block [128, 128] : tensor<576x256xf8E4M3FN>, tensor<5x2xf32> -> tensor<576x256xbf16>
   %d = dsv3.dequant %w, %ws block [128, 128] : tensor<576x256xf8E4M3FN>, tensor<5x2xf32> -> tensor<576x256xbf16>
   return %y, %d : tensor<?x576xbf16>, tensor<576x256xbf16>

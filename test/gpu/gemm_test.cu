@@ -1,5 +1,5 @@
-// GPU tests of gemm.cuh (fp8_gemm, bf16_gemm) and grouped_gemm.cuh
-// (fp8_grouped_gemm, bf16_grouped_gemm) against a float64 CPU reference on
+// GPU tests of gemm.cuh (fp8_gemm, w8a16_gemm, bf16_gemm) and grouped_gemm.cuh
+// (fp8_grouped_gemm, w8a16_grouped_gemm, bf16_grouped_gemm) against a float64 CPU reference on
 // fresh random inputs, at every DeepSeek-V3 FP8 projection shape plus small
 // odd ones (N = 576 and 80: partial N blocks; K = 64 < 128; K = 200: partial
 // K block and element loads), M in {1, 7, 300, 1024}.
@@ -197,9 +197,11 @@ void compareRows(const std::string &kernel, const std::string &shape, const std:
 }
 
 /// Reference row of a block-scaled product: out[n] = sum_kb (sum_{k in kb}
-/// a[k] b[n, k]) * aScales[kb] * bScales[n / 128, kb], all in float64.
-void referenceFp8Row(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales,
-                     int N, int K, double *out) {
+/// a[k] b[n, k]) * aScales[kb] * bScales[n / 128, kb], all in float64. A
+/// bf16 row (weight-only scaling) has no scales: aScales is null.
+template <typename TA>
+void referenceScaledRow(const TA *a, const float *aScales, const fp8 *b, const float *bScales,
+                        int N, int K, double *out) {
   int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
   std::vector<double> aRow(K);
   for (int k = 0; k < K; ++k)
@@ -212,7 +214,8 @@ void referenceFp8Row(const fp8 *a, const float *aScales, const fp8 *b, const flo
       double partial = 0;
       for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
         partial += aRow[k] * table[bRow[k].__x];
-      total += partial * aScales[kb] * bScales[(n / kScaleBlock) * blocksK + kb];
+      double aScale = aScales != nullptr ? aScales[kb] : 1.0;
+      total += partial * aScale * bScales[(n / kScaleBlock) * blocksK + kb];
     }
     out[n] = total;
   });
@@ -300,7 +303,7 @@ template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = fals
   std::vector<int> rows = sampleRows(M);
   std::vector<double> ref(rows.size() * N);
   for (size_t i = 0; i < rows.size(); ++i)
-    referenceFp8Row(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
+    referenceScaledRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
                     bScales.data(), N, K, &ref[i * N]);
   std::string name = std::string("fp8_gemm ") + outName<OutT>();
   compareRows(name, gemmShape(N, K, M), c, N, rows, ref);
@@ -314,6 +317,49 @@ template <int N, int K> void testFp8GemmAllM() {
   testFp8Gemm<N, K, bf16>(7);
   testFp8Gemm<N, K, bf16>(300);
   testFp8Gemm<N, K, bf16>(1024, true);
+}
+
+// -------------------------------------------------------------- w8a16_gemm
+
+/// bf16 activations (row stride lda, padding columns poisoned with 1e30)
+/// times a block-scaled FP8 weight.
+template <int N, int K, typename OutT> void testW8A16Gemm(int M, int lda, bool timed = false) {
+  constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  std::vector<bf16> a = randomBf16(static_cast<size_t>(M) * lda);
+  for (int m = 0; m < M; ++m)
+    for (int k = K; k < lda; ++k)
+      a[static_cast<size_t>(m) * lda + k] = __float2bfloat16(1e30f);
+  std::vector<fp8> b = randomFp8(static_cast<size_t>(N) * K);
+  std::vector<float> bScales = randomScales(static_cast<size_t>(kBlocksN) * kBlocksK);
+
+  DeviceBuffer<bf16> da(a.size());
+  DeviceBuffer<fp8> db(b.size());
+  DeviceBuffer<float> dbs(bScales.size());
+  DeviceBuffer<OutT> dc(static_cast<size_t>(M) * N);
+  da.upload(a);
+  db.upload(b);
+  dbs.upload(bScales);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
+  auto launch = [&] {
+    dsv3k::w8a16_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
+        <<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRows(M);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i)
+    referenceScaledRow(&a[static_cast<size_t>(rows[i]) * lda], static_cast<const float *>(nullptr),
+                       b.data(), bScales.data(), N, K, &ref[i * N]);
+  std::string name = std::string("w8a16_gemm ") + outName<OutT>();
+  std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
+  compareRows(name, shape, c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, shape, 2.0 * M * N * K, launch);
 }
 
 // ---------------------------------------------------------------- bf16_gemm
@@ -463,11 +509,60 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   for (size_t i = 0; i < rows.size(); ++i) {
     int r = rows[i], e = expertOfRow(routing, r);
     int source = gather ? routing.rowToken[r] : r;
-    referenceFp8Row(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
+    referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
                     &b[static_cast<size_t>(e) * N * K], &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK],
                     N, K, &ref[i * N]);
   }
   std::string name = std::string("fp8_grouped_gemm ") + outName<OutT>();
+  std::string shape = groupedShape(E, N, K, routing, gather);
+  compareRows(name, shape, c, N, rows, ref);
+  if (timed)
+    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+}
+
+template <int N, int K, int E, typename OutT>
+void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
+                      bool timed = false) {
+  constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  Routing routing = routeTokens(T, topK, E, candidates);
+  const int R = routing.rows();
+  const int aRowsCount = gather ? T : R;
+  std::vector<bf16> a = randomBf16(static_cast<size_t>(aRowsCount) * K);
+  std::vector<fp8> b = randomFp8(static_cast<size_t>(E) * N * K);
+  std::vector<float> bScales = randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK);
+
+  DeviceBuffer<bf16> da(a.size());
+  DeviceBuffer<fp8> db(b.size());
+  DeviceBuffer<float> dbs(bScales.size());
+  DeviceBuffer<int> drows(R), doffsets(E + 1);
+  DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N);
+  da.upload(a);
+  db.upload(b);
+  dbs.upload(bScales);
+  drows.upload(routing.rowToken);
+  doffsets.upload(routing.expertOffsets);
+  dc.poison();
+  dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
+  const int *aRows = gather ? drows.ptr : nullptr;
+  auto launch = [&] {
+    dsv3k::w8a16_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
+        da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+  };
+  launch();
+  CHECK_LAUNCH();
+  std::vector<OutT> c = dc.download();
+
+  std::vector<int> rows = sampleRoutedRows(routing);
+  std::vector<double> ref(rows.size() * N);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int r = rows[i], e = expertOfRow(routing, r);
+    int source = gather ? routing.rowToken[r] : r;
+    referenceScaledRow(&a[static_cast<size_t>(source) * K], static_cast<const float *>(nullptr),
+                       &b[static_cast<size_t>(e) * N * K],
+                       &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K, &ref[i * N]);
+  }
+  std::string name = std::string("w8a16_grouped_gemm ") + outName<OutT>();
   std::string shape = groupedShape(E, N, K, routing, gather);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
@@ -540,6 +635,19 @@ int main() {
   }
   testFp8Gemm<576, 7168, float>(300);
 
+  // w8a16_gemm: bf16 activations x FP8 weights, the V3 projections at decode
+  // and prefill sizes, partial N and K blocks, a strided A, element loads.
+  for (int M : {1, 300}) {
+    testW8A16Gemm<1536, 7168, bf16>(M, 7168, true);
+    testW8A16Gemm<576, 7168, bf16>(M, 7168);
+    testW8A16Gemm<7168, 16384, bf16>(M, 16384, true);
+    testW8A16Gemm<7168, 2048, float>(M, 2048);
+  }
+  testW8A16Gemm<24576, 1536, bf16>(1024, 1536, true);
+  testW8A16Gemm<80, 256, float>(7, 264);
+  testW8A16Gemm<96, 200, float>(7, 203);
+  testW8A16Gemm<256, 64, bf16>(1, 64);
+
   // bf16_gemm: router (256 experts, fp32 logits), lm_head (fp32 logits),
   // a BF16 projection, a strided A (the 512-wide c_kv inside 576-wide kv_a
   // rows) and odd strides that force element loads.
@@ -562,6 +670,11 @@ int main() {
   testFp8Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
   testFp8Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
   testFp8Grouped<80, 256, 16, bf16>(1, 2, {6, 7}, true);
+
+  testW8A16Grouped<2048, 7168, 256, bf16>(64, 8, allExperts(256), true, true);
+  testW8A16Grouped<7168, 2048, 256, bf16>(64, 8, allExperts(256), false, true);
+  testW8A16Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
+  testW8A16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
 
   testBf16Grouped<2048, 7168, 256, bf16>(64, 8, allExperts(256), true, true);
   testBf16Grouped<7168, 2048, 256, bf16>(64, 8, allExperts(256), false, true);

@@ -1,4 +1,5 @@
-// RUN: dsv3-opt %s --split-input-file --dsv3-decompose | FileCheck %s
+// RUN: dsv3-opt %s --split-input-file --dsv3-decompose | FileCheck %s --check-prefixes=CHECK,BF16ACT
+// RUN: dsv3-opt %s --split-input-file --dsv3-decompose="quantize-activations=true" | FileCheck %s --check-prefixes=CHECK,FP8ACT
 
 // The entry point takes flattened tokens plus the step inputs, and returns the
 // last tokens' logits and the hidden rows; embed becomes a gather, rms_norm a
@@ -24,7 +25,8 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
 
 // -----
 
-// A dense MLP with FP8 weights: each projection quantizes its input in the
+// A dense MLP with FP8 weights. By default each projection reads the bf16
+// activations; with quantize-activations each quantizes its input in the
 // weight's column blocks, and the SwiGLU product is quantized as it is formed.
 dsv3.weight @gate : tensor<512x256xf8E4M3FN> scale <128x128, "gate_s" : 4x2>
 dsv3.weight @up : tensor<512x256xf8E4M3FN> scale <128x128, "up_s" : 4x2>
@@ -36,13 +38,20 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
   return %y : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @decode
+// CHECK: %[[X:.*]] = dsv3.gather
 // CHECK: %[[G:.*]]:2 = dsv3.weight_ref @gate : tensor<512x256xf8E4M3FN>, tensor<4x2xf32>
-// CHECK: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %{{.*}} block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
-// CHECK: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]], %[[XS]], %[[G]]#0, %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xbf16>
-// CHECK: %[[UP:.*]] = dsv3.fp8_gemm
-// CHECK: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xbf16> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
-// CHECK: %[[D:.*]]:2 = dsv3.weight_ref @down
-// CHECK: dsv3.fp8_gemm %[[HQ]], %[[HS]], %[[D]]#0, %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xbf16>
+// BF16ACT-NOT: act_quant
+// BF16ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[X]], %[[G]]#0 scales %[[G]]#1 block [128, 128] : (tensor<?x256xbf16>, tensor<512x256xf8E4M3FN>, tensor<4x2xf32>) -> tensor<?x512xbf16>
+// BF16ACT: %[[UP:.*]] = dsv3.fp8_gemm %[[X]],
+// BF16ACT: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]] : tensor<?x512xbf16>
+// BF16ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
+// BF16ACT: dsv3.fp8_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xbf16>
+// FP8ACT: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
+// FP8ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]] scales %[[XS]], %[[G]]#0 scales %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xbf16>
+// FP8ACT: %[[UP:.*]] = dsv3.fp8_gemm
+// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xbf16> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
+// FP8ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
+// FP8ACT: dsv3.fp8_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xbf16>
 
 // -----
 
@@ -97,8 +106,9 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
 // CHECK: %[[NORM:.*]] = dsv3.weight_ref @kv_norm
 // CHECK: %[[ATT:.*]] = dsv3.mla_core %[[Q]], %[[KVA]], %[[NORM]], %[[KVB16]], %[[POS]], %[[SEQ]], %[[PAGES]] layer 7
 // CHECK-SAME: -> tensor<?x64xbf16>
-// CHECK: dsv3.act_quant %[[ATT]]
-// CHECK: dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
+// BF16ACT: dsv3.fp8_gemm %[[ATT]], {{.*}} -> tensor<?x256xbf16>
+// FP8ACT: dsv3.act_quant %[[ATT]]
+// FP8ACT: dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
 
 // -----
 
@@ -129,7 +139,8 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
 
 // FP8 MoE with noaux_tc routing and a shared expert: router GEMM in f32,
 // route, align, the token rows gathered into the stacked experts' grouped
-// GEMMs, the SwiGLU quantized for the down projection, the shared expert as
+// GEMMs, the SwiGLU (quantized for the down projection when quantizing
+// activations), the shared expert as
 // a dense SwiGLU, and the weighted combine.
 dsv3.weight @embed : tensor<512x256xbf16>
 dsv3.weight @router : tensor<2x256xbf16>
@@ -158,11 +169,15 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
 // CHECK: %[[G:.*]]:2 = dsv3.stacked_weight_ref [@g0, @g1] : tensor<2x128x256xf8E4M3FN>, tensor<2x1x2xf32>
 // CHECK: %[[U:.*]]:2 = dsv3.stacked_weight_ref [@u0, @u1]
 // CHECK: %[[D:.*]]:2 = dsv3.stacked_weight_ref [@d0, @d1] : tensor<2x256x128xf8E4M3FN>, tensor<2x2x1xf32>
-// CHECK: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128
-// CHECK: %[[GATE:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[G]]#0 scales %[[G]]#1 offsets %[[OFFSETS]] block [128, 128]
-// CHECK: %[[UP:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[U]]#0
-// CHECK: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128
-// CHECK: %[[DOWN:.*]] = dsv3.grouped_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
+// BF16ACT: %[[GATE:.*]] = dsv3.grouped_gemm %[[X]] gather %[[TOKENS]], %[[G]]#0 scales %[[G]]#1 offsets %[[OFFSETS]] block [128, 128]
+// BF16ACT: %[[UP:.*]] = dsv3.grouped_gemm %[[X]] gather %[[TOKENS]], %[[U]]#0 scales %[[U]]#1
+// BF16ACT: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]]
+// BF16ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
+// FP8ACT: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128
+// FP8ACT: %[[GATE:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[G]]#0 scales %[[G]]#1 offsets %[[OFFSETS]] block [128, 128]
+// FP8ACT: %[[UP:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[U]]#0
+// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128
+// FP8ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
 // CHECK: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
 // CHECK: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xbf16> -> tensor<?x256xbf16>
 

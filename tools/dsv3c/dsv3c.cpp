@@ -1,8 +1,8 @@
 //===- dsv3c.cpp - the DeepSeek-V3 model compiler -------------------------===//
 //
 // dsv3c CONFIG [-o FILE] [--emit=summary|mlir|weights|kernels|cuda|plan]
-//       [--target=ARCH] [--weight-dtype=config|bf16|fp8] [--max-tokens=N]
-//       [--max-sequences=N]
+//       [--target=ARCH] [--weight-dtype=config|bf16|fp8]
+//       [--activation-dtype=bf16|fp8] [--max-tokens=N] [--max-sequences=N]
 //
 // Reads a Hugging Face config.json (or a DeepSeek inference config), builds
 // and verifies the dsv3 module, and writes what --emit asks for. Output goes
@@ -75,6 +75,18 @@ cl::opt<dsv3::WeightFormat> weightFormat(
                clEnumValN(dsv3::WeightFormat::Fp8, "fp8",
                           "FP8 weights with block scales (128x128 unless "
                           "the config says otherwise)")),
+    cl::cat(dsv3cCategory));
+
+enum class ActivationDtype { Bf16, Fp8 };
+cl::opt<ActivationDtype> activationDtype(
+    "activation-dtype", cl::init(ActivationDtype::Bf16),
+    cl::desc("Activations of GEMMs with FP8 weights:"),
+    cl::values(clEnumValN(ActivationDtype::Bf16, "bf16",
+                          "bf16, the FP8 weight dequantized inside the GEMM "
+                          "(default; DeepSeek's demo default)"),
+               clEnumValN(ActivationDtype::Fp8, "fp8",
+                          "quantized to FP8 per token and 128 channels "
+                          "(DeepSeek's training recipe; less accurate)")),
     cl::cat(dsv3cCategory));
 
 cl::opt<int64_t> maxTokens("max-tokens", cl::init(8192), cl::value_desc("n"),
@@ -152,6 +164,7 @@ int main(int argc, char **argv) {
   dsv3::CompileOptions options;
   options.target = target;
   options.weights = weightFormat;
+  options.quantizeActivations = activationDtype == ActivationDtype::Fp8;
   options.maxTokens = maxTokens;
   options.maxSequences = maxSequences;
   if (emitKind == EmitKind::Plan && outputPath == "-")

@@ -1,7 +1,8 @@
 //===- gemm.cuh - block-scaled FP8 and BF16 matrix products --------------===//
 //
 // C = A * B^T with B a checkpoint weight stored [N, K] (out_features,
-// in_features). Both kernels share one tiled core (gemm_detail::gemmTile),
+// in_features): FP8 x FP8 (both block-scaled), bf16 x FP8 (weight-only
+// scales) and bf16 x bf16. All kernels share one tiled core (gemm_detail::gemmTile),
 // which grouped_gemm.cuh reuses for the mixture-of-experts products:
 //
 //  - a block of 256 threads owns a 64 x 64 tile of C; thread (tx, ty) =
@@ -119,19 +120,29 @@ __device__ __forceinline__ void stageTile(const T *const *rowStart, int k0, bool
   }
 }
 
+/// Which operands of a product carry block scales.
+enum class Scaling {
+  kNone,       // bf16 x bf16: one unscaled K block
+  kWeightOnly, // bf16 activations x block-scaled FP8 weight
+  kBoth,       // FP8 activations (per row and K block) x block-scaled FP8 weight
+};
+
 /// One 64 x 64 tile of C = A * B^T (see the file comment).
 ///
 /// Tile row i (0 <= i < validRows, validRows <= kTileM) is output row
 /// rowBegin + i and reads A row gatherRows ? gatherRows[rowBegin + i] :
 /// rowBegin + i (row stride lda). The tile's columns are n0 .. n0 + 63 (those
-/// >= N are skipped). With kScaled, A's row s has scales aScales[s * KB + kb]
-/// and B's scales are bScales[(n / BLOCK_N) * KB + kb], KB = ceilDiv(K,
-/// BLOCK_K); without, BLOCK_K must equal K (one unscaled block).
+/// >= N are skipped). KB = ceilDiv(K, BLOCK_K). With Scaling::kBoth A's row s
+/// has scales aScales[s * KB + kb]; with kBoth or kWeightOnly B's scales are
+/// bScales[(n / BLOCK_N) * KB + kb]; with kNone BLOCK_K must equal K (one
+/// unscaled block).
 /// Called by all kThreads threads of the block, none returned early.
-template <typename T, int N, int K, int BLOCK_N, int BLOCK_K, bool kScaled, typename OutT>
-__device__ __forceinline__ void gemmTile(const T *a, long long lda, const float *aScales,
+template <typename TA, typename TB, int N, int K, int BLOCK_N, int BLOCK_K, Scaling kScaling,
+          typename OutT>
+__device__ __forceinline__ void gemmTile(const TA *a, long long lda, const float *aScales,
                                          const int *gatherRows, int rowBegin, int validRows,
-                                         const T *b, const float *bScales, OutT *c, int n0) {
+                                         const TB *b, const float *bScales, OutT *c, int n0) {
+  constexpr bool kScaled = kScaling != Scaling::kNone;
   static_assert(!kScaled || BLOCK_K % kTileK == 0,
                 "a staged K step must not straddle two scale blocks");
   static_assert(kScaled || BLOCK_K == K, "an unscaled product is one K block");
@@ -139,8 +150,8 @@ __device__ __forceinline__ void gemmTile(const T *a, long long lda, const float 
 
   __shared__ __align__(16) float aTile[kTileK][kTileM + kPad];
   __shared__ __align__(16) float bTile[kTileK][kTileN + kPad];
-  __shared__ const T *aRowStart[kTileM];
-  __shared__ const T *bRowStart[kTileN];
+  __shared__ const TA *aRowStart[kTileM];
+  __shared__ const TB *bRowStart[kTileN];
   __shared__ int aSourceRow[kTileM];
 
   for (int i = threadIdx.x; i < kTileM; i += kThreads) {
@@ -154,9 +165,9 @@ __device__ __forceinline__ void gemmTile(const T *a, long long lda, const float 
     int n = n0 + i;
     bRowStart[i] = n < N ? b + static_cast<long long>(n) * K : nullptr;
   }
-  constexpr int kWidth = VectorWidth<T>::value;
-  const bool aVectorized = K % kWidth == 0 && lda % kWidth == 0 && aligned16(a);
-  const bool bVectorized = K % kWidth == 0 && aligned16(b);
+  constexpr int kWidthA = VectorWidth<TA>::value, kWidthB = VectorWidth<TB>::value;
+  const bool aVectorized = K % kWidthA == 0 && lda % kWidthA == 0 && aligned16(a);
+  const bool bVectorized = K % kWidthB == 0 && aligned16(b);
   __syncthreads();
 
   const int tx = threadIdx.x % (kTileN / kMicro), ty = threadIdx.x / (kTileN / kMicro);
@@ -182,8 +193,8 @@ __device__ __forceinline__ void gemmTile(const T *a, long long lda, const float 
     const int kEnd = (kb + 1) * BLOCK_K < K ? (kb + 1) * BLOCK_K : K;
     for (int k0 = kb * BLOCK_K; k0 < kEnd; k0 += kTileK) {
       __syncthreads(); // the previous step's tiles are no longer read
-      stageTile<T, K, kTileM>(aRowStart, k0, aVectorized, aTile);
-      stageTile<T, K, kTileN>(bRowStart, k0, bVectorized, bTile);
+      stageTile<TA, K, kTileM>(aRowStart, k0, aVectorized, aTile);
+      stageTile<TB, K, kTileN>(bRowStart, k0, bVectorized, bTile);
       __syncthreads();
       if (hasRows) {
 #pragma unroll 8
@@ -207,7 +218,11 @@ __device__ __forceinline__ void gemmTile(const T *a, long long lda, const float 
 #pragma unroll
         for (int i = 0; i < kMicro; ++i) {
           int source = aSourceRow[ty * kMicro + i];
-          aScale[i] = source >= 0 ? aScales[static_cast<long long>(source) * kBlocksK + kb] : 0.0f;
+          if (kScaling == Scaling::kBoth)
+            aScale[i] =
+                source >= 0 ? aScales[static_cast<long long>(source) * kBlocksK + kb] : 0.0f;
+          else
+            aScale[i] = 1.0f;
         }
 #pragma unroll
         for (int j = 0; j < kMicro; ++j) {
@@ -267,9 +282,28 @@ __global__ void __launch_bounds__(256, 2)
   if (rowBegin >= M)
     return;
   int validRows = M - rowBegin < gemm_detail::kTileM ? M - rowBegin : gemm_detail::kTileM;
-  gemm_detail::gemmTile<fp8, N, K, BLOCK_N, BLOCK_K, true, OutT>(
+  gemm_detail::gemmTile<fp8, fp8, N, K, BLOCK_N, BLOCK_K, gemm_detail::Scaling::kBoth, OutT>(
       a, K, a_scales, nullptr, rowBegin, validRows, b, b_scales, c,
       blockIdx.x * gemm_detail::kTileN);
+}
+
+/// FP8 weight with bf16 activations (DeepSeek's demo default): C[M, N] =
+/// A[M, K] * dequant(B)[N, K]^T, a: [M, lda] bf16 unquantized (columns [0,
+/// K) used), b and b_scales as in fp8_gemm. Each BLOCK_K-deep slice is summed
+/// in fp32 and scaled by its weight block's scale, so the weight is
+/// dequantized exactly (in fp32) and the only rounding is the output's.
+///
+/// Launch: grid = (ceilDiv(N, 64), ceilDiv(M, 64), 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int BLOCK_N, int BLOCK_K, typename OutT>
+__global__ void __launch_bounds__(256, 2)
+    w8a16_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c, int M) {
+  int rowBegin = blockIdx.y * gemm_detail::kTileM;
+  if (rowBegin >= M)
+    return;
+  int validRows = M - rowBegin < gemm_detail::kTileM ? M - rowBegin : gemm_detail::kTileM;
+  gemm_detail::gemmTile<bf16, fp8, N, K, BLOCK_N, BLOCK_K, gemm_detail::Scaling::kWeightOnly,
+                        OutT>(a, lda, nullptr, nullptr, rowBegin, validRows, b, b_scales, c,
+                              blockIdx.x * gemm_detail::kTileN);
 }
 
 /// BF16 GEMM with fp32 accumulation: C[M, N] = A[M, K] * B[N, K]^T.
@@ -285,9 +319,9 @@ __global__ void __launch_bounds__(256, 2)
   if (rowBegin >= M)
     return;
   int validRows = M - rowBegin < gemm_detail::kTileM ? M - rowBegin : gemm_detail::kTileM;
-  gemm_detail::gemmTile<bf16, N, K, 1, K, false, OutT>(a, lda, nullptr, nullptr, rowBegin,
-                                                       validRows, b, nullptr, c,
-                                                       blockIdx.x * gemm_detail::kTileN);
+  gemm_detail::gemmTile<bf16, bf16, N, K, 1, K, gemm_detail::Scaling::kNone, OutT>(
+      a, lda, nullptr, nullptr, rowBegin, validRows, b, nullptr, c,
+      blockIdx.x * gemm_detail::kTileN);
 }
 
 } // namespace dsv3k

@@ -114,10 +114,33 @@ __global__ void __launch_bounds__(256, 2)
     return;
   constexpr long long kScalesPerExpert =
       static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  gemm_detail::gemmTile<fp8, N, K, BLOCK_N, BLOCK_K, true, OutT>(
+  gemm_detail::gemmTile<fp8, fp8, N, K, BLOCK_N, BLOCK_K, gemm_detail::Scaling::kBoth, OutT>(
       a, K, a_scales, a_rows, tile.rowBegin, rows,
       b + static_cast<long long>(tile.expert) * N * K, b_scales + tile.expert * kScalesPerExpert,
       c, blockIdx.x * gemm_detail::kTileN);
+}
+
+/// Grouped GEMM of bf16 activations with block-scaled FP8 expert weights
+/// (as w8a16_gemm per expert): a: [*, K] bf16, gathered by a_rows as in
+/// fp8_grouped_gemm; b, b_scales, expert_offsets and c as there.
+///
+/// Launch: grid = (ceilDiv(N, 64), ceilDiv(R, 64) + NUM_EXPERTS, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, typename OutT>
+__global__ void __launch_bounds__(256, 2)
+    w8a16_grouped_gemm(const bf16 *a, const int *a_rows, const fp8 *b, const float *b_scales,
+                       const int *expert_offsets, OutT *c, int R) {
+  grouped_detail::ExpertTile tile =
+      grouped_detail::findExpertTile<NUM_EXPERTS>(expert_offsets, blockIdx.y);
+  int rows = tile.rowBegin + tile.rows <= R ? tile.rows : R - tile.rowBegin;
+  if (rows <= 0)
+    return;
+  constexpr long long kScalesPerExpert =
+      static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
+  gemm_detail::gemmTile<bf16, fp8, N, K, BLOCK_N, BLOCK_K, gemm_detail::Scaling::kWeightOnly,
+                        OutT>(a, K, nullptr, a_rows, tile.rowBegin, rows,
+                              b + static_cast<long long>(tile.expert) * N * K,
+                              b_scales + tile.expert * kScalesPerExpert, c,
+                              blockIdx.x * gemm_detail::kTileN);
 }
 
 /// Grouped BF16 GEMM for routed experts of a BF16 checkpoint: as
@@ -134,7 +157,7 @@ __global__ void __launch_bounds__(256, 2)
   int rows = tile.rowBegin + tile.rows <= R ? tile.rows : R - tile.rowBegin;
   if (rows <= 0)
     return;
-  gemm_detail::gemmTile<bf16, N, K, 1, K, false, OutT>(
+  gemm_detail::gemmTile<bf16, bf16, N, K, 1, K, gemm_detail::Scaling::kNone, OutT>(
       a, K, nullptr, a_rows, tile.rowBegin, rows,
       b + static_cast<long long>(tile.expert) * N * K, nullptr, c,
       blockIdx.x * gemm_detail::kTileN);
