@@ -10,9 +10,13 @@ carry=$root/.gpu-carry
 rm -rf "$carry" && mkdir -p "$carry/bin" "$carry/plans"
 cp "$build/bin/dsv3-run" "$build/bin/dsv3-ckpt" "$build/bin/dsv3-plan" "$carry/bin/"
 for name in tiny-groups-qlora tiny-no-qlora-one-group tiny-softmax deepseek-v3-2layer; do
-  for dtype in fp8 bf16; do
-    "$build/bin/dsv3c" "$root/configs/$name.json" --weight-dtype=$dtype --max-tokens=1024 \
-        --max-sequences=16 --emit=plan -o "$carry/plans/$name-$dtype.plan" 2>/dev/null
+  # fp8: FP8 weights, bf16 activations (the default); fp8act: FP8 weights
+  # and FP8 activations (--activation-dtype=fp8); bf16: BF16 weights.
+  for variant in fp8:fp8:bf16 fp8act:fp8:fp8 bf16:bf16:bf16; do
+    IFS=: read -r label weights activations <<< "$variant"
+    "$build/bin/dsv3c" "$root/configs/$name.json" --weight-dtype=$weights \
+        --activation-dtype=$activations --max-tokens=1024 --max-sequences=16 --emit=plan \
+        -o "$carry/plans/$name-$label.plan" 2>/dev/null
   done
 done
 du -sh "$carry"

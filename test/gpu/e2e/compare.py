@@ -43,6 +43,7 @@ def main():
         worst = max(clear) if clear else 0.0
         row = {"config": args.name, "check": what, "value": worst,
                "limit": args.tolerance, "ok": worst <= args.tolerance,
+               "median": float(np.median(clear)) if clear else 0.0,
                "rows": len(errors), "near_ties": len(ties)}
         if ties:
             row["divergences"] = [f"row {i}: near routing tie (margin {m:.1e}), error {e:.3e}"

@@ -275,10 +275,15 @@ def main():
                              "bf16-sized input noise moves this reference's logits")
     parser.add_argument("--fp8-activations", action="store_true",
                         help="quantize the inputs of FP8 projections as DeepSeek's inference does")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="run transformers in bfloat16 instead of float32 (the same "
+                             "weights, rounded): a yardstick for what bf16 inference loses")
     args = parser.parse_args()
 
     work = json.load(open(args.workloads))
     model, config = build_model(args.checkpoint, args.device)
+    if args.bfloat16:
+        model = model.to(torch.bfloat16)
     margins = RoutingMargins(model, config)
     if args.perturb:
         generator = torch.Generator(device=args.device).manual_seed(1234)
