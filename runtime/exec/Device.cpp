@@ -194,11 +194,13 @@ StatusOr<PinnedBuffer> Device::allocatePinned(uint64_t bytes,
   return buffer;
 }
 
-StatusOr<DeviceEvent> Device::createEvent() const {
+StatusOr<DeviceEvent> Device::createEvent(bool timing) const {
   DeviceEvent event;
   CUevent handle = nullptr;
-  DSV3_RETURN_IF_ERROR(check(api().eventCreate(&handle, CU_EVENT_DISABLE_TIMING),
-                             "cuEventCreate"));
+  DSV3_RETURN_IF_ERROR(
+      check(api().eventCreate(&handle, timing ? CU_EVENT_DEFAULT
+                                              : CU_EVENT_DISABLE_TIMING),
+            "cuEventCreate"));
   event.device_ = this;
   event.event_ = handle;
   return event;

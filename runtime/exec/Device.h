@@ -72,7 +72,8 @@ private:
   uint64_t size_ = 0;
 };
 
-/// A CUDA event (timing disabled: used only to wait for queued work).
+/// A CUDA event: for waiting on queued work, and with timing enabled
+/// (Device::createEvent(true)) for measuring it.
 class DeviceEvent {
 public:
   DeviceEvent() = default;
@@ -118,7 +119,9 @@ public:
   StatusOr<DeviceBuffer> allocate(uint64_t bytes, std::string_view what) const;
   StatusOr<PinnedBuffer> allocatePinned(uint64_t bytes,
                                         std::string_view what) const;
-  StatusOr<DeviceEvent> createEvent() const;
+  /// An event; `timing` enables cuEventElapsedTime on it (at some cost to
+  /// recording, so only where something is measured).
+  StatusOr<DeviceEvent> createEvent(bool timing = false) const;
 
   /// Queues a copy on the stream. From pageable host memory the call returns
   /// once `source` has been read, so the caller may reuse it at once.

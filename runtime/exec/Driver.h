@@ -46,6 +46,7 @@ namespace dsv3::exec {
   X(memFreeHost, cuMemFreeHost)                                                \
   X(memcpyHtoDAsync, cuMemcpyHtoDAsync)                                        \
   X(memcpyDtoHAsync, cuMemcpyDtoHAsync)                                        \
+  X(memcpyDtoDAsync, cuMemcpyDtoDAsync)                                        \
   X(memsetD8Async, cuMemsetD8Async)                                            \
   X(streamCreate, cuStreamCreate)                                              \
   X(streamDestroy, cuStreamDestroy)                                            \
@@ -54,6 +55,7 @@ namespace dsv3::exec {
   X(eventDestroy, cuEventDestroy)                                              \
   X(eventRecord, cuEventRecord)                                                \
   X(eventSynchronize, cuEventSynchronize)                                      \
+  X(eventElapsedTime, cuEventElapsedTime)                                      \
   X(moduleLoadData, cuModuleLoadData)                                          \
   X(moduleUnload, cuModuleUnload)                                              \
   X(moduleGetFunction, cuModuleGetFunction)                                    \

@@ -407,7 +407,11 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
   for (const PreparedStep &step : prepared.steps) {
     switch (step.kind) {
     case plan::Step::Launch:
+      if (observer_)
+        DSV3_RETURN_IF_ERROR(observer_->beforeLaunch(step.launch));
       DSV3_RETURN_IF_ERROR(runLaunch(device_, step.launch, sizes, scratch_));
+      if (observer_)
+        DSV3_RETURN_IF_ERROR(observer_->afterLaunch(step.launch));
       if (options_.synchronizeEachLaunch)
         DSV3_RETURN_IF_ERROR(device_.synchronize(step.launch.where));
       break;

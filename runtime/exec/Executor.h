@@ -56,6 +56,16 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
                        const StepInputs &inputs, int64_t numPages,
                        int64_t maxPagesPerSequence, StepSizes &sizes);
 
+/// Called around every kernel launch a run queues, on the executor's thread
+/// and in launch order: a profiler records events on the stream there to
+/// time each launch. An error stops the run.
+class LaunchObserver {
+public:
+  virtual ~LaunchObserver() = default;
+  virtual Status beforeLaunch(const PreparedLaunch &launch) = 0;
+  virtual Status afterLaunch(const PreparedLaunch &launch) = 0;
+};
+
 struct ExecutorOptions {
   /// The widest block table a step may upload (P); 0: the KV cache's page
   /// count (any sequence may own every page).
@@ -79,6 +89,10 @@ public:
   Executor &operator=(const Executor &) = delete;
 
   bool hasEntryPoint(std::string_view name) const;
+
+  /// Runs after this call go through `observer` (nullptr: none); it must
+  /// outlive those runs.
+  void setLaunchObserver(LaunchObserver *observer) { observer_ = observer; }
 
   /// Checks and uploads `inputs`, then queues every step of `entryPoint`.
   /// Returns without waiting for the GPU.
@@ -131,6 +145,7 @@ private:
   DeviceBuffer sampledTokens_;
   std::map<std::string, PreparedEntry, std::less<>> entries_;
 
+  LaunchObserver *observer_ = nullptr;
   const PreparedEntry *lastEntry_ = nullptr;
   StepSizes lastSizes_;
   ResolvedLaunch scratch_;

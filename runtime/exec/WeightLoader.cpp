@@ -213,6 +213,26 @@ Status checkWeightSources(const plan::Plan &plan, const Checkpoint &checkpoint) 
                        first->message(), more, more == 1 ? "" : "s");
 }
 
+StatusOr<DeviceWeights> allocateWeights(const Device &device,
+                                        const plan::Plan &plan) {
+  DeviceWeights weights;
+  weights.layout_ = plan::layoutWeights(plan);
+  DSV3_ASSIGN_OR_RETURN(weights.buffer_,
+                        device.allocate(weights.layout_.totalBytes,
+                                        "weights and constants"));
+  // Constants are small (rope tables): copied straight from the plan, which
+  // the driver reads before each call returns.
+  const size_t constantCount = plan.constants() ? plan.constants()->size() : 0;
+  for (size_t c = 0; c < constantCount; ++c) {
+    const auto *data = plan.constants()->Get(c)->data();
+    DSV3_RETURN_IF_ERROR(
+        device.copyToDevice(weights.constantAddress(c), data->data(),
+                            data->size())
+            .withPrefix(fmt::format("uploading constant {}: ", c)));
+  }
+  return weights;
+}
+
 StatusOr<DeviceWeights> loadWeights(const Device &device, const plan::Plan &plan,
                                     const Checkpoint &checkpoint,
                                     const WeightLoadOptions &options) {
@@ -227,11 +247,7 @@ StatusOr<DeviceWeights> loadWeights(const Device &device, const plan::Plan &plan
         totalBytes += checkpoint.find(source->name()->string_view())->bytes.size;
       }
 
-  DeviceWeights weights;
-  weights.layout_ = plan::layoutWeights(plan);
-  DSV3_ASSIGN_OR_RETURN(weights.buffer_,
-                        device.allocate(weights.layout_.totalBytes,
-                                        "weights and constants"));
+  DSV3_ASSIGN_OR_RETURN(DeviceWeights weights, allocateWeights(device, plan));
   DSV3_ASSIGN_OR_RETURN(
       StagedUploader uploader,
       StagedUploader::create(device, options.stagingBytes, threads));
@@ -282,13 +298,6 @@ StatusOr<DeviceWeights> loadWeights(const Device &device, const plan::Plan &plan
       break;
     }
     }
-  }
-  const size_t constantCount = plan.constants() ? plan.constants()->size() : 0;
-  for (size_t c = 0; c < constantCount; ++c) {
-    const auto *data = plan.constants()->Get(c)->data();
-    DSV3_RETURN_IF_ERROR(
-        uploader.upload(weights.constantAddress(c), data->data(), data->size())
-            .withPrefix(fmt::format("uploading constant {}: ", c)));
   }
   DSV3_RETURN_IF_ERROR(uploader.finish());
   progress.finish();

@@ -11,7 +11,7 @@
 //                   host (multi-threaded; see Dequantize.h), then uploaded.
 // Bytes travel through two pinned staging buffers in turn, so that reading
 // the (memory-mapped) checkpoint overlaps the DMA of the previous chunk.
-// Constants are uploaded from the plan's own bytes.
+// Constants are uploaded from the plan's own bytes (allocateWeights).
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,12 +59,18 @@ public:
   uint64_t bytes() const { return layout_.totalBytes; }
 
 private:
-  friend StatusOr<DeviceWeights> loadWeights(const Device &, const plan::Plan &,
-                                             const Checkpoint &,
-                                             const WeightLoadOptions &);
+  friend StatusOr<DeviceWeights> allocateWeights(const Device &,
+                                                 const plan::Plan &);
   DeviceBuffer buffer_;
   plan::WeightLayout layout_;
 };
+
+/// Allocates the one buffer of every weight and constant of `plan`
+/// (verified) and uploads the constants; the weights' bytes are left as
+/// they come. loadWeights fills them from a checkpoint; tools without one
+/// (dsv3-bench's random weights) fill them on the device.
+StatusOr<DeviceWeights> allocateWeights(const Device &device,
+                                        const plan::Plan &plan);
 
 /// Checks (checkWeightSources), allocates and uploads every weight and
 /// constant of `plan` (verified) from `checkpoint`. Returns once all bytes
