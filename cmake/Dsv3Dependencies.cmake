@@ -65,3 +65,8 @@ endif()
 dsv3_require(GTest_FOUND "GoogleTest" "libgtest-dev")
 find_package(nlohmann_json 3 QUIET CONFIG)
 dsv3_require(nlohmann_json_FOUND "nlohmann-json (the runtime's JSON reader)" "nlohmann-json3-dev")
+# PCRE2 (8-bit, UTF, JIT): the tokenizer's pre-tokenizer regexes.
+find_package(PkgConfig QUIET)
+dsv3_require(PKG_CONFIG_FOUND "pkg-config (finds PCRE2)" "pkg-config")
+pkg_check_modules(PCRE2 QUIET IMPORTED_TARGET libpcre2-8)
+dsv3_require(PCRE2_FOUND "PCRE2 (libpcre2-8, the tokenizer's regex engine)" "libpcre2-dev")

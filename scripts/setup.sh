@@ -8,6 +8,7 @@ packages=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   flatbuffers-compiler libflatbuffers-dev
   libfmt-dev libgtest-dev nlohmann-json3-dev
+  libpcre2-dev pkg-config
 )
 
 missing=()
