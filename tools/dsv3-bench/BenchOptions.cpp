@@ -1,0 +1,193 @@
+//===- BenchOptions.cpp - dsv3-bench's command line -----------------------===//
+
+#include "tools/dsv3-bench/BenchOptions.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
+#include <string_view>
+
+namespace dsv3::bench {
+
+namespace {
+
+const char kUsage[] = R"(dsv3-bench: time a dsv3 plan's steps on random weights, against floors measured on the same GPU
+
+USAGE:
+  dsv3-bench PLAN --workload SPEC [--workload SPEC ...] [options]
+
+PLAN is written by `dsv3c CONFIG --emit=plan -o PLAN` (with --max-tokens and
+--max-sequences large enough for the workloads). No checkpoint is read: every
+weight is filled on the GPU with random values of the right dtype and scale
+(matrices N(0, 1/in_features), FP8 as e4m3 codes with block scales, norms
+near 1, embedding and head N(0, 1)), then the steps run through the same
+executor as dsv3-run.
+
+WORKLOADS (SPEC):
+  decode:B:CONTEXT   B sequences, one new token each, after CONTEXT tokens of
+                     context; the context is random N(0, 1) latents written
+                     into the KV-cache pages (not a prefill), and every timed
+                     step decodes at the same position
+  prefill:B:LENGTH   B sequences of LENGTH tokens each, from position 0, in
+                     one step
+
+For each workload: warm-up steps, then timed steps (CUDA events around each
+whole step: input upload, output poisoning and every launch, as dsv3-run
+queues them), and the median; then a separate profiling pass that times each
+launch with events and sums the time by kernel class (GEMM, attention, MoE
+routing, norms, rest). Beside the median: the floor, max(bytes / copy
+bandwidth, FLOPs / GEMM peak), where bytes are the weights the step reads
+(routed experts: the expected distinct experts its tokens hit) and the KV
+cache it reads and writes, and FLOPs its matrix products and attention
+(FP8 weights count at the FP8 peak only when the plan quantizes activations
+to FP8, dsv3c --activation-dtype=fp8; everything else at the BF16 peak); the
+ceilings are measured first, in the same run (copy bandwidth by
+cuMemcpyDtoD, GEMM peaks by cuBLASLt loaded with dlopen).
+
+OPTIONS:
+  --workload SPEC        a workload (repeatable; at least one)
+  --label NAME           the first column of the table (default: the plan's
+                         file name without .plan)
+  --warmup N             untimed steps first (default 2)
+  --min-steps N          timed steps at least (default 3)
+  --max-steps N          timed steps at most (default 50)
+  --seconds S            stop timing a workload once its timed steps add up
+                         to S seconds and --min-steps are done (default 10)
+  --profile-steps N      steps of the per-launch profiling pass (default 1)
+  --seed S               random weights, context and tokens (default 0)
+  --device N             the GPU, as CUDA numbers them (default 0)
+  --json FILE            also write every number as JSON to FILE
+  --copy-bytes BYTES     buffer size for the copy-bandwidth ceiling
+                         (default 1073741824)
+  --gemm-size N          M = N = K of the GEMM-peak ceilings (default 8192)
+  --no-gemm-peaks        do not measure GEMM peaks; use issue 5's H100
+                         figures (754 TFLOP/s BF16, 1417 FP8), labelled as
+                         not measured
+  --cost-only            print what each workload's floor counts (bytes and
+                         FLOPs, from the plan alone) and stop; needs no GPU
+  --help                 this text
+
+The table goes to stdout, progress to stderr. Each error is one line naming
+the thing at fault, and the exit status is then 1.
+)";
+
+template <typename T>
+Status parseNumber(std::string_view option, std::string_view text, T min,
+                   T &value) {
+  const char *end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || stop != end || text.empty() || value < min)
+    return Status::error("{}: '{}' is not an integer of at least {}", option,
+                         text, min);
+  return Status::success();
+}
+
+std::string defaultLabel(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  if (slash != std::string_view::npos)
+    path.remove_prefix(slash + 1);
+  constexpr std::string_view kSuffix = ".plan";
+  if (path.size() > kSuffix.size() &&
+      path.substr(path.size() - kSuffix.size()) == kSuffix)
+    path.remove_suffix(kSuffix.size());
+  return std::string(path);
+}
+
+} // namespace
+
+const char *benchUsage() { return kUsage; }
+
+Status parseBenchOptions(int argc, const char *const *argv,
+                         BenchOptions &options, bool &help) {
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help = true;
+      return Status::success();
+    }
+    if (arg.substr(0, 2) != "--") {
+      positional.emplace_back(arg);
+      continue;
+    }
+    std::string_view name = arg, value;
+    bool hasValue = false;
+    if (size_t equals = arg.find('='); equals != std::string_view::npos) {
+      name = arg.substr(0, equals);
+      value = arg.substr(equals + 1);
+      hasValue = true;
+    }
+    if (name == "--no-gemm-peaks") {
+      options.measureGemmPeaks = false;
+      continue;
+    }
+    if (name == "--cost-only") {
+      options.costOnly = true;
+      continue;
+    }
+    static const char *const kValued[] = {
+        "--workload", "--label",         "--warmup", "--min-steps",
+        "--max-steps", "--seconds",      "--profile-steps", "--seed",
+        "--device",   "--json",          "--copy-bytes", "--gemm-size"};
+    if (std::find(std::begin(kValued), std::end(kValued), name) ==
+        std::end(kValued))
+      return Status::error("unknown option '{}' (see --help)", name);
+    if (!hasValue) {
+      if (i + 1 >= argc)
+        return Status::error("{} needs a value", name);
+      value = argv[++i];
+    }
+    if (name == "--workload") {
+      DSV3_ASSIGN_OR_RETURN(Workload workload, parseWorkload(value));
+      options.workloads.push_back(workload);
+    } else if (name == "--label") {
+      options.label = value;
+    } else if (name == "--warmup") {
+      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.warmup));
+    } else if (name == "--min-steps") {
+      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 1, options.minSteps));
+    } else if (name == "--max-steps") {
+      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 1, options.maxSteps));
+    } else if (name == "--seconds") {
+      std::string text(value);
+      char *end = nullptr;
+      options.secondsPerWorkload = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' ||
+          !std::isfinite(options.secondsPerWorkload) ||
+          options.secondsPerWorkload < 0)
+        return Status::error("--seconds: '{}' is not a number >= 0", value);
+    } else if (name == "--profile-steps") {
+      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.profileSteps));
+    } else if (name == "--seed") {
+      DSV3_RETURN_IF_ERROR(parseNumber<uint64_t>(name, value, 0, options.seed));
+    } else if (name == "--device") {
+      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.device));
+    } else if (name == "--json") {
+      options.jsonPath = value;
+    } else if (name == "--copy-bytes") {
+      DSV3_RETURN_IF_ERROR(
+          parseNumber<uint64_t>(name, value, 1 << 20, options.copyBytes));
+    } else if (name == "--gemm-size") {
+      DSV3_RETURN_IF_ERROR(
+          parseNumber<int64_t>(name, value, 256, options.gemmSize));
+    }
+  }
+  if (positional.size() != 1)
+    return Status::error("expected one PLAN, got {} positional arguments "
+                         "(see --help)",
+                         positional.size());
+  options.planPath = positional[0];
+  if (options.workloads.empty())
+    return Status::error("no workload: give at least one --workload "
+                         "(decode:B:CONTEXT or prefill:B:LENGTH)");
+  if (options.minSteps > options.maxSteps)
+    return Status::error("--min-steps {} is more than --max-steps {}",
+                         options.minSteps, options.maxSteps);
+  if (options.label.empty())
+    options.label = defaultLabel(options.planPath);
+  return Status::success();
+}
+
+} // namespace dsv3::bench
