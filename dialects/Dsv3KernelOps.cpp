@@ -64,9 +64,11 @@ LogicalResult GatherOp::verify() {
   ArrayRef<int64_t> table = shapeOf(getTable());
   if (table.size() != 2)
     return emitOpError() << "table must be a matrix";
-  if (getTable().getType().getElementType() !=
-      getResult().getType().getElementType())
-    return emitOpError() << "result element type must be the table's";
+  Type tableElement = getTable().getType().getElementType();
+  Type resultElement = getResult().getType().getElementType();
+  // A bf16 table may be gathered into f32 rows (exact: the residual stream).
+  if (tableElement != resultElement && !resultElement.isF32())
+    return emitOpError() << "result element type must be the table's or f32";
   return failure(
       failed(expectShape(*this, "indices", getIndices(), {kDynamic})) ||
       failed(expectShape(*this, "result", getResult(),
@@ -78,6 +80,7 @@ LogicalResult NormalizeOp::verify() {
   if (input.size() != 2)
     return emitOpError() << "input must be rows x channels";
   return failure(failed(expectShape(*this, "weight", getWeight(), {input[1]})) ||
+                 failed(expectShape(*this, "result", getResult(), input)) ||
                  failed(verifyPositiveEps(*this, getEps().convertToDouble())));
 }
 
@@ -87,7 +90,13 @@ LogicalResult AddNormalizeOp::verify() {
     return emitOpError() << "residual must be rows x channels";
   return failure(
       failed(expectShape(*this, "weight", getWeight(), {residual[1]})) ||
+      failed(expectShape(*this, "delta", getDelta(), residual)) ||
+      failed(expectShape(*this, "normalized", getNormalized(), residual)) ||
       failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+}
+
+LogicalResult SwigluOp::verify() {
+  return expectShape(*this, "result", getResult(), shapeOf(getGate()));
 }
 
 LogicalResult Bf16GemmOp::verify() {
@@ -250,6 +259,9 @@ LogicalResult MoeCombineOp::verify() {
   ArrayRef<int64_t> expertOut = shapeOf(getExpertOut());
   if (weights.size() != 2 || expertOut.size() != 2)
     return emitOpError() << "weights must be tokens x top_k and expert_out rows x hidden";
+  if (getShared() && getShared().getType().getElementType() !=
+                         getExpertOut().getType().getElementType())
+    return emitOpError() << "shared and expert_out must have one element type";
   int64_t routed =
       ShapedType::isDynamic(weights[0]) ? kDynamic : weights[0] * weights[1];
   return failure(
@@ -259,6 +271,10 @@ LogicalResult MoeCombineOp::verify() {
                                          {weights[0], expertOut[1]}))) ||
       failed(expectShape(*this, "result", getResult(),
                          {weights[0], expertOut[1]})));
+}
+
+LogicalResult ConvertOp::verify() {
+  return expectShape(*this, "result", getResult(), shapeOf(getInput()));
 }
 
 LogicalResult ConcatOp::verify() {

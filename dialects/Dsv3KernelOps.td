@@ -34,39 +34,43 @@ def Dsv3_GatherOp : Dsv3_Op<"gather", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Dsv3_NormalizeOp : Dsv3_Op<"normalize", [Pure, AllTypesMatch<["input", "result"]>]> {
+def Dsv3_NormalizeOp : Dsv3_Op<"normalize", [Pure]> {
   let summary = "RMS normalization of each row";
   let description = [{
-    `y = bf16(x * rsqrt(mean(x^2) + eps)) * weight`, in fp32, per row.
+    `y = x * rsqrt(mean(x^2) + eps) * weight`, in fp32, per row, rounded once
+    to the result's element type (bf16 where a GEMM reads it); the input may
+    be wider (an fp32 residual or GEMM output).
 
     ```mlir
-    %y = dsv3.normalize %x, %w eps 1.0e-06 : tensor<?x7168xbf16>, tensor<7168xbf16>
+    %y = dsv3.normalize %x, %w eps 1.0e-06 : tensor<?x7168xf32>, tensor<7168xbf16> -> tensor<?x7168xbf16>
     ```
   }];
   let arguments = (ins Dsv3_Rows:$input, Dsv3_Rows:$weight, F64Attr:$eps);
   let results = (outs Dsv3_Rows:$result);
   let assemblyFormat = [{
-    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight) `->` type($result)
   }];
   let hasVerifier = 1;
 }
 
 def Dsv3_AddNormalizeOp : Dsv3_Op<"add_normalize",
-    [Pure, AllTypesMatch<["residual", "delta", "sum", "normalized"]>]> {
+    [Pure, AllTypesMatch<["residual", "sum"]>]> {
   let summary = "residual addition fused with the next RMS normalization";
   let description = [{
-    `sum = residual + delta` (rounded to the activation type), then
-    `normalized = normalize(sum)`.
+    `sum = residual + delta` (in fp32, stored as the residual's type), then
+    `normalized = normalize(sum)` (rounded to its own type).
 
     ```mlir
-    %h, %n = dsv3.add_normalize %h0, %attn, %w eps 1.0e-06 : tensor<?x7168xbf16>, tensor<7168xbf16>
+    %h, %n = dsv3.add_normalize %h0, %attn, %w eps 1.0e-06
+        : tensor<?x7168xf32>, tensor<?x7168xf32>, tensor<7168xbf16> -> tensor<?x7168xbf16>
     ```
   }];
   let arguments = (ins Dsv3_Rows:$residual, Dsv3_Rows:$delta, Dsv3_Rows:$weight,
                        F64Attr:$eps);
   let results = (outs Dsv3_Rows:$sum, Dsv3_Rows:$normalized);
   let assemblyFormat = [{
-    $residual `,` $delta `,` $weight `eps` $eps attr-dict `:` type($residual) `,` type($weight)
+    $residual `,` $delta `,` $weight `eps` $eps attr-dict `:` type($residual) `,` type($delta)
+    `,` type($weight) `->` type($normalized)
   }];
   let hasVerifier = 1;
 }
@@ -88,16 +92,20 @@ def Dsv3_Bf16GemmOp : Dsv3_Op<"bf16_gemm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Dsv3_SwigluOp : Dsv3_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+def Dsv3_SwigluOp : Dsv3_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up"]>]> {
   let summary = "silu(gate) * up";
   let description = [{
+    In fp32, rounded once to the result's element type (bf16 for the down
+    projection that reads it).
+
     ```mlir
-    %h = dsv3.swiglu %gate, %up : tensor<?x2048xbf16>
+    %h = dsv3.swiglu %gate, %up : tensor<?x2048xf32> -> tensor<?x2048xbf16>
     ```
   }];
   let arguments = (ins Dsv3_Rows:$gate, Dsv3_Rows:$up);
   let results = (outs Dsv3_Rows:$result);
-  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($gate) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def Dsv3_SwigluQuantOp : Dsv3_Op<"swiglu_quant", [Pure, AllTypesMatch<["gate", "up"]>]> {
@@ -401,6 +409,22 @@ def Dsv3_ConcatOp : Dsv3_Op<"concat", [Pure]> {
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
   }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_ConvertOp : Dsv3_Op<"convert", [Pure]> {
+  let summary = "rows converted to another element type";
+  let description = [{
+    Rounds (or widens) every element: the bf16 GEMM input made from an f32
+    activation that no normalization precedes.
+
+    ```mlir
+    %b = dsv3.convert %x : tensor<?x7168xf32> -> tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$input);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
 }
 

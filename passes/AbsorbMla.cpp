@@ -29,8 +29,11 @@ void absorb(MlaCoreOp core) {
       loc, DenseElementsAttr::get(frequencyType, ArrayRef<float>(frequencies)));
   FloatAttr ropeScale = b.getF64FloatAttr(rope.getAttentionFactor());
   int64_t heads = shape.getHeads();
+  // The latent queries and attention outputs keep the queries' precision
+  // (f32 after an f32-output projection); only the cache is bf16.
+  Type element = llvm::cast<RankedTensorType>(core.getQ().getType()).getElementType();
   auto rows = [&](int64_t cols) {
-    return RankedTensorType::get({ShapedType::kDynamic, cols}, b.getBF16Type());
+    return RankedTensorType::get({ShapedType::kDynamic, cols}, element);
   };
 
   Value q = b.create<RopeQOp>(loc, core.getQ().getType(), core.getQ(),

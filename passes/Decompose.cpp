@@ -43,8 +43,21 @@ private:
   Type rowsType(int64_t cols, Type element) {
     return RankedTensorType::get({kDynamic, cols}, element);
   }
+  /// GEMM inputs and the cache are bf16; everything else (GEMM outputs, the
+  /// residual stream, attention's latents) is f32, so that the only bf16
+  /// roundings are where a bf16 GEMM or the cache needs them.
   Type bf16Rows(int64_t cols) { return rowsType(cols, b.getBF16Type()); }
+  Type f32Rows(int64_t cols) { return rowsType(cols, b.getF32Type()); }
+  static int64_t colsOf(Value v) {
+    return llvm::cast<RankedTensorType>(v.getType()).getDimSize(1);
+  }
   Value map(Value graphValue) { return mapping.lookup(graphValue); }
+  /// x as a GEMM reads it: bf16 (normalized rows already are).
+  Value gemmInput(Value x, Location loc) {
+    if (llvm::cast<RankedTensorType>(x.getType()).getElementType().isBF16())
+      return x;
+    return b.create<ConvertOp>(loc, bf16Rows(colsOf(x)), x);
+  }
 
   WeightOp weightDecl(FlatSymbolRefAttr ref) {
     return symbols.lookup<WeightOp>(ref.getValue());
@@ -102,7 +115,8 @@ Value EntryLowering::denseWeight(FlatSymbolRefAttr ref, Location loc) {
 
 Value EntryLowering::normalize(Value x, FlatSymbolRefAttr weight, FloatAttr eps,
                                Location loc) {
-  return b.create<NormalizeOp>(loc, x.getType(), x, weightRef(weight)[0], eps);
+  return b.create<NormalizeOp>(loc, bf16Rows(colsOf(x)), x, weightRef(weight)[0],
+                               eps);
 }
 
 /// x * W^T: fp8_gemm for a block-scaled weight, of x itself or (when
@@ -111,7 +125,8 @@ Value EntryLowering::normalize(Value x, FlatSymbolRefAttr weight, FloatAttr eps,
 Value EntryLowering::linear(Value x, FlatSymbolRefAttr weight, Location loc,
                             Type outElement) {
   if (!outElement)
-    outElement = b.getBF16Type();
+    outElement = b.getF32Type();
+  x = gemmInput(x, loc);
   WeightOp decl = weightDecl(weight);
   int64_t n = decl.getTensorType().getDimSize(0);
   int64_t k = decl.getTensorType().getDimSize(1);
@@ -142,7 +157,7 @@ Value EntryLowering::swigluMlp(Value x, FlatSymbolRefAttr gate,
   WeightOp downDecl = weightDecl(down);
   std::optional<BlockScaleAttr> scale = downDecl.getScale();
   if (!scale || !quantizeActivations)
-    return linear(b.create<SwigluOp>(loc, g.getType(), g, u), down, loc);
+    return linear(b.create<SwigluOp>(loc, bf16Rows(colsOf(g)), g, u), down, loc);
   int64_t width = llvm::cast<RankedTensorType>(g.getType()).getDimSize(1);
   int64_t blockCols = scale->getBlockCols();
   auto quant = b.create<SwigluQuantOp>(
@@ -151,14 +166,14 @@ Value EntryLowering::swigluMlp(Value x, FlatSymbolRefAttr gate,
       b.getI64IntegerAttr(blockCols));
   ValueRange values = weightRef(down);
   return b.create<Fp8GemmOp>(
-      loc, bf16Rows(downDecl.getTensorType().getDimSize(0)), quant.getOutput(),
+      loc, f32Rows(downDecl.getTensorType().getDimSize(0)), quant.getOutput(),
       quant.getScales(), values[0], values[1],
       b.getDenseI64ArrayAttr({scale->getBlockRows(), blockCols}));
 }
 
 LogicalResult EntryLowering::lowerMla(MlaOp op) {
   Location loc = op.getLoc();
-  Value x = map(op.getInput());
+  Value x = gemmInput(map(op.getInput()), loc);
   MlaShapeAttr shape = op.getShape();
   Value q;
   if (shape.hasQLora()) {
@@ -181,7 +196,7 @@ LogicalResult EntryLowering::lowerMla(MlaOp op) {
 
 LogicalResult EntryLowering::lowerMoe(MoeOp op) {
   Location loc = op.getLoc();
-  Value x = map(op.getInput());
+  Value x = gemmInput(map(op.getInput()), loc);
   RoutingAttr routing = op.getRouting();
   int64_t experts = routing.getExperts(), topK = routing.getTopK();
   Type i32Rows = RankedTensorType::get({kDynamic}, b.getI32Type());
@@ -234,7 +249,7 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
         b.getI64IntegerAttr(blockCols));
     auto project = [&](StackedWeightRefOp weights) {
       return b.create<GroupedGemmOp>(
-          loc, bf16Rows(width), quant.getOutput(), quant.getScales(),
+          loc, f32Rows(width), quant.getOutput(), quant.getScales(),
           align.getTokens(), weights.getResult(0), weights.getResult(1),
           align.getOffsets(), block);
     };
@@ -244,7 +259,7 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
         rowsType(llvm::divideCeil(width, blockCols), b.getF32Type()), g, u,
         b.getI64IntegerAttr(blockCols));
     expertOut = b.create<GroupedGemmOp>(
-        loc, bf16Rows(hidden), product.getOutput(), product.getScales(),
+        loc, f32Rows(hidden), product.getOutput(), product.getScales(),
         Value(), down.getResult(0), down.getResult(1), align.getOffsets(),
         block);
   } else {
@@ -256,12 +271,12 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
     auto project = [&](Value input, Value gather, StackedWeightRefOp weights,
                        int64_t outCols) {
       return b.create<GroupedGemmOp>(
-          loc, bf16Rows(outCols), input, Value(), gather, weights.getResult(0),
+          loc, f32Rows(outCols), input, Value(), gather, weights.getResult(0),
           scale ? weights.getResult(1) : Value(), align.getOffsets(), block);
     };
     Value g = project(x, align.getTokens(), gate, width);
     Value u = project(x, align.getTokens(), up, width);
-    Value product = b.create<SwigluOp>(loc, g.getType(), g, u);
+    Value product = b.create<SwigluOp>(loc, bf16Rows(width), g, u);
     expertOut = project(product, Value(), down, hidden);
   }
 
@@ -271,7 +286,7 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
                        llvm::cast<FlatSymbolRefAttr>((*refs)[1]),
                        llvm::cast<FlatSymbolRefAttr>((*refs)[2]), loc);
   mapping.map(op.getResult(),
-              b.create<MoeCombineOp>(loc, x.getType(), expertOut,
+              b.create<MoeCombineOp>(loc, f32Rows(hidden), expertOut,
                                      align.getRows(), route.getWeights(), shared)
                   .getResult());
   return success();
@@ -282,11 +297,10 @@ LogicalResult EntryLowering::lower(Operation *op) {
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](EmbedOp embed) {
         Value table = weightRef(embed.getTableAttr())[0];
+        // The residual stream starts as the f32 embedding rows.
         mapping.map(embed.getResult(),
-                    b.create<GatherOp>(
-                         loc, bf16Rows(llvm::cast<RankedTensorType>(table.getType())
-                                           .getDimSize(1)),
-                         table, map(embed.getTokens()))
+                    b.create<GatherOp>(loc, f32Rows(colsOf(table)), table,
+                                       map(embed.getTokens()))
                         .getResult());
         return success();
       })
@@ -306,7 +320,7 @@ LogicalResult EntryLowering::lower(Operation *op) {
       .Case([&](MlaOp mla) { return lowerMla(mla); })
       .Case([&](DenseMlpOp mlp) {
         mapping.map(mlp.getResult(),
-                    swigluMlp(map(mlp.getInput()), mlp.getGateProjAttr(),
+                    swigluMlp(gemmInput(map(mlp.getInput()), loc), mlp.getGateProjAttr(),
                               mlp.getUpProjAttr(), mlp.getDownProjAttr(), loc));
         return success();
       })
@@ -414,6 +428,10 @@ struct DecomposePass : public dsv3::impl::DecomposeBase<DecomposePass> {
         step.erase();
         return failure();
       }
+    // Results take the kernel-level precision of what is returned (the
+    // hidden rows are the f32 residual stream).
+    auto ret = llvm::cast<func::ReturnOp>(body->getTerminator());
+    step.setType(b.getFunctionType(inputs, ret.getOperandTypes()));
     symbols.erase(graph);
     symbols.insert(step);
     return success();

@@ -50,7 +50,8 @@ RankedTensorType tensorOf(Value v) {
 }
 int64_t cols(Value v) { return tensorOf(v).getShape().back(); }
 
-std::string outputTypeName(Value v) {
+/// The kernel-template type of an activation tensor's elements.
+std::string elementTypeName(Value v) {
   return tensorOf(v).getElementType().isF32() ? "float" : "dsv3k::bf16";
 }
 
@@ -308,14 +309,16 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                              buf(gather.getResult()), intArg(r)}
                     : std::vector<KernelArg>{buf(gather.getTable()), buf(gather.getIndices()),
                                              buf(gather.getResult()), intArg(r)};
-            launch(op, fromWeights ? "embed" : "gather_rows", {str(cols(gather.getTable()))},
+            launch(op, fromWeights ? "embed" : "gather_rows",
+                   {str(cols(gather.getTable())), elementTypeName(gather.getResult())},
                    {dim(r), one, one}, 128, std::move(args));
             return success();
           })
           .Case([&](NormalizeOp norm) {
             int64_t h = cols(norm.getInput());
             SizeExpr t = rowsOf(norm.getInput());
-            launch(op, "rms_norm", {str(h)}, {dim(t), one, one}, 128,
+            launch(op, "rms_norm", {str(h), elementTypeName(norm.getInput())},
+                   {dim(t), one, one}, 128,
                    {buf(norm.getInput()), intConst(h), buf(norm.getWeight()),
                     buf(norm.getResult()), intConst(h), intArg(t),
                     floatArg(norm.getEps().convertToDouble())});
@@ -323,7 +326,9 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           })
           .Case([&](AddNormalizeOp norm) {
             SizeExpr t = rowsOf(norm.getResidual());
-            launch(op, "add_rms_norm", {str(cols(norm.getResidual()))},
+            launch(op, "add_rms_norm",
+                   {str(cols(norm.getResidual())), elementTypeName(norm.getResidual()),
+                    elementTypeName(norm.getDelta())},
                    {dim(t), one, one}, 128,
                    {buf(norm.getResidual()), buf(norm.getDelta()), buf(norm.getWeight()),
                     buf(norm.getSum()), buf(norm.getNormalized()), intArg(t),
@@ -344,7 +349,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr m = rowsOf(gemm.getLhs());
             SmallVector<std::string> params = {str(n), str(k), str(gemm.getBlock()[0]),
                                                str(gemm.getBlock()[1]),
-                                               outputTypeName(gemm.getResult())};
+                                               elementTypeName(gemm.getResult())};
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64), dim(m, 64), one};
             if (gemm.getLhsScales())
               launch(op, "fp8_gemm", params, grid, 256,
@@ -359,7 +364,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           .Case([&](Bf16GemmOp gemm) {
             int64_t n = tensorOf(gemm.getRhs()).getDimSize(0), k = cols(gemm.getLhs());
             SizeExpr m = rowsOf(gemm.getLhs());
-            launch(op, "bf16_gemm", {str(n), str(k), outputTypeName(gemm.getResult())},
+            launch(op, "bf16_gemm", {str(n), str(k), elementTypeName(gemm.getResult())},
                    {constDim((n + 63) / 64), dim(m, 64), one}, 256,
                    {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
                     buf(gemm.getResult()), intArg(m)});
@@ -367,7 +372,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           })
           .Case([&](SwigluOp swiglu) {
             SizeExpr r = rowsOf(swiglu.getGate());
-            launch(op, "silu_mul", {str(cols(swiglu.getGate()))}, {dim(r), one, one}, 256,
+            launch(op, "silu_mul", {str(cols(swiglu.getGate())), elementTypeName(swiglu.getGate())},
+                   {dim(r), one, one}, 256,
                    {buf(swiglu.getGate()), buf(swiglu.getUp()), buf(swiglu.getResult()),
                     intArg(r)});
             return success();
@@ -375,10 +381,20 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           .Case([&](SwigluQuantOp swiglu) {
             SizeExpr r = rowsOf(swiglu.getGate());
             launch(op, "silu_mul_quant",
-                   {str(cols(swiglu.getGate())), str(swiglu.getBlock()), "false"},
+                   {str(cols(swiglu.getGate())), str(swiglu.getBlock()), "false",
+                    elementTypeName(swiglu.getGate())},
                    {dim(r), one, one}, 256,
                    {buf(swiglu.getGate()), buf(swiglu.getUp()), buf(swiglu.getOutput()),
                     buf(swiglu.getScales()), intArg(r)});
+            return success();
+          })
+          .Case([&](ConvertOp convert) {
+            SizeExpr r = rowsOf(convert.getInput());
+            launch(op, "convert_rows",
+                   {str(cols(convert.getInput())), elementTypeName(convert.getInput()),
+                    elementTypeName(convert.getResult())},
+                   {dim(r), one, one}, 256,
+                   {buf(convert.getInput()), buf(convert.getResult()), intArg(r)});
             return success();
           })
           .Case([&](ConcatOp concat) {
@@ -391,7 +407,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           })
           .Case([&](arith::AddFOp add) {
             SizeExpr r = rowsOf(add.getLhs());
-            launch(op, "add_rows", {str(cols(add.getLhs()))}, {dim(r), one, one}, 256,
+            launch(op, "add_rows", {str(cols(add.getLhs())), elementTypeName(add.getLhs())},
+                   {dim(r), one, one}, 256,
                    {buf(add.getLhs()), buf(add.getRhs()), buf(add.getResult()), intArg(r)});
             return success();
           })
@@ -399,7 +416,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             MlaShapeAttr s = rope.getShape();
             SizeExpr t = rowsOf(rope.getQ());
             launch(op, "mla_rope_q",
-                   {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim())},
+                   {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
+                    elementTypeName(rope.getQ())},
                    {dim(t), one, one}, 128,
                    {buf(rope.getResult()), buf(rope.getPositions()), buf(rope.getInvFreq()),
                     floatArg(rope.getRopeScale().convertToDouble()), intArg(t)});
@@ -410,7 +428,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr t = rowsOf(absorb.getQ());
             launch(op, "mla_q_absorb",
                    {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
-                    str(s.getVHeadDim()), str(s.getKvLoraRank())},
+                    str(s.getVHeadDim()), str(s.getKvLoraRank()), elementTypeName(absorb.getQ()),
+                    elementTypeName(absorb.getResult())},
                    {dim(t, 16), constDim(s.getHeads()), one}, 256,
                    {buf(absorb.getQ()), buf(absorb.getKvB()), buf(absorb.getResult()),
                     intArg(t)});
@@ -420,7 +439,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             MlaShapeAttr s = write.getShape();
             SizeExpr t = rowsOf(write.getKvA());
             launch(op, "mla_kv_write",
-                   {str(s.getKvLoraRank()), str(s.getQkRopeHeadDim()), str(program.pageSize)},
+                   {str(s.getKvLoraRank()), str(s.getQkRopeHeadDim()), str(program.pageSize),
+                    elementTypeName(write.getKvA())},
                    {dim(t), one, one}, 128,
                    {buf(write.getKvA()), buf(write.getKvNorm()), buf(write.getPositions()),
                     buf(write.getTokenSeq()), buf(write.getBlockTable()),
@@ -438,7 +458,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             int64_t group = heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
             launch(op, "mla_attention",
                    {str(heads), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
-                    str(s.getKvLoraRank()), str(program.pageSize)},
+                    str(s.getKvLoraRank()), str(program.pageSize),
+                    elementTypeName(attention.getQLat()), elementTypeName(attention.getResult())},
                    {dim(t), constDim(heads / group), one}, 256,
                    {buf(attention.getQLat()), buf(attention.getQ()),
                     KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
@@ -453,7 +474,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr t = rowsOf(absorb.getLatent());
             launch(op, "mla_out_absorb",
                    {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getVHeadDim()),
-                    str(s.getKvLoraRank())},
+                    str(s.getKvLoraRank()), elementTypeName(absorb.getLatent())},
                    {dim(t, 16), constDim(s.getHeads()), one}, 256,
                    {buf(absorb.getLatent()), buf(absorb.getKvB()), buf(absorb.getResult()),
                     intArg(t)});
@@ -490,7 +511,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             if (gemm.getRhsScales() && !gemm.getLhsScales())
               launch(op, "w8a16_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                      str(gemm.getBlock()[1]), outputTypeName(gemm.getResult())},
+                      str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
                      grid, 256,
                      {buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
                       buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
@@ -498,14 +519,14 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             else if (gemm.getLhsScales())
               launch(op, "fp8_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                      str(gemm.getBlock()[1]), outputTypeName(gemm.getResult())},
+                      str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
                      grid, 256,
                      {buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
                       buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
                       buf(gemm.getResult()), intArg(r)});
             else
               launch(op, "bf16_grouped_gemm",
-                     {str(n), str(k), str(experts), outputTypeName(gemm.getResult())}, grid,
+                     {str(n), str(k), str(experts), elementTypeName(gemm.getResult())}, grid,
                      256,
                      {buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
                       buf(gemm.getOffsets()), buf(gemm.getResult()), intArg(r)});
@@ -515,7 +536,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             int64_t h = cols(combine.getResult());
             SizeExpr t = rowsOf(combine.getWeights());
             launch(op, "moe_combine",
-                   {str(h), str(tensorOf(combine.getWeights()).getDimSize(1))},
+                   {str(h), str(tensorOf(combine.getWeights()).getDimSize(1)),
+                    elementTypeName(combine.getExpertOut()), elementTypeName(combine.getResult())},
                    {dim(t), constDim((h + 1023) / 1024), one}, 128,
                    {buf(combine.getExpertOut()), buf(combine.getRows()),
                     buf(combine.getWeights()), optBuf(combine.getShared()),

@@ -12,7 +12,7 @@ func.func @f(%t: tensor<512x256xbf16>, %i: tensor<?xi32>) {
 // normalize has one gain per channel.
 func.func @f(%x: tensor<?x256xbf16>, %w: tensor<128xbf16>) {
   // expected-error @+1 {{weight has shape 128, expected 256}}
-  %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<128xbf16>
+  %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<128xbf16> -> tensor<?x256xbf16>
   return
 }
 
@@ -21,7 +21,7 @@ func.func @f(%x: tensor<?x256xbf16>, %w: tensor<128xbf16>) {
 // add_normalize needs a positive epsilon.
 func.func @f(%x: tensor<?x256xbf16>, %w: tensor<256xbf16>) {
   // expected-error @+1 {{eps must be positive, got 0}}
-  %0, %1 = dsv3.add_normalize %x, %x, %w eps 0.0 : tensor<?x256xbf16>, tensor<256xbf16>
+  %0, %1 = dsv3.add_normalize %x, %x, %w eps 0.0 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   return
 }
 
@@ -192,5 +192,32 @@ func.func @f(%kv_a: tensor<?x64xbf16>, %n: tensor<64xbf16>, %p: tensor<?xi32>, %
 func.func @f(%lat: tensor<?x128xbf16>, %kv_b: tensor<96x64xbf16>) {
   // expected-error @+1 {{kv_b has shape 96x64, expected 128x64}}
   %0 = dsv3.mla_absorb_out %lat, %kv_b shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> : tensor<?x128xbf16>, tensor<96x64xbf16> -> tensor<?x64xbf16>
+  return
+}
+
+// -----
+
+// gather copies rows or widens them to f32, nothing else.
+func.func @f(%table: tensor<512x256xbf16>, %ids: tensor<?xi32>) {
+  // expected-error @+1 {{result element type must be the table's or f32}}
+  %0 = dsv3.gather %table[%ids] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xf16>
+  return
+}
+
+// -----
+
+// moe_combine reads the routed and the shared expert outputs alike.
+func.func @f(%e: tensor<?x256xf32>, %rows: tensor<?xi32>, %w: tensor<?x2xf32>, %s: tensor<?x256xbf16>) {
+  // expected-error @+1 {{shared and expert_out must have one element type}}
+  %0 = dsv3.moe_combine %e, %rows, %w, %s : tensor<?x256xf32>, tensor<?xi32>, tensor<?x2xf32>, tensor<?x256xbf16> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+// normalize keeps the row shape.
+func.func @f(%x: tensor<?x256xf32>, %w: tensor<256xbf16>) {
+  // expected-error @+1 {{result has shape ?x128, expected ?x256}}
+  %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x128xbf16>
   return
 }

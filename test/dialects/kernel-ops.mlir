@@ -12,14 +12,22 @@ func.func @kernels(%table: tensor<512x256xbf16>, %ids: tensor<?xi32>, %w: tensor
                    %router: tensor<?x2xf32>) {
   // CHECK: %[[X:.*]] = dsv3.gather %{{.*}}[%{{.*}}] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xbf16>
   %x = dsv3.gather %table[%ids] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xbf16>
-  // CHECK: dsv3.normalize %[[X]], %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xbf16>, tensor<256xbf16>
-  %n = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
-  // CHECK: %{{.*}}, %{{.*}} = dsv3.add_normalize %[[X]], %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xbf16>, tensor<256xbf16>
-  %sum, %normed = dsv3.add_normalize %x, %n, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
+  // CHECK: dsv3.normalize %[[X]], %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %n = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  // The residual stream in f32: embedding rows widened, the sum kept in f32,
+  // the normalized rows rounded to bf16 for the GEMM.
+  // CHECK: %[[X32:.*]] = dsv3.gather %{{.*}}[%{{.*}}] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+  %x32 = dsv3.gather %table[%ids] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+  // CHECK: dsv3.normalize %[[X32]], %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %n32 = dsv3.normalize %x32, %w eps 1.0e-6 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
+  // CHECK: %{{.*}}, %{{.*}} = dsv3.add_normalize %[[X32]], %[[X32]], %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %sum32, %normed32 = dsv3.add_normalize %x32, %x32, %w eps 1.0e-6 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
+  // CHECK: %{{.*}}, %{{.*}} = dsv3.add_normalize %[[X]], %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %sum, %normed = dsv3.add_normalize %x, %n, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   // CHECK: dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xbf16>
   %q = dsv3.bf16_gemm %normed, %wq : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xbf16>
-  // CHECK: dsv3.swiglu %{{.*}}, %{{.*}} : tensor<?x96xbf16>
-  %h = dsv3.swiglu %q, %q : tensor<?x96xbf16>
+  // CHECK: dsv3.swiglu %{{.*}}, %{{.*}} : tensor<?x96xbf16> -> tensor<?x96xbf16>
+  %h = dsv3.swiglu %q, %q : tensor<?x96xbf16> -> tensor<?x96xbf16>
   // CHECK: dsv3.swiglu_quant %{{.*}}, %{{.*}} block 128 : tensor<?x96xbf16> -> tensor<?x96xf8E4M3FN>, tensor<?x1xf32>
   %hq, %hs = dsv3.swiglu_quant %q, %q block 128 : tensor<?x96xbf16> -> tensor<?x96xf8E4M3FN>, tensor<?x1xf32>
   // CHECK: dsv3.concat %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<?x256xbf16> -> tensor<?x512xbf16>

@@ -2,8 +2,9 @@
 // RUN: dsv3-opt %s --split-input-file --dsv3-decompose="quantize-activations=true" | FileCheck %s --check-prefixes=CHECK,FP8ACT
 
 // The entry point takes flattened tokens plus the step inputs, and returns the
-// last tokens' logits and the hidden rows; embed becomes a gather, rms_norm a
-// normalize, lm_head picks the last rows before its f32 GEMM.
+// last tokens' logits and the hidden rows; embed becomes a gather into f32
+// rows (the residual stream), rms_norm a normalize to bf16 (a GEMM input),
+// lm_head picks the last rows before its f32 GEMM.
 dsv3.weight @embed : tensor<512x256xbf16>
 dsv3.weight @norm : tensor<256xbf16>
 dsv3.weight @head : tensor<512x256xbf16>
@@ -15,18 +16,19 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
 }
 // CHECK-LABEL: func.func @prefill(
 // CHECK-SAME: %[[TOKENS:[a-z0-9]+]]: tensor<?xi32> {dsv3.input = "tokens"}, %{{.*}}: tensor<?xi32> {dsv3.input = "positions"}, %{{.*}}: tensor<?xi32> {dsv3.input = "token_seq"}, %{{.*}}: tensor<?x?xi32> {dsv3.input = "block_table"}, %[[LAST:[a-z0-9]+]]: tensor<?xi32> {dsv3.input = "last_rows"})
-// CHECK-SAME: -> (tensor<?x512xf32>, tensor<?x256xbf16>)
+// CHECK-SAME: -> (tensor<?x512xf32>, tensor<?x256xf32>)
 // CHECK: %[[TABLE:.*]] = dsv3.weight_ref @embed : tensor<512x256xbf16>
-// CHECK: %[[H:.*]] = dsv3.gather %[[TABLE]][%[[TOKENS]]]
-// CHECK: %[[N:.*]] = dsv3.normalize %[[H]], %{{.*}} eps
+// CHECK: %[[H:.*]] = dsv3.gather %[[TABLE]][%[[TOKENS]]] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+// CHECK: %[[N:.*]] = dsv3.normalize %[[H]], %{{.*}} eps {{.*}} : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
 // CHECK: %[[PICK:.*]] = dsv3.gather %[[N]][%[[LAST]]] : tensor<?x256xbf16>, tensor<?xi32> -> tensor<?x256xbf16>
 // CHECK: %[[L:.*]] = dsv3.bf16_gemm %[[PICK]], %{{.*}} : tensor<?x256xbf16>, tensor<512x256xbf16> -> tensor<?x512xf32>
 // CHECK: return %[[L]], %[[H]]
 
 // -----
 
-// A dense MLP with FP8 weights. By default each projection reads the bf16
-// activations; with quantize-activations each quantizes its input in the
+// A dense MLP with FP8 weights, fed the f32 embedding directly: it is
+// converted to bf16 for the GEMMs, which write f32. By default each
+// projection reads the bf16 activations; with quantize-activations each quantizes its input in the
 // weight's column blocks, and the SwiGLU product is quantized as it is formed.
 dsv3.weight @gate : tensor<512x256xf8E4M3FN> scale <128x128, "gate_s" : 4x2>
 dsv3.weight @up : tensor<512x256xf8E4M3FN> scale <128x128, "up_s" : 4x2>
@@ -38,20 +40,21 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
   return %y : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @decode
-// CHECK: %[[X:.*]] = dsv3.gather
+// CHECK: %[[X32:.*]] = dsv3.gather
+// CHECK: %[[X:.*]] = dsv3.convert %[[X32]] : tensor<?x256xf32> -> tensor<?x256xbf16>
 // CHECK: %[[G:.*]]:2 = dsv3.weight_ref @gate : tensor<512x256xf8E4M3FN>, tensor<4x2xf32>
 // BF16ACT-NOT: act_quant
-// BF16ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[X]], %[[G]]#0 scales %[[G]]#1 block [128, 128] : (tensor<?x256xbf16>, tensor<512x256xf8E4M3FN>, tensor<4x2xf32>) -> tensor<?x512xbf16>
+// BF16ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[X]], %[[G]]#0 scales %[[G]]#1 block [128, 128] : (tensor<?x256xbf16>, tensor<512x256xf8E4M3FN>, tensor<4x2xf32>) -> tensor<?x512xf32>
 // BF16ACT: %[[UP:.*]] = dsv3.fp8_gemm %[[X]],
-// BF16ACT: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]] : tensor<?x512xbf16>
+// BF16ACT: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]] : tensor<?x512xf32> -> tensor<?x512xbf16>
 // BF16ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
-// BF16ACT: dsv3.fp8_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xbf16>
+// BF16ACT: dsv3.fp8_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xf32>
 // FP8ACT: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
-// FP8ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]] scales %[[XS]], %[[G]]#0 scales %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xbf16>
+// FP8ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]] scales %[[XS]], %[[G]]#0 scales %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xf32>
 // FP8ACT: %[[UP:.*]] = dsv3.fp8_gemm
-// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xbf16> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
+// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xf32> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
 // FP8ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
-// FP8ACT: dsv3.fp8_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xbf16>
+// FP8ACT: dsv3.fp8_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xf32>
 
 // -----
 
@@ -67,10 +70,10 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
 }
 // CHECK-LABEL: func.func @decode
 // CHECK-NOT: act_quant
-// CHECK: %[[GATE:.*]] = dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<512x256xbf16> -> tensor<?x512xbf16>
+// CHECK: %[[GATE:.*]] = dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<512x256xbf16> -> tensor<?x512xf32>
 // CHECK: %[[UP:.*]] = dsv3.bf16_gemm
-// CHECK: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]] : tensor<?x512xbf16>
-// CHECK: dsv3.bf16_gemm %[[H]], %{{.*}} : tensor<?x512xbf16>, tensor<256x512xbf16> -> tensor<?x256xbf16>
+// CHECK: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]] : tensor<?x512xf32> -> tensor<?x512xbf16>
+// CHECK: dsv3.bf16_gemm %[[H]], %{{.*}} : tensor<?x512xbf16>, tensor<256x512xbf16> -> tensor<?x256xf32>
 
 // -----
 
@@ -97,18 +100,18 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
 }
 // CHECK-LABEL: func.func @prefill(
 // CHECK-SAME: %{{[a-z0-9]+}}: tensor<?xi32> {{{.*}}}, %[[POS:[a-z0-9]+]]: tensor<?xi32> {{{.*}}}, %[[SEQ:[a-z0-9]+]]: tensor<?xi32> {{{.*}}}, %[[PAGES:[a-z0-9]+]]: tensor<?x?xi32> {{{.*}}}, %{{[a-z0-9]+}}: tensor<?xi32> {{{.*}}})
-// CHECK: %[[QA:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x64xbf16>
-// CHECK: %[[QAN:.*]] = dsv3.normalize %[[QA]]
-// CHECK: %[[Q:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x96xbf16>
-// CHECK: %[[KVA:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x80xbf16>
+// CHECK: %[[QA:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x64xf32>
+// CHECK: %[[QAN:.*]] = dsv3.normalize %[[QA]], {{.*}} -> tensor<?x64xbf16>
+// CHECK: %[[Q:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x96xf32>
+// CHECK: %[[KVA:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x80xf32>
 // CHECK: %[[KVB:.*]]:2 = dsv3.weight_ref @kv_b
 // CHECK: %[[KVB16:.*]] = dsv3.dequant %[[KVB]]#0, %[[KVB]]#1 block [128, 128] : tensor<128x64xf8E4M3FN>, tensor<1x1xf32> -> tensor<128x64xbf16>
 // CHECK: %[[NORM:.*]] = dsv3.weight_ref @kv_norm
 // CHECK: %[[ATT:.*]] = dsv3.mla_core %[[Q]], %[[KVA]], %[[NORM]], %[[KVB16]], %[[POS]], %[[SEQ]], %[[PAGES]] layer 7
 // CHECK-SAME: -> tensor<?x64xbf16>
-// BF16ACT: dsv3.fp8_gemm %[[ATT]], {{.*}} -> tensor<?x256xbf16>
+// BF16ACT: dsv3.fp8_gemm %[[ATT]], {{.*}} -> tensor<?x256xf32>
 // FP8ACT: dsv3.act_quant %[[ATT]]
-// FP8ACT: dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
+// FP8ACT: dsv3.fp8_gemm {{.*}} -> tensor<?x256xf32>
 
 // -----
 
@@ -130,7 +133,7 @@ func.func @prefill(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (te
   return %a : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @prefill
-// CHECK: %[[Q:.*]] = dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xbf16>
+// CHECK: %[[Q:.*]] = dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xf32>
 // CHECK-NOT: dequant
 // CHECK: %[[KVB:.*]] = dsv3.weight_ref @kv_b : tensor<128x64xbf16>
 // CHECK: dsv3.mla_core %[[Q]], %{{.*}}, %{{.*}}, %[[KVB]],
@@ -161,7 +164,7 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
   return %y : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @decode
-// CHECK: %[[X:.*]] = dsv3.gather
+// CHECK: %[[X:.*]] = dsv3.convert
 // CHECK: %[[LOGITS:.*]] = dsv3.bf16_gemm %[[X]], %{{.*}} : tensor<?x256xbf16>, tensor<2x256xbf16> -> tensor<?x2xf32>
 // CHECK: %[[BIAS:.*]] = dsv3.weight_ref @bias : tensor<2xf32>
 // CHECK: %[[IDS:.*]], %[[WEIGHTS:.*]] = dsv3.moe_route %[[LOGITS]], %[[BIAS]] routing <experts = 2, top_k = 1,
@@ -178,8 +181,8 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
 // FP8ACT: %[[UP:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[U]]#0
 // FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128
 // FP8ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
-// CHECK: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
-// CHECK: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xbf16> -> tensor<?x256xbf16>
+// CHECK: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xf32>
+// CHECK: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xf32>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xf32> -> tensor<?x256xf32>
 
 // -----
 
@@ -199,13 +202,13 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
   return %y : tensor<?x?x256xbf16>
 }
 // CHECK-LABEL: func.func @decode
-// CHECK: %[[X:.*]] = dsv3.gather
+// CHECK: %[[X:.*]] = dsv3.convert
 // CHECK: dsv3.moe_route %{{[0-9]+}} routing
 // CHECK-NOT: act_quant
-// CHECK: %[[GATE:.*]] = dsv3.grouped_gemm %[[X]] gather %{{.*}}, %{{.*}} offsets %{{.*}} block [1, 1] : (tensor<?x256xbf16>, tensor<?xi32>, tensor<2x128x256xbf16>, tensor<3xi32>) -> tensor<?x128xbf16>
-// CHECK: %[[H:.*]] = dsv3.swiglu %[[GATE]], %{{.*}} : tensor<?x128xbf16>
+// CHECK: %[[GATE:.*]] = dsv3.grouped_gemm %[[X]] gather %{{.*}}, %{{.*}} offsets %{{.*}} block [1, 1] : (tensor<?x256xbf16>, tensor<?xi32>, tensor<2x128x256xbf16>, tensor<3xi32>) -> tensor<?x128xf32>
+// CHECK: %[[H:.*]] = dsv3.swiglu %[[GATE]], %{{.*}} : tensor<?x128xf32> -> tensor<?x128xbf16>
 // CHECK: %[[DOWN:.*]] = dsv3.grouped_gemm %[[H]], %{{.*}} offsets
-// CHECK: dsv3.moe_combine %[[DOWN]], %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32> -> tensor<?x256xbf16>
+// CHECK: dsv3.moe_combine %[[DOWN]], %{{.*}}, %{{.*}} : tensor<?x256xf32>, tensor<?xi32>, tensor<?x1xf32> -> tensor<?x256xf32>
 
 // -----
 
@@ -226,5 +229,5 @@ func.func @mtp_draft(%hidden: tensor<?x?x256xbf16>, %tokens: tensor<?x?xi32>, %p
 // CHECK: %[[EN:.*]] = dsv3.normalize %[[E]]
 // CHECK: %[[HN:.*]] = dsv3.normalize %[[HIDDEN]]
 // CHECK: %[[BOTH:.*]] = dsv3.concat %[[EN]], %[[HN]] : tensor<?x256xbf16>, tensor<?x256xbf16> -> tensor<?x512xbf16>
-// CHECK: dsv3.bf16_gemm %[[BOTH]], %{{.*}} : tensor<?x512xbf16>, tensor<256x512xbf16> -> tensor<?x256xbf16>
+// CHECK: dsv3.bf16_gemm %[[BOTH]], %{{.*}} : tensor<?x512xbf16>, tensor<256x512xbf16> -> tensor<?x256xf32>
 

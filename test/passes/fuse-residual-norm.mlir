@@ -4,7 +4,7 @@
 // of the sum read the fused op's sum.
 func.func @f(%h: tensor<?x256xbf16>, %d: tensor<?x256xbf16>, %w: tensor<256xbf16>) -> (tensor<?x256xbf16>, tensor<?x256xbf16>) {
   %sum = arith.addf %h, %d : tensor<?x256xbf16>
-  %n = dsv3.normalize %sum, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
+  %n = dsv3.normalize %sum, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   return %sum, %n : tensor<?x256xbf16>, tensor<?x256xbf16>
 }
 // CHECK-LABEL: func.func @f(
@@ -30,7 +30,7 @@ func.func @f(%h: tensor<?x256xbf16>, %d: tensor<?x256xbf16>) -> tensor<?x256xbf1
 func.func @f(%h: tensor<?x256xbf16>, %d: tensor<?x256xbf16>, %w: tensor<256xbf16>) -> (tensor<?x256xbf16>, tensor<?x256xbf16>) {
   %sum = arith.addf %h, %d : tensor<?x256xbf16>
   %early = arith.addf %sum, %sum : tensor<?x256xbf16>
-  %n = dsv3.normalize %sum, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
+  %n = dsv3.normalize %sum, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   return %early, %n : tensor<?x256xbf16>, tensor<?x256xbf16>
 }
 // CHECK-LABEL: func.func @f

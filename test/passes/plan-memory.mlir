@@ -10,9 +10,9 @@ func.func @prefill(%tokens: tensor<?xi32> {dsv3.input = "tokens"}, %positions: t
   %t = dsv3.weight_ref @table : tensor<512x256xbf16>
   %w = dsv3.weight_ref @w : tensor<256xbf16>
   %x = dsv3.gather %t[%tokens] : tensor<512x256xbf16>, tensor<?xi32> -> tensor<?x256xbf16>
-  %a = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
-  %b = dsv3.normalize %a, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
-  %c = dsv3.normalize %b, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16>
+  %a = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %b = dsv3.normalize %a, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  %c = dsv3.normalize %b, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   %l = dsv3.gather %c[%last] : tensor<?x256xbf16>, tensor<?xi32> -> tensor<?x256xbf16>
   return %l, %x : tensor<?x256xbf16>, tensor<?x256xbf16>
 }
@@ -54,9 +54,9 @@ func.func @prefill(%x: tensor<?x4xbf16>) -> tensor<?x4xbf16> {
 // rope_q rotates in place: its result shares its input's offset.
 func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %w: tensor<96xbf16> {dsv3.input = "tokens"}) -> tensor<?x96xbf16> {
   %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
-  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16> -> tensor<?x96xbf16>
   %r = dsv3.rope_q %n, %pos, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
-  %m = dsv3.normalize %r, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  %m = dsv3.normalize %r, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16> -> tensor<?x96xbf16>
   return %m : tensor<?x96xbf16>
 }
 // CHECK-LABEL: func.func @prefill
@@ -69,7 +69,7 @@ func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?
 // In place is impossible when the input is read after the rotation.
 func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %w: tensor<96xbf16> {dsv3.input = "tokens"}) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
   %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
-  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16>
+  %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16> -> tensor<?x96xbf16>
   // expected-error @+1 {{rotates in place, but its input is read again after it}}
   %r = dsv3.rope_q %n, %pos, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
   return %r, %n : tensor<?x96xbf16>, tensor<?x96xbf16>

@@ -33,6 +33,39 @@ template <> __device__ __forceinline__ bf16 fromFloat<bf16>(float v) {
 }
 template <> __device__ __forceinline__ fp8 fromFloat<fp8>(float v) { return fp8(v); }
 
+/// Eight consecutive values at p as floats, in 16-byte loads (one for bf16,
+/// two for float). p must be 16-byte aligned.
+__device__ __forceinline__ void load8(const bf16 *p, float (&out)[8]) {
+  uint4 raw = *reinterpret_cast<const uint4 *>(p);
+  const __nv_bfloat162 *pairs = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void load8(const float *p, float (&out)[8]) {
+  float4 lo = reinterpret_cast<const float4 *>(p)[0], hi = reinterpret_cast<const float4 *>(p)[1];
+  out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
+  out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
+}
+
+/// Stores eight floats at p (rounded to nearest even for bf16). p must be
+/// 16-byte aligned.
+__device__ __forceinline__ void store8(bf16 *p, const float (&in)[8]) {
+  uint4 raw;
+  __nv_bfloat162 *pairs = reinterpret_cast<__nv_bfloat162 *>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+  *reinterpret_cast<uint4 *>(p) = raw;
+}
+__device__ __forceinline__ void store8(float *p, const float (&in)[8]) {
+  reinterpret_cast<float4 *>(p)[0] = make_float4(in[0], in[1], in[2], in[3]);
+  reinterpret_cast<float4 *>(p)[1] = make_float4(in[4], in[5], in[6], in[7]);
+}
+
 __device__ __forceinline__ float warpSum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1)
     v += __shfl_xor_sync(0xffffffffu, v, offset);

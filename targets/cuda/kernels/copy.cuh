@@ -31,18 +31,31 @@ __global__ void __launch_bounds__(kCopyThreads)
     outRow[A + c] = bRow[c];
 }
 
-/// out = bf16(a + b) over R rows of H (fp32 add, one rounding). out may be a
-/// or b.
+/// out = OutT(x) over R rows of H (rounded to nearest even for bf16).
 /// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int H>
+template <int H, typename InT, typename OutT>
 __global__ void __launch_bounds__(kCopyThreads)
-    add_rows(const bf16 *a, const bf16 *b, bf16 *out, int R) {
+    convert_rows(const InT *x, OutT *out, int R) {
   int r = blockIdx.x;
   if (r >= R)
     return;
   long long base = static_cast<long long>(r) * H;
   for (int c = threadIdx.x; c < H; c += kCopyThreads)
-    out[base + c] = __float2bfloat16(toFloat(a[base + c]) + toFloat(b[base + c]));
+    out[base + c] = fromFloat<OutT>(toFloat(x[base + c]));
+}
+
+/// out = T(a + b) over R rows of H (fp32 add; one rounding for bf16). out
+/// may be a or b.
+/// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int H, typename T = bf16>
+__global__ void __launch_bounds__(kCopyThreads)
+    add_rows(const T *a, const T *b, T *out, int R) {
+  int r = blockIdx.x;
+  if (r >= R)
+    return;
+  long long base = static_cast<long long>(r) * H;
+  for (int c = threadIdx.x; c < H; c += kCopyThreads)
+    out[base + c] = fromFloat<T>(toFloat(a[base + c]) + toFloat(b[base + c]));
 }
 
 } // namespace dsv3k

@@ -49,11 +49,24 @@ __device__ __forceinline__ void ropeTable(int position, const float *inv_freq,
   }
 }
 
+/// The pair of values at p (4- or 8-byte aligned) as floats.
+__device__ __forceinline__ float2 loadPair(const bf16 *p) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+}
+__device__ __forceinline__ float2 loadPair(const float *p) {
+  return *reinterpret_cast<const float2 *>(p);
+}
+__device__ __forceinline__ void storePair(bf16 *p, float2 v) {
+  *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(v.x, v.y);
+}
+__device__ __forceinline__ void storePair(float *p, float2 v) {
+  *reinterpret_cast<float2 *>(p) = v;
+}
+
 /// Rotates the interleaved pair at p by (c, s), in place.
-__device__ __forceinline__ void rotatePair(bf16 *p, float c, float s) {
-  __nv_bfloat162 *pair = reinterpret_cast<__nv_bfloat162 *>(p);
-  float2 v = __bfloat1622float2(*pair);
-  *pair = __floats2bfloat162_rn(v.x * c - v.y * s, v.x * s + v.y * c);
+template <typename T> __device__ __forceinline__ void rotatePair(T *p, float c, float s) {
+  float2 v = loadPair(p);
+  storePair(p, make_float2(v.x * c - v.y * s, v.x * s + v.y * c));
 }
 
 __device__ __forceinline__ long long cacheSlot(const int *block_table, int max_pages,
@@ -89,9 +102,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 /// values q[t, h (NOPE + ROPE) + NOPE + 0 : ROPE] as interleaved pairs by
 /// positions[t] * inv_freq[i]; q is [T, HEADS (NOPE + ROPE)].
 /// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
-template <int HEADS, int NOPE, int ROPE>
+template <int HEADS, int NOPE, int ROPE, typename QT = bf16>
 __global__ void __launch_bounds__(mla_detail::kRopeThreads)
-    mla_rope_q(bf16 *q, const int *positions, const float *inv_freq, float rope_scale, int T) {
+    mla_rope_q(QT *q, const int *positions, const float *inv_freq, float rope_scale, int T) {
   static_assert(NOPE % 2 == 0 && ROPE % 2 == 0, "pairs must be 4-byte aligned");
   constexpr int kPairs = ROPE / 2;
   __shared__ float cosines[kPairs], sines[kPairs];
@@ -100,7 +113,7 @@ __global__ void __launch_bounds__(mla_detail::kRopeThreads)
     return;
   mla_detail::ropeTable<ROPE>(positions[t], inv_freq, rope_scale, cosines, sines);
   __syncthreads();
-  bf16 *row = q + static_cast<long long>(t) * HEADS * (NOPE + ROPE);
+  QT *row = q + static_cast<long long>(t) * HEADS * (NOPE + ROPE);
   for (int p = threadIdx.x; p < HEADS * kPairs; p += blockDim.x) {
     int head = p / kPairs, i = p % kPairs;
     mla_detail::rotatePair(row + head * (NOPE + ROPE) + NOPE + 2 * i, cosines[i], sines[i]);
@@ -108,14 +121,15 @@ __global__ void __launch_bounds__(mla_detail::kRopeThreads)
 }
 
 /// Query absorption: q_lat[t, h, c] = sum_{n < NOPE} q[t, h (NOPE + ROPE) + n] *
-/// kv_b[h (NOPE + V) + n, c], fp32 accumulation, bf16 out; q_lat is
-/// [T, HEADS, KV_LORA]. Block (x, h) handles tokens 16 x .. 16 x + 15 of head
+/// kv_b[h (NOPE + V) + n, c], fp32 accumulation; q (QT) and q_lat (OutT,
+/// [T, HEADS, KV_LORA]) are bf16 or float. Block (x, h) handles tokens 16 x .. 16 x + 15 of head
 /// h: it stages their NOPE query values in shared memory and streams W_UK[h]
 /// once, each thread owning a pair of latent columns for all 16 tokens.
 /// Launch: grid = (ceilDiv(T, 16), HEADS, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int HEADS, int NOPE, int ROPE, int V, int KV_LORA>
+template <int HEADS, int NOPE, int ROPE, int V, int KV_LORA, typename QT = bf16,
+          typename OutT = bf16>
 __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
-    mla_q_absorb(const bf16 *q, const bf16 *kv_b, bf16 *q_lat, int T) {
+    mla_q_absorb(const QT *q, const bf16 *kv_b, OutT *q_lat, int T) {
   using namespace mla_detail;
   static_assert(KV_LORA % 2 == 0, "columns are read in pairs");
   constexpr int kTokens = kAbsorbTokens;
@@ -173,11 +187,10 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
     int word = threadIdx.x + k * kAbsorbThreads;
 #pragma unroll
     for (int j = 0; j < kTokens; ++j) {
-      if (word < kWords && firstToken + j < T) {
-        __nv_bfloat162 *out = reinterpret_cast<__nv_bfloat162 *>(
-            q_lat + (static_cast<long long>(firstToken + j) * HEADS + head) * KV_LORA);
-        out[word] = __floats2bfloat162_rn(acc[k][j][0], acc[k][j][1]);
-      }
+      if (word < kWords && firstToken + j < T)
+        storePair(q_lat + (static_cast<long long>(firstToken + j) * HEADS + head) * KV_LORA +
+                      2 * word,
+                  make_float2(acc[k][j][0], acc[k][j][1]));
     }
   }
 }
@@ -186,11 +199,12 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
 /// (as rms_norm) and k_pe = rope(kv_a[t, KV_LORA:KV_LORA + ROPE], positions[t])
 /// (as mla_rope_q); writes [c, k_pe] to cache row
 /// block_table[token_seq[t] * max_pages + positions[t] / PAGE] * PAGE + positions[t] % PAGE.
-/// kv_a is [T, KV_LORA + ROPE], cache [num_pages * PAGE, KV_LORA + ROPE].
+/// kv_a is [T, KV_LORA + ROPE] of InT (bf16 or float), cache
+/// [num_pages * PAGE, KV_LORA + ROPE] bf16.
 /// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
-template <int KV_LORA, int ROPE, int PAGE>
+template <int KV_LORA, int ROPE, int PAGE, typename InT = bf16>
 __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
-    mla_kv_write(const bf16 *kv_a, const bf16 *norm_w, const int *positions, const int *token_seq,
+    mla_kv_write(const InT *kv_a, const bf16 *norm_w, const int *positions, const int *token_seq,
                  const int *block_table, int max_pages, const float *inv_freq, float rope_scale,
                  bf16 *cache, int T, float eps) {
   static_assert(KV_LORA % 2 == 0 && ROPE % 2 == 0, "pairs must be 4-byte aligned");
@@ -202,18 +216,17 @@ __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
     return;
   int position = positions[t];
   long long slot = mla_detail::cacheSlot(block_table, max_pages, token_seq[t], position, PAGE);
-  const bf16 *source = kv_a + static_cast<long long>(t) * kRow;
+  const InT *source = kv_a + static_cast<long long>(t) * kRow;
   bf16 *target = cache + slot * kRow;
 
   mla_detail::ropeTable<ROPE>(position, inv_freq, rope_scale, cosines, sines);
   norm_detail::rmsNormRow<KV_LORA>(source, norm_w, target, eps); // has barriers
   __syncthreads();
   for (int i = threadIdx.x; i < kPairs; i += blockDim.x) {
-    float2 v = __bfloat1622float2(
-        *reinterpret_cast<const __nv_bfloat162 *>(source + KV_LORA + 2 * i));
+    float2 v = mla_detail::loadPair(source + KV_LORA + 2 * i);
     float c = cosines[i], s = sines[i];
-    *reinterpret_cast<__nv_bfloat162 *>(target + KV_LORA + 2 * i) =
-        __floats2bfloat162_rn(v.x * c - v.y * s, v.x * s + v.y * c);
+    mla_detail::storePair(target + KV_LORA + 2 * i,
+                          make_float2(v.x * c - v.y * s, v.x * s + v.y * c));
   }
 }
 
@@ -221,9 +234,10 @@ __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
 ///   score_j = (q_lat[t, h, :] . c_j + q_pe[t, h, :] . k_pe_j) * softmax_scale
 /// for cache positions j = 0 .. positions[t] of sequence token_seq[t] (causal;
 /// the token's own entry must already be in the cache), p = softmax(score) in
-/// fp32, out_lat[t, h, :] = sum_j p_j c_j (fp32, bf16 out). q_pe is the roped
-/// last ROPE values of head h in q [T, HEADS (NOPE + ROPE)]; q_lat and out_lat
-/// are [T, HEADS, KV_LORA]; cache rows are [c_j (KV_LORA), k_pe_j (ROPE)].
+/// fp32, out_lat[t, h, :] = sum_j p_j c_j (fp32, stored as OutT). q_pe is the
+/// roped last ROPE values of head h in q [T, HEADS (NOPE + ROPE)]; q_lat and
+/// out_lat are [T, HEADS, KV_LORA]; q and q_lat are QT (bf16 or float); cache
+/// rows are [c_j (KV_LORA), k_pe_j (ROPE)] bf16.
 ///
 /// Block (t, g) handles token t and heads G g .. G g + G - 1, G = the largest of
 /// 8, 4, 2, 1 dividing HEADS; keys shared by all heads (the latent cache is
@@ -233,10 +247,11 @@ __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
 /// fits the block table works.
 /// Launch: grid = (T, HEADS / G, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
 ///   with G = 8 if HEADS % 8 == 0, else 4 if HEADS % 4 == 0, else 2 if HEADS % 2 == 0, else 1
-template <int HEADS, int NOPE, int ROPE, int KV_LORA, int PAGE>
+template <int HEADS, int NOPE, int ROPE, int KV_LORA, int PAGE, typename QT = bf16,
+          typename OutT = bf16>
 __global__ void __launch_bounds__(mla_detail::kAttentionThreads)
-    mla_attention(const bf16 *q_lat, const bf16 *q, const bf16 *cache, const int *block_table,
-                  int max_pages, const int *token_seq, const int *positions, bf16 *out_lat, int T,
+    mla_attention(const QT *q_lat, const QT *q, const bf16 *cache, const int *block_table,
+                  int max_pages, const int *token_seq, const int *positions, OutT *out_lat, int T,
                   float softmax_scale) {
   using namespace mla_detail;
   constexpr int kThreads = kAttentionThreads;
@@ -390,24 +405,25 @@ __global__ void __launch_bounds__(mla_detail::kAttentionThreads)
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         float inverse = 1.0f / denominators[g];
-        __nv_bfloat162 *out = reinterpret_cast<__nv_bfloat162 *>(
-            out_lat + (static_cast<long long>(t) * HEADS + firstHead + g) * KV_LORA);
-        out[word] = __floats2bfloat162_rn(acc[k][g][0] * inverse, acc[k][g][1] * inverse);
+        storePair(out_lat + (static_cast<long long>(t) * HEADS + firstHead + g) * KV_LORA +
+                      2 * word,
+                  make_float2(acc[k][g][0] * inverse, acc[k][g][1] * inverse));
       }
     }
   }
 }
 
 /// Output absorption: out[t, h V + v] = sum_c out_lat[t, h, c] *
-/// kv_b[h (NOPE + V) + NOPE + v, c], fp32 accumulation, bf16 out [T, HEADS V].
+/// kv_b[h (NOPE + V) + NOPE + v, c], fp32 accumulation, bf16 out [T, HEADS V]
+/// (o_proj's input); out_lat is bf16 or float.
 /// Block (x, h) handles tokens 16 x .. 16 x + 15 of head h: their latent rows
 /// are staged in shared memory (fp32); warp w computes output columns v = w,
 /// w + 8, ..., its lanes splitting each W_UV row (coalesced) and reducing with
 /// shuffles.
 /// Launch: grid = (ceilDiv(T, 16), HEADS, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int HEADS, int NOPE, int V, int KV_LORA>
+template <int HEADS, int NOPE, int V, int KV_LORA, typename InT = bf16>
 __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
-    mla_out_absorb(const bf16 *out_lat, const bf16 *kv_b, bf16 *out, int T) {
+    mla_out_absorb(const InT *out_lat, const bf16 *kv_b, bf16 *out, int T) {
   using namespace mla_detail;
   constexpr int kTokens = kAbsorbTokens;
   constexpr int kWarps = kAbsorbThreads / 32;
@@ -422,8 +438,8 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
     int token = e / kWords, word = e % kWords;
     float2 v = make_float2(0.0f, 0.0f);
     if (firstToken + token < T)
-      v = unpackPair(reinterpret_cast<const unsigned *>(
-          out_lat + (static_cast<long long>(firstToken + token) * HEADS + head) * KV_LORA)[word]);
+      v = loadPair(out_lat + (static_cast<long long>(firstToken + token) * HEADS + head) * KV_LORA +
+                   2 * word);
     *reinterpret_cast<float2 *>(&latentTile[token][2 * word]) = v;
   }
   __syncthreads();

@@ -371,18 +371,18 @@ constexpr int kMoeCombineColumns = kMoeCombineThreads * 8;
 /// out[t] = Σ_k topk_weights[t, k] · expert_out[entry_to_row[t·TOPK + k]]
 ///          + (shared_out ? shared_out[t] : 0),
 /// accumulated in fp32 in the order k = 0..TOPK-1, then the shared expert;
-/// rounded once to bf16.
-/// expert_out [R, H] bf16 in row (expert-sorted) order, entry_to_row [R],
-/// topk_weights [T, TOPK] fp32, shared_out [T, H] bf16 or null, out [T, H]
-/// bf16. expert_out, shared_out and out must be 16-byte aligned (H % 8 == 0
-/// keeps every row aligned then). out may alias shared_out (each element is
-/// read before it is written, by the same thread).
+/// rounded once to OutT (no rounding for float).
+/// expert_out [R, H] of InT in row (expert-sorted) order, entry_to_row [R],
+/// topk_weights [T, TOPK] fp32, shared_out [T, H] of InT or null, out [T, H]
+/// of OutT. expert_out, shared_out and out must be 16-byte aligned (H % 8 == 0
+/// keeps every row aligned then). out may alias shared_out when InT is OutT
+/// (each element is read before it is written, by the same thread).
 /// Launch: grid = (T, ceilDiv(H, 1024), 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
-template <int H, int TOPK>
+template <int H, int TOPK, typename InT = bf16, typename OutT = bf16>
 __global__ void __launch_bounds__(kMoeCombineThreads)
-    moe_combine(const bf16 *expert_out, const int *entry_to_row, const float *topk_weights,
-                const bf16 *shared_out, bf16 *out, int T) {
-  static_assert(H % 8 == 0, "16-byte vectors of 8 bf16");
+    moe_combine(const InT *expert_out, const int *entry_to_row, const float *topk_weights,
+                const InT *shared_out, OutT *out, int T) {
+  static_assert(H % 8 == 0, "16-byte vectors of 8 values");
   static_assert(TOPK >= 1, "at least one pick per token");
   const int token = blockIdx.x;
   const int column = blockIdx.y * kMoeCombineColumns + threadIdx.x * 8;
@@ -396,37 +396,29 @@ __global__ void __launch_bounds__(kMoeCombineThreads)
     rows[k] = entry_to_row[static_cast<long long>(token) * TOPK + k];
     weights[k] = topk_weights[static_cast<long long>(token) * TOPK + k];
   }
-  uint4 loaded[TOPK]; // all TOPK gathers in flight before the first use
+  float loaded[TOPK][8]; // all TOPK gathers in flight before the first use
 #pragma unroll
   for (int k = 0; k < TOPK; ++k)
-    loaded[k] = *reinterpret_cast<const uint4 *>(expert_out + static_cast<long long>(rows[k]) * H +
-                                                 column);
+    load8(expert_out + static_cast<long long>(rows[k]) * H + column, loaded[k]);
 
   float acc[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i)
     acc[i] = 0.0f;
 #pragma unroll
-  for (int k = 0; k < TOPK; ++k) {
-    const bf16 *values = reinterpret_cast<const bf16 *>(&loaded[k]);
+  for (int k = 0; k < TOPK; ++k)
 #pragma unroll
     for (int i = 0; i < 8; ++i)
-      acc[i] = fmaf(weights[k], toFloat(values[i]), acc[i]);
-  }
+      acc[i] = fmaf(weights[k], loaded[k][i], acc[i]);
   const long long outOffset = static_cast<long long>(token) * H + column;
   if (shared_out) {
-    uint4 sharedVector = *reinterpret_cast<const uint4 *>(shared_out + outOffset);
-    const bf16 *values = reinterpret_cast<const bf16 *>(&sharedVector);
+    float shared[8];
+    load8(shared_out + outOffset, shared);
 #pragma unroll
     for (int i = 0; i < 8; ++i)
-      acc[i] += toFloat(values[i]);
+      acc[i] += shared[i];
   }
-  uint4 result;
-  bf16 *resultValues = reinterpret_cast<bf16 *>(&result);
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-    resultValues[i] = fromFloat<bf16>(acc[i]);
-  *reinterpret_cast<uint4 *>(out + outOffset) = result;
+  store8(out + outOffset, acc);
 }
 
 } // namespace dsv3k

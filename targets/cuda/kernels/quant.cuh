@@ -117,9 +117,9 @@ __global__ void __launch_bounds__(256)
 /// gate, up: [R, I] bf16 contiguous. q: [R, I] e4m3. scales: [R, ceilDiv(I, BLOCK)].
 ///
 /// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int I, int BLOCK, bool UE8M0>
+template <int I, int BLOCK, bool UE8M0, typename InT = bf16>
 __global__ void __launch_bounds__(256)
-    silu_mul_quant(const bf16 *gate, const bf16 *up, fp8 *q, float *scales, int R) {
+    silu_mul_quant(const InT *gate, const InT *up, fp8 *q, float *scales, int R) {
   constexpr int kBlocks = ceilDiv(I, BLOCK);
   constexpr int kPerLane = ceilDiv(BLOCK, 32);
   int row = blockIdx.x;
@@ -145,15 +145,16 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-/// SwiGLU in bf16 for BF16 checkpoints: out = bf16(silu(gate) * up), the
+/// SwiGLU for a GEMM that reads bf16: out = bf16(silu(gate) * up), the
 /// product computed in fp32 as in silu_mul_quant.
 ///
-/// gate, up, out: [R, I] bf16 contiguous.
+/// gate, up: [R, I] of InT (bf16, or float from an fp32-output GEMM)
+/// contiguous; out: [R, I] bf16.
 ///
 /// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int I>
+template <int I, typename InT = bf16>
 __global__ void __launch_bounds__(256)
-    silu_mul(const bf16 *gate, const bf16 *up, bf16 *out, int R) {
+    silu_mul(const InT *gate, const InT *up, bf16 *out, int R) {
   int row = blockIdx.x;
   if (row >= R)
     return;
