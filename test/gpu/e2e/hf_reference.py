@@ -206,12 +206,18 @@ def emulate_fp8_activations(model, fp8_weights, block):
 
 
 def make_quantized_experts(module, block):
+    return make_experts_forward(module, lambda x: quantize_activations(x, block), lambda y: y)
+
+
+def make_experts_forward(module, on_input, on_output):
+    """transformers' packed-experts forward, written out so that each GEMM's
+    input passes through on_input and each GEMM's output through on_output."""
     def matmul(x, w, out_features):
         return x @ (w.T if w.shape[0] == out_features else w)
 
     def forward(hidden_states, top_k_index, top_k_weights):
         out = torch.zeros_like(hidden_states, dtype=torch.float32)
-        x = quantize_activations(hidden_states, block)
+        x = on_input(hidden_states)
         gate_up, down = module.gate_up_proj, module.down_proj
         hidden = hidden_states.shape[-1]
         for e in range(gate_up.shape[0]):
@@ -219,14 +225,42 @@ def make_quantized_experts(module, block):
             if tokens.numel() == 0:
                 continue
             width = max(gate_up[e].shape) // 2 if min(gate_up[e].shape) == hidden else min(gate_up[e].shape) // 2
-            gu = matmul(x[tokens], gate_up[e], 2 * width)
+            gu = on_output(matmul(x[tokens], gate_up[e], 2 * width))
             g, u = gu[:, :width], gu[:, width:]
-            h = quantize_activations(torch.nn.functional.silu(g) * u, block)
-            y = matmul(h, down[e], hidden)
+            h = on_input(torch.nn.functional.silu(g) * u)
+            y = on_output(matmul(h, down[e], hidden))
             out.index_add_(0, tokens, y * top_k_weights[tokens, slots, None].float())
         return out.to(hidden_states.dtype)
 
     return forward
+
+
+def to_bf16_and_back(x):
+    return x.to(torch.bfloat16).to(x.dtype) if torch.is_tensor(x) and x.is_floating_point() else x
+
+
+def emulate_bf16_roundings(model, level):
+    """Rounds chosen tensors of the float32 model to bf16, to measure what
+    each kind of rounding costs at the logits: `gemm-inputs` rounds what a
+    bf16 tensor-core GEMM reads (every projection's and expert's input, and
+    the cached latent c_kv); `gemm-io` also each GEMM's output; `all` also
+    every norm's output and every decoder layer's output (the residual
+    stream)."""
+    rounded_output = level in ("gemm-io", "all")
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_pre_hook(lambda m, args: (to_bf16_and_back(args[0]),) + args[1:])
+            if rounded_output:
+                module.register_forward_hook(lambda m, args, out: to_bf16_and_back(out))
+        elif module.__class__.__name__.endswith("Experts") and hasattr(module, "gate_up_proj"):
+            module.forward = make_experts_forward(
+                module, to_bf16_and_back, to_bf16_and_back if rounded_output else (lambda y: y))
+        elif name.endswith("kv_a_layernorm") or (level == "all" and "norm" in name.split(".")[-1]):
+            module.register_forward_hook(lambda m, args, out: to_bf16_and_back(out))
+        elif level == "all" and re.fullmatch(r"model\.layers\.\d+", name):
+            module.register_forward_hook(
+                lambda m, args, out: (to_bf16_and_back(out[0]),) + tuple(out[1:])
+                if isinstance(out, tuple) else to_bf16_and_back(out))
 
 
 @torch.no_grad()
@@ -275,6 +309,9 @@ def main():
                              "bf16-sized input noise moves this reference's logits")
     parser.add_argument("--fp8-activations", action="store_true",
                         help="quantize the inputs of FP8 projections as DeepSeek's inference does")
+    parser.add_argument("--round-bf16", choices=("gemm-inputs", "gemm-io", "all"),
+                        help="float32 model with chosen tensors rounded to bf16 (see "
+                             "emulate_bf16_roundings): what each rounding costs")
     parser.add_argument("--bfloat16", action="store_true",
                         help="run transformers in bfloat16 instead of float32 (the same "
                              "weights, rounded): a yardstick for what bf16 inference loses")
@@ -284,6 +321,8 @@ def main():
     model, config = build_model(args.checkpoint, args.device)
     if args.bfloat16:
         model = model.to(torch.bfloat16)
+    if args.round_bf16:
+        emulate_bf16_roundings(model, args.round_bf16)
     margins = RoutingMargins(model, config)
     if args.perturb:
         generator = torch.Generator(device=args.device).manual_seed(1234)
