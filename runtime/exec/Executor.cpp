@@ -195,6 +195,29 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
   return Status::success();
 }
 
+std::string samplerKernelName(int64_t vocab) {
+  return fmt::format(
+      "_ZN5dsv3k13sample_tokensILi{}EEEvPKfiPKNS_14SamplingParamsEPiS6_i", vocab);
+}
+
+Status checkSamplerKernel(const plan::Plan &plan) {
+  if (plan.sampler() < 0)
+    return Status::success();
+  const plan::Kernel &kernel = *plan.kernels()->Get(plan.sampler());
+  const std::string expected = samplerKernelName(plan.model()->vocab_size());
+  if (kernel.name()->string_view() != expected)
+    return Status::error(
+        "the plan's sampler kernel {} ({}) is not the one this runtime "
+        "launches ({}): the plan comes from another dsv3c; rebuild it",
+        plan.sampler(), kernel.name()->string_view(), expected);
+  return Status::success();
+}
+
+uint64_t samplerCountBytes(const plan::Plan &plan, int64_t rows) {
+  return static_cast<uint64_t>(rows) *
+         static_cast<uint64_t>(plan.model()->vocab_size()) * sizeof(int32_t);
+}
+
 //===----------------------------------------------------------------------===//
 // Executor
 //===----------------------------------------------------------------------===//
@@ -204,6 +227,11 @@ Executor::create(const Device &device, const plan::Plan &plan,
                  const DeviceWeights &weights, const KvCache &cache,
                  const ExecutorOptions &options) {
   const int64_t numPages = cache.pages().numPages();
+  DSV3_RETURN_IF_ERROR(checkSamplerKernel(plan));
+  if (options.samplerCountRows > 0 && plan.sampler() < 0)
+    return Status::error("sampler count rows asked for ({}), but the plan has "
+                         "no sampler kernel",
+                         options.samplerCountRows);
   std::unique_ptr<Executor> executor(
       new Executor(device, plan, numPages, options));
   DSV3_RETURN_IF_ERROR(executor->loadKernels());
@@ -295,10 +323,21 @@ Status Executor::allocateBuffers(int64_t maxPagesPerSequence) {
                         device_.allocatePinned(stagingBytes, "step inputs"));
   DSV3_ASSIGN_OR_RETURN(inputsCopied_, device_.createEvent());
   if (plan_.sampler() >= 0) {
+    const uint64_t maxSequences = plan_.limits()->max_sequences();
     DSV3_ASSIGN_OR_RETURN(
         sampledTokens_,
-        device_.allocate(plan_.limits()->max_sequences() * sizeof(int32_t),
-                         "sampled tokens"));
+        device_.allocate(maxSequences * sizeof(int32_t), "sampled tokens"));
+    DSV3_ASSIGN_OR_RETURN(
+        samplingParams_,
+        device_.allocate(maxSequences * sizeof(sample::SamplingParams),
+                         "sampling parameters"));
+    if (options_.samplerCountRows > 0) {
+      const uint64_t bytes =
+          samplerCountBytes(plan_, options_.samplerCountRows);
+      DSV3_ASSIGN_OR_RETURN(
+          tokenCounts_, device_.allocate(bytes, "generated-token counts"));
+      DSV3_RETURN_IF_ERROR(device_.fill(tokenCounts_.address(), 0, bytes));
+    }
   }
   return device_.synchronize("poisoning the arena");
 }
@@ -460,25 +499,41 @@ StatusOr<std::vector<float>> Executor::readLogits() {
 }
 
 StatusOr<std::vector<int32_t>>
-Executor::sampleTokens(float temperature, uint64_t seed, uint64_t step) {
+Executor::sampleTokens(const std::vector<sample::SamplingParams> &rows) {
   if (plan_.sampler() < 0)
     return Status::error("the plan has no sampler kernel");
   CUdeviceptr logits = 0;
-  int64_t rows = 0, columns = 0;
-  DSV3_RETURN_IF_ERROR(lastLogits(logits, rows, columns));
-  // sample_tokens<V>(const float *logits, int ld, int *tokens, int R,
-  //                  float temperature, unsigned long long seed,
-  //                  unsigned long long step)
+  int64_t logitRows = 0, columns = 0;
+  DSV3_RETURN_IF_ERROR(lastLogits(logits, logitRows, columns));
+  if (static_cast<int64_t>(rows.size()) != logitRows)
+    return Status::error("sampling: {} rows of settings for {} rows of logits",
+                         rows.size(), logitRows);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int64_t countsRow = rows[r].countsRow;
+    if (countsRow >= options_.samplerCountRows)
+      return Status::error("sampling: row {} counts in row {}, but the count "
+                           "buffer has {} rows",
+                           r, countsRow, options_.samplerCountRows);
+    if (rows[r].penalized() && countsRow < 0)
+      return Status::error("sampling: row {} has presence or frequency "
+                           "penalties but no row of generated-token counts",
+                           r);
+  }
+  DSV3_RETURN_IF_ERROR(device_.copyToDevice(
+      samplingParams_.address(), rows.data(),
+      rows.size() * sizeof(sample::SamplingParams)));
+  // sample_tokens<V>(const float *logits, int ld, const SamplingParams *params,
+  //                  int *counts, int *tokens, int R)
+  CUdeviceptr params = samplingParams_.address();
+  CUdeviceptr counts = options_.samplerCountRows > 0 ? tokenCounts_.address() : 0;
   CUdeviceptr tokens = sampledTokens_.address();
-  int ld = static_cast<int>(columns), R = static_cast<int>(rows);
-  unsigned long long seedParam = seed, stepParam = step;
-  void *params[] = {&logits, &ld, &tokens, &R, &temperature, &seedParam,
-                    &stepParam};
+  int ld = static_cast<int>(columns), R = static_cast<int>(logitRows);
+  void *arguments[] = {&logits, &ld, &params, &counts, &tokens, &R};
   const plan::Kernel &kernel = *plan_.kernels()->Get(plan_.sampler());
   DSV3_RETURN_IF_ERROR(device_.check(
       device_.api().launchKernel(functions_[plan_.sampler()],
                                  static_cast<unsigned>(R), 1, 1, 1024, 1, 1, 0,
-                                 device_.stream(), params, nullptr),
+                                 device_.stream(), arguments, nullptr),
       fmt::format("sampler ({}): cuLaunchKernel grid ({}, 1, 1)",
                   kernel.instance() ? kernel.instance()->str() : "", R)));
   std::vector<int32_t> sampled(static_cast<size_t>(R));
@@ -488,6 +543,15 @@ Executor::sampleTokens(float temperature, uint64_t seed, uint64_t step) {
       fmt::format("entry point '{}' and sampling",
                   lastEntry_->entry->name()->string_view())));
   return sampled;
+}
+
+Status Executor::clearTokenCounts(int64_t row) {
+  if (row < 0 || row >= options_.samplerCountRows)
+    return Status::error("generated-token counts: row {} outside the buffer's "
+                         "{} rows",
+                         row, options_.samplerCountRows);
+  const uint64_t rowBytes = samplerCountBytes(plan_, 1);
+  return device_.fill(tokenCounts_.address() + row * rowBytes, 0, rowBytes);
 }
 
 } // namespace dsv3::exec

@@ -13,7 +13,11 @@
 //      file per step kind (LaunchStep.cpp) — all queued on the stream with no
 //      host synchronization.
 // Results are read afterwards: the logits (output 0) copied to the host, or
-// the plan's sampler kernel run on them and B token ids copied back.
+// the plan's sampler kernel run on them under per-row SamplingParams and B
+// token ids copied back. For penalties the executor keeps a device buffer of
+// generated-token counts ([samplerCountRows, vocab] int32) that the sampler
+// kernel reads and increments; the caller names a row per sequence and
+// clears it when a new sequence takes it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +27,7 @@
 #include "runtime/exec/KvCache.h"
 #include "runtime/exec/LaunchStep.h"
 #include "runtime/exec/WeightLoader.h"
+#include "runtime/sample/SamplingParams.h"
 
 #include <map>
 #include <memory>
@@ -56,6 +61,17 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
                        const StepInputs &inputs, int64_t numPages,
                        int64_t maxPagesPerSequence, StepSizes &sizes);
 
+/// The mangled name of the sampler kernel this runtime launches,
+/// dsv3k::sample_tokens<vocab>(const float *, int, const SamplingParams *,
+/// int *, int *, int).
+std::string samplerKernelName(int64_t vocab);
+/// Success when the plan has no sampler kernel or the one samplerKernelName
+/// names: a plan from a dsv3c whose sampler took other arguments is refused
+/// before anything runs, naming both signatures.
+Status checkSamplerKernel(const plan::Plan &plan);
+/// Bytes of the generated-token count buffer for `rows` sequences.
+uint64_t samplerCountBytes(const plan::Plan &plan, int64_t rows);
+
 /// Called around every kernel launch a run queues, on the executor's thread
 /// and in launch order: a profiler records events on the stream there to
 /// time each launch. An error stops the run.
@@ -73,6 +89,10 @@ struct ExecutorOptions {
   /// Wait for each kernel before queuing the next, so that a fault names
   /// the launch that caused it. For debugging: it stalls the GPU.
   bool synchronizeEachLaunch = false;
+  /// Rows of the generated-token count buffer (each vocab int32): how many
+  /// sequences can sample with presence or frequency penalties at once.
+  /// 0: no buffer, and no penalties.
+  int64_t samplerCountRows = 0;
 };
 
 class Executor {
@@ -102,11 +122,17 @@ public:
   /// it), copied to the host. Waits for the GPU.
   StatusOr<std::vector<float>> readLogits();
 
-  /// Runs the plan's sampler kernel on output 0 of the last run and returns
-  /// B token ids: argmax for temperature ≤ 0, else a sample of
-  /// softmax(logits / temperature) drawn from (seed, step). Waits for the GPU.
-  StatusOr<std::vector<int32_t>> sampleTokens(float temperature, uint64_t seed,
-                                              uint64_t step);
+  /// Runs the plan's sampler kernel on output 0 of the last run, row b under
+  /// rows[b] (one per sequence of the step), and returns the B token ids.
+  /// A row with penalties needs a countsRow below samplerCountRows; the
+  /// kernel adds 1 to the count of the token it picks in that row. Waits for
+  /// the GPU.
+  StatusOr<std::vector<int32_t>>
+  sampleTokens(const std::vector<sample::SamplingParams> &rows);
+
+  /// Zeroes row `row` of the generated-token counts, for a new sequence.
+  Status clearTokenCounts(int64_t row);
+  int64_t samplerCountRows() const { return options_.samplerCountRows; }
 
 private:
   struct PreparedStep {
@@ -143,6 +169,8 @@ private:
   DeviceEvent inputsCopied_;
   bool inputsInFlight_ = false;
   DeviceBuffer sampledTokens_;
+  DeviceBuffer samplingParams_; ///< [max_sequences] sample::SamplingParams
+  DeviceBuffer tokenCounts_;    ///< [samplerCountRows, vocab] int32
   std::map<std::string, PreparedEntry, std::less<>> entries_;
 
   LaunchObserver *observer_ = nullptr;

@@ -116,6 +116,25 @@ void appendUtf8Lossy(std::string_view text, std::string &out) {
   }
 }
 
+std::size_t incompleteUtf8Tail(std::string_view text) {
+  const auto *bytes = reinterpret_cast<const unsigned char *>(text.data());
+  const std::size_t size = text.size();
+  for (std::size_t back = 1; back <= 3 && back <= size; ++back) {
+    const unsigned char byte = bytes[size - back];
+    if (isContinuation(byte))
+      continue;
+    const LeadByte lead = classifyLead(byte);
+    // Complete already (or not a lead byte at all): nothing to wait for.
+    if (lead.need < static_cast<int>(back))
+      return 0;
+    if (back >= 2 && (bytes[size - back + 1] < lead.firstLow ||
+                      bytes[size - back + 1] > lead.firstHigh))
+      return 0; // can never become valid
+    return back;
+  }
+  return 0;
+}
+
 void appendCodePoint(char32_t codePoint, std::string &out) {
   if (codePoint < 0x80) {
     out.push_back(static_cast<char>(codePoint));

@@ -27,6 +27,11 @@ std::optional<std::size_t> findInvalidUtf8(std::string_view text);
 /// subsequence with U+FFFD (WHATWG "replacement" error mode).
 void appendUtf8Lossy(std::string_view bytes, std::string &out);
 
+/// The length (0 to 3) of the tail of `bytes` that is the start of a valid
+/// UTF-8 character still missing bytes: what a streaming decoder holds back
+/// until the next token completes (or breaks) it.
+std::size_t incompleteUtf8Tail(std::string_view bytes);
+
 /// Appends the UTF-8 encoding of `codePoint` (at most U+10FFFF) to `out`.
 void appendCodePoint(char32_t codePoint, std::string &out);
 

@@ -405,9 +405,13 @@ Status run(const Options &options) {
     }
     std::vector<int32_t> sampled(B);
     if (plan.sampler() >= 0) {
-      DSV3_ASSIGN_OR_RETURN(
-          sampled, executor->sampleTokens(static_cast<float>(options.temperature),
-                                          options.seed, step));
+      std::vector<dsv3::sample::SamplingParams> rows(B);
+      for (dsv3::sample::SamplingParams &row : rows) {
+        row.temperature = static_cast<float>(options.temperature);
+        row.seed = options.seed;
+        row.step = static_cast<uint64_t>(step);
+      }
+      DSV3_ASSIGN_OR_RETURN(sampled, executor->sampleTokens(rows));
     } else {
       for (int64_t b = 0; b < B; ++b)
         sampled[b] = argmax(logits.data() + b * logitsColumns, vocab);

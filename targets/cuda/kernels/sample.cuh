@@ -1,13 +1,28 @@
-//===- sample.cuh - next-token sampling: argmax or Gumbel-max -------------===//
+//===- sample.cuh - next-token sampling with per-row settings -------------===//
 //
-// Sampling from softmax(logits / temperature) as an argmax: with g_i drawn
-// from a standard Gumbel distribution, argmax_i (logits_i / temperature + g_i)
-// is distributed exactly as softmax(logits / temperature), so one pass over
-// the row with a max-reduction samples it; no sort, no normalization.
-// The noise comes from a counter-based generator (Philox-4x32, 10 rounds),
-// keyed by the seed and counted by (step, row, vocabulary index): a run is
-// reproducible from (seed, step) alone, whatever the launch order, and each
-// decode step draws fresh noise.
+// One block per row of logits picks that row's next token under the row's
+// own SamplingParams, so a batch may mix greedy and sampled sequences with
+// different filters. In order (docs/runtime.md, "Sampling"):
+//
+//   1. penalties   z = logit - frequency·count - presence·[count > 0], count =
+//                  how often the sequence has generated the token (a device
+//                  [rows, V] int32 buffer this kernel increments);
+//   2. greedy      temperature ≤ 0: argmax z, lowest id on ties; done;
+//   3. temperature z /= temperature; m = max z; weights w = exp(z - m);
+//   4. top-k       keep z ≥ the k-th largest z (ties at the boundary kept);
+//   5. top-p       keep z ≥ v for the largest v whose mass above (the kept
+//                  weights of values > v) is < top_p · (kept weight);
+//   6. min-p       keep z - m ≥ log(min_p);
+//   7. draw        inverse CDF over the kept tokens in id order, with one
+//                  64-bit uniform from Philox-4x32-10 keyed by the row's seed
+//                  and counted by its step.
+//
+// Weights are integers, exp(z - m) in 2^-44 fixed point, so every sum is
+// exact and independent of thread order: a row's token depends only on its
+// logits, counts and parameters, never on the launch or the rest of the batch.
+// Thresholds are found by radix selection over the 32-bit order-preserving
+// key of z (11 + 11 + 10 bits, one histogram pass per digit), so no sort and
+// no copy of the row is needed: each pass re-reads the row (from L2).
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,12 +32,44 @@
 
 namespace dsv3k {
 
+/// One row's settings, in device memory. runtime/sample/SamplingParams.h
+/// holds the same layout for the host (48 bytes, checked on both sides).
+struct SamplingParams {
+  float temperature;      ///< ≤ 0 or NaN: greedy argmax
+  float topP;             ///< ≥ 1: off; ≤ 0: keep the largest value only
+  float minP;             ///< ≤ 0: off
+  float presencePenalty;  ///< subtracted once from every generated token
+  float frequencyPenalty; ///< subtracted per occurrence of a generated token
+  int topK;               ///< ≤ 0: off
+  int vocabLimit;         ///< only ids below it are candidates; ≤ 0: all V
+  int countsRow;          ///< row of `counts` for this sequence; < 0: none
+  unsigned long long seed;
+  unsigned long long step; ///< tokens this sequence has generated so far
+};
+static_assert(sizeof(SamplingParams) == 48, "the host mirrors this layout");
+
+/// Threads of one sample_tokens block; the runtime launches with this many.
+constexpr int kSampleThreads = 1024;
+
 namespace sample_detail {
 
-__device__ __forceinline__ float negInf() { return -__int_as_float(0x7f800000); }
-
+constexpr int kWarps = kSampleThreads / 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+/// Weights are exp(z - m) · 2^44, rounded: at most 2^44 each, so a row of up
+/// to 2^19 tokens sums below 2^63.
+constexpr float kWeightScale = 17592186044416.0f; // 2^44
 /// Larger than any vocabulary index: marks a thread that has no candidate.
 constexpr int kNoIndex = 0x7fffffff;
+/// Radix digits of the 32-bit key, most significant first.
+__host__ __device__ constexpr int digitBits(int level) { return level < 2 ? 11 : 10; }
+__host__ __device__ constexpr int digitShift(int level) {
+  return level == 0 ? 21 : level == 1 ? 10 : 0;
+}
+constexpr int kBins = 2048;
+/// Loads in flight per thread in a pass over the row.
+constexpr int kUnroll = 8;
+
+__device__ __forceinline__ float negInf() { return -__int_as_float(0x7f800000); }
 
 /// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
 /// 3", SC'11): ten rounds of two 32x32->64-bit multiplies, the high halves
@@ -42,127 +89,486 @@ __device__ __forceinline__ uint4 philox4x32(uint4 counter, unsigned key0, unsign
   return counter;
 }
 
-/// A standard Gumbel variate -log(-log(u)) from 32 random bits, with u =
-/// (bits + 0.5) / 2^32 strictly inside (0, 1), so no draw is ever infinite.
-/// The exponential variate -log(u) is what decides the winners near u = 1,
-/// where a float u keeps only ~2^-25 absolute precision; there (1 - u < 1/16)
-/// it comes from the series of -log1p(-v) in v = 1 - u, formed exactly from the
-/// bits, good to 2^-24 relative; elsewhere -logf(u) is good to 2^-20 relative.
-/// The outer log tolerates the fast __logf (at most ~4e-7 absolute on g).
-__device__ __forceinline__ float gumbelFromBits(unsigned bits) {
-  constexpr float kTwoToMinus32 = 2.3283064365386963e-10f;
-  const float u = (static_cast<float>(bits) + 0.5f) * kTwoToMinus32;
-  const float v = (static_cast<float>(~bits) + 0.5f) * kTwoToMinus32; // 1 - u
-  float exponential; // -log(u), an Exp(1) variate, in [1.2e-10, 22.9]
-  if (v < 0.0625f) // -log(1 - v) = v + v²/2 + ... + v⁶/6, the rest below v⁶/7
-    exponential =
-        v * (1.0f + v * (0.5f + v * (1.0f / 3 + v * (0.25f + v * (0.2f + v * (1.0f / 6))))));
-  else
-    exponential = -logf(u);
-  return -__logf(exponential);
+/// The row's uniform 64-bit draw for (seed, step): Philox with key = seed and
+/// counter = (0, 0, step low, step high), words x and y as high and low halves.
+__device__ __forceinline__ unsigned long long uniformBits(unsigned long long seed,
+                                                          unsigned long long step) {
+  uint4 bits = philox4x32(make_uint4(0u, 0u, static_cast<unsigned>(step),
+                                     static_cast<unsigned>(step >> 32)),
+                          static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32));
+  return (static_cast<unsigned long long>(bits.x) << 32) | bits.y;
+}
+
+/// Unsigned key with the order of the floats (NaN is never asked for).
+__device__ __forceinline__ unsigned orderedKey(float z) {
+  unsigned bits = __float_as_uint(z);
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+/// exp(d) for d = z - m ≤ 0, in 2^-44 fixed point (0 below about -30.5).
+__device__ __forceinline__ unsigned long long weightOf(float d) {
+  return __float2ull_rn(expf(d) * kWeightScale);
+}
+
+__device__ __forceinline__ unsigned long long warpSumU64(unsigned long long v) {
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, offset);
+  return v;
+}
+
+/// Inclusive prefix sum over the lanes of a warp.
+__device__ __forceinline__ unsigned long long warpInclusiveScanU64(unsigned long long v) {
+  const int lane = threadIdx.x % 32;
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    unsigned long long other = __shfl_up_sync(kFullMask, v, offset);
+    if (lane >= offset)
+      v += other;
+  }
+  return v;
 }
 
 /// (key, index) maximum over a warp; equal keys go to the lower index.
 __device__ __forceinline__ void warpArgMax(float &key, int &index) {
   for (int offset = 16; offset > 0; offset >>= 1) {
-    float otherKey = __shfl_xor_sync(0xffffffffu, key, offset);
-    int otherIndex = __shfl_xor_sync(0xffffffffu, index, offset);
-    if (otherKey > key || (otherKey == key && otherIndex < index)) {
+    float otherKey = __shfl_xor_sync(kFullMask, key, offset);
+    int otherIndex = __shfl_xor_sync(kFullMask, index, offset);
+    if (otherIndex != kNoIndex &&
+        (index == kNoIndex || otherKey > key || (otherKey == key && otherIndex < index))) {
       key = otherKey;
       index = otherIndex;
     }
   }
 }
 
+/// One row as the sampler sees it: z of token i from its logit and count.
+struct RowView {
+  const float *logits;
+  const int *counts; ///< nullptr: no penalties
+  float presence, frequency, temperature;
+  bool divide; ///< false for greedy rows: z is the penalized logit
+  int limit;   ///< tokens [0, limit) are candidates
+
+  /// Rounded operation by operation, no contraction, so the host reference
+  /// (runtime/sample/ReferenceSampler.h) computes the same bits.
+  __device__ __forceinline__ float z(float logit, int count) const {
+    float value = logit;
+    if (count > 0)
+      value = __fsub_rn(value, __fmaf_rn(frequency, static_cast<float>(count), presence));
+    return divide ? __fdiv_rn(value, temperature) : value;
+  }
+};
+
+/// Calls visit(i, z) for every candidate token i of the row, each thread over
+/// ascending i, with kUnroll loads in flight. Whole warps run the same
+/// iterations (lanes past the end call visit with i = -1), so visit may use
+/// warp-synchronous intrinsics.
+template <typename Visit>
+__device__ __forceinline__ void forEachToken(const RowView &row, Visit visit) {
+  const int lane = threadIdx.x % 32;
+  for (int base = threadIdx.x; base - lane < row.limit; base += kSampleThreads * kUnroll) {
+    float logit[kUnroll];
+    int count[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int i = base + j * kSampleThreads;
+      logit[j] = i < row.limit ? row.logits[i] : 0.0f;
+      count[j] = row.counts && i < row.limit ? row.counts[i] : 0;
+    }
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int i = base + j * kSampleThreads;
+      visit(i < row.limit ? i : -1, row.z(logit[j], count[j]));
+    }
+  }
+}
+
+/// Adds 1 to hist[bin] for each lane with `valid`: one atomic per distinct
+/// bin of the warp (rows of similar logits share bins).
+__device__ __forceinline__ void countInBin(unsigned *hist, unsigned bin, bool valid) {
+  const unsigned peers = __match_any_sync(kFullMask, valid ? bin : 0xffffffffu);
+  if (valid && threadIdx.x % 32 == __ffs(peers) - 1)
+    atomicAdd(&hist[bin], __popc(peers));
+}
+
+/// countInBin, and adds `weight` to weights[bin]: with few distinct bins in
+/// the warp, one warp sum and one atomic per bin; else one atomic per lane.
+__device__ __forceinline__ void weighInBin(unsigned *hist, unsigned long long *weights,
+                                           unsigned bin, unsigned long long weight,
+                                           bool valid) {
+  const int lane = threadIdx.x % 32;
+  const unsigned group = valid ? bin : 0xffffffffu;
+  const unsigned peers = __match_any_sync(kFullMask, group);
+  const bool leader = valid && lane == __ffs(peers) - 1;
+  if (leader)
+    atomicAdd(&hist[bin], __popc(peers));
+  unsigned leaders = __ballot_sync(kFullMask, leader);
+  if (__popc(leaders) <= 4) {
+    while (leaders) {
+      const int first = __ffs(leaders) - 1;
+      const unsigned firstGroup = __shfl_sync(kFullMask, group, first);
+      const unsigned long long sum = warpSumU64(group == firstGroup ? weight : 0ull);
+      if (lane == first)
+        atomicAdd(&weights[bin], sum);
+      leaders &= leaders - 1;
+    }
+  } else if (valid) {
+    atomicAdd(&weights[bin], weight);
+  }
+}
+
+/// Exclusive prefix sum over the block's threads in thread order; `total`
+/// gets the sum of all. Uses `scratch` (32 entries); ends synchronized.
+__device__ __forceinline__ unsigned long long blockExclusiveScanU64(unsigned long long v,
+                                                                    unsigned long long *scratch,
+                                                                    unsigned long long &total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const unsigned long long inclusive = warpInclusiveScanU64(v);
+  __syncthreads();
+  if (lane == 31)
+    scratch[warp] = inclusive;
+  __syncthreads();
+  const unsigned long long warpTotal = lane < kWarps ? scratch[lane] : 0ull;
+  const unsigned long long warpInclusive = warpInclusiveScanU64(warpTotal);
+  const unsigned long long before = __shfl_sync(kFullMask, warpInclusive - warpTotal, warp);
+  total = __shfl_sync(kFullMask, warpInclusive, 31);
+  __syncthreads();
+  return before + inclusive - v;
+}
+
+struct SharedState {
+  union {
+    struct {
+      unsigned count[kBins];
+      unsigned long long weight[kBins];
+    } hist;
+    /// Kept weight per (warp, chunk) of the draw pass.
+    unsigned long long chunkWeight[kWarps][64];
+  };
+  unsigned long long scratch[32];
+  float reduceKey[kWarps];
+  int reduceIndex[kWarps];
+  int found; ///< the bin, warp or chunk a search picked
+  int token; ///< the drawn token
+  unsigned long long remaining;
+};
+
+/// Greedy argmax of z over the row: ties to the lowest id; NaN never wins; a
+/// row of NaN gives 0.
+__device__ __forceinline__ int argmaxToken(const RowView &row, SharedState &s) {
+  float bestKey = negInf();
+  int bestIndex = kNoIndex;
+  forEachToken(row, [&](int i, float z) {
+    // Ascending i within the thread: strict > keeps the lowest on ties.
+    if (i >= 0 && z == z && (bestIndex == kNoIndex || z > bestKey)) {
+      bestKey = z;
+      bestIndex = i;
+    }
+  });
+  warpArgMax(bestKey, bestIndex);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();
+  if (lane == 0) {
+    s.reduceKey[warp] = bestKey;
+    s.reduceIndex[warp] = bestIndex;
+  }
+  __syncthreads();
+  bestKey = lane < kWarps ? s.reduceKey[lane] : negInf();
+  bestIndex = lane < kWarps ? s.reduceIndex[lane] : kNoIndex;
+  warpArgMax(bestKey, bestIndex);
+  __syncthreads();
+  return bestIndex == kNoIndex ? 0 : bestIndex;
+}
+
+/// Clears both histograms; ends synchronized.
+__device__ __forceinline__ void clearHistograms(SharedState &s) {
+  __syncthreads();
+  for (int b = threadIdx.x; b < kBins; b += kSampleThreads) {
+    s.hist.count[b] = 0;
+    s.hist.weight[b] = 0;
+  }
+  __syncthreads();
+}
+
+/// Radix selection of the top-k threshold: the key of the k-th largest z
+/// (counting repeats), with the first digit's histogram already in
+/// s.hist.count. Returns 0 (keep everything) when the row has fewer than k
+/// non-NaN values.
+__device__ __forceinline__ unsigned topKThreshold(const RowView &row, int k, SharedState &s) {
+  unsigned prefix = 0;
+  unsigned long long above = 0; // values whose key is above the prefix's range
+  for (int level = 0; level < 3; ++level) {
+    if (level > 0) {
+      clearHistograms(s);
+      const int shift = digitShift(level - 1), lowShift = digitShift(level);
+      const unsigned mask = (1u << digitBits(level)) - 1;
+      forEachToken(row, [&](int i, float z) {
+        const unsigned key = orderedKey(z);
+        const bool match = i >= 0 && z == z && (key >> shift) == prefix;
+        countInBin(s.hist.count, (key >> lowShift) & mask, match);
+      });
+      __syncthreads();
+    }
+    // Thread t owns bins 2t and 2t + 1 counted from the top, so the
+    // exclusive scan over threads gives the count above each pair.
+    const int bins = 1 << digitBits(level);
+    const int high = bins - 1 - 2 * threadIdx.x, low = high - 1;
+    const unsigned highCount = high >= 0 ? s.hist.count[high] : 0;
+    const unsigned lowCount = low >= 0 ? s.hist.count[low] : 0;
+    unsigned long long total = 0;
+    const unsigned long long before =
+        blockExclusiveScanU64(highCount + lowCount, s.scratch, total);
+    if (threadIdx.x == 0)
+      s.found = -1;
+    __syncthreads();
+    const unsigned long long beforeHigh = above + before, beforeLow = beforeHigh + highCount;
+    if (high >= 0 && beforeHigh < static_cast<unsigned long long>(k) &&
+        beforeHigh + highCount >= static_cast<unsigned long long>(k)) {
+      s.found = high;
+      s.remaining = beforeHigh;
+    }
+    if (low >= 0 && beforeLow < static_cast<unsigned long long>(k) &&
+        beforeLow + lowCount >= static_cast<unsigned long long>(k)) {
+      s.found = low;
+      s.remaining = beforeLow;
+    }
+    __syncthreads();
+    if (s.found < 0)
+      return 0u; // fewer than k values
+    prefix = (prefix << digitBits(level)) | static_cast<unsigned>(s.found);
+    above = s.remaining;
+    __syncthreads();
+  }
+  return prefix;
+}
+
+/// Radix selection of the top-p threshold among keys ≥ floorKey: the key of
+/// the smallest kept value v, where v is kept when the weight of the values
+/// above v is below ceil(topP · W), W the weight of all keys ≥ floorKey.
+__device__ __forceinline__ unsigned topPThreshold(const RowView &row, float m, float topP,
+                                                  unsigned floorKey, SharedState &s) {
+  unsigned prefix = 0;
+  unsigned long long above = 0, target = 0;
+  for (int level = 0; level < 3; ++level) {
+    clearHistograms(s);
+    const int shift = level > 0 ? digitShift(level - 1) : 32, lowShift = digitShift(level);
+    const unsigned mask = (1u << digitBits(level)) - 1;
+    forEachToken(row, [&](int i, float z) {
+      const unsigned key = orderedKey(z);
+      const bool match = i >= 0 && z == z && key >= floorKey &&
+                         (level == 0 || (key >> shift) == prefix);
+      weighInBin(s.hist.count, s.hist.weight, (key >> lowShift) & mask,
+                 match ? weightOf(z - m) : 0ull, match);
+    });
+    __syncthreads();
+    const int bins = 1 << digitBits(level);
+    const int high = bins - 1 - 2 * threadIdx.x, low = high - 1;
+    const unsigned long long highWeight = high >= 0 ? s.hist.weight[high] : 0;
+    const unsigned long long lowWeight = low >= 0 ? s.hist.weight[low] : 0;
+    unsigned long long total = 0;
+    const unsigned long long before =
+        blockExclusiveScanU64(highWeight + lowWeight, s.scratch, total);
+    if (level == 0)
+      target = static_cast<unsigned long long>(
+          ceil(static_cast<double>(topP) * static_cast<double>(total)));
+    if (threadIdx.x == 0)
+      s.found = -1;
+    __syncthreads();
+    // The kept bins are those with weight above < target; the threshold lies
+    // in the lowest non-empty one of them.
+    const unsigned long long aboveHigh = above + before, aboveLow = aboveHigh + highWeight;
+    int lowest = -1;
+    if (high >= 0 && s.hist.count[high] > 0 && aboveHigh < target)
+      lowest = high;
+    if (low >= 0 && s.hist.count[low] > 0 && aboveLow < target)
+      lowest = low;
+    if (lowest >= 0)
+      atomicMin(reinterpret_cast<unsigned *>(&s.found), static_cast<unsigned>(lowest));
+    __syncthreads();
+    if (lowest >= 0 && lowest == s.found)
+      s.remaining = lowest == high ? aboveHigh : aboveLow;
+    __syncthreads();
+    if (s.found < 0)
+      return floorKey; // only when target is 0: topP ≤ 0 is handled before
+    prefix = (prefix << digitBits(level)) | static_cast<unsigned>(s.found);
+    above = s.remaining;
+    __syncthreads();
+  }
+  return prefix;
+}
+
+/// The inverse-CDF draw over kept tokens in id order. Warp w owns the
+/// contiguous ids [w·kWarpSpan, (w+1)·kWarpSpan), in 64 chunks of kChunk.
+template <int V, typename Kept>
+__device__ __forceinline__ int drawToken(const RowView &row, float m, Kept kept,
+                                         unsigned long long uniform, SharedState &s) {
+  constexpr int kChunks = 64;
+  constexpr int kRounds = ceilDiv(ceilDiv(V, kWarps * 32), kChunks); // 32-id rounds per chunk
+  constexpr int kChunk = kRounds * 32, kWarpSpan = kChunk * kChunks;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  auto weightAt = [&](int i, float logit, int count) -> unsigned long long {
+    if (i >= row.limit)
+      return 0ull;
+    const float z = row.z(logit, count);
+    return z == z && kept(z) ? weightOf(z - m) : 0ull;
+  };
+  __syncthreads();
+  for (int chunk = 0; chunk < kChunks; chunk += 4) {
+    float logit[4][kRounds];
+    int count[4][kRounds];
+#pragma unroll
+    for (int c = 0; c < 4; ++c)
+#pragma unroll
+      for (int r = 0; r < kRounds; ++r) {
+        const int i = warp * kWarpSpan + (chunk + c) * kChunk + r * 32 + lane;
+        logit[c][r] = i < row.limit ? row.logits[i] : 0.0f;
+        count[c][r] = row.counts && i < row.limit ? row.counts[i] : 0;
+      }
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      unsigned long long sum = 0;
+#pragma unroll
+      for (int r = 0; r < kRounds; ++r)
+        sum += weightAt(warp * kWarpSpan + (chunk + c) * kChunk + r * 32 + lane, logit[c][r],
+                        count[c][r]);
+      sum = warpSumU64(sum);
+      if (lane == 0)
+        s.chunkWeight[warp][chunk + c] = sum;
+    }
+  }
+  __syncthreads();
+  // Warp 0: which warp's span holds the target, then (below) which chunk.
+  if (warp == 0) {
+    unsigned long long spanWeight = 0;
+    for (int c = 0; c < kChunks; ++c)
+      spanWeight += s.chunkWeight[lane][c];
+    const unsigned long long inclusive = warpInclusiveScanU64(spanWeight);
+    const unsigned long long total = __shfl_sync(kFullMask, inclusive, 31);
+    const unsigned long long target = __umul64hi(uniform, total); // in [0, total)
+    const unsigned hit = __ballot_sync(kFullMask, inclusive > target);
+    const int owner = __ffs(hit) - 1; // total > 0: the maximum is always kept
+    if (lane == owner) {
+      s.found = owner;
+      s.remaining = target - (inclusive - spanWeight);
+    }
+  }
+  __syncthreads();
+  int token = -1;
+  if (warp == s.found) { // only this warp writes shared state until the end
+    // Lane l holds chunks 2l and 2l + 1.
+    const unsigned long long first = s.chunkWeight[warp][2 * lane];
+    const unsigned long long pair = first + s.chunkWeight[warp][2 * lane + 1];
+    const unsigned long long inclusive = warpInclusiveScanU64(pair);
+    unsigned long long remaining = s.remaining;
+    const unsigned hit = __ballot_sync(kFullMask, inclusive > remaining);
+    const int owner = __ffs(hit) - 1;
+    const unsigned long long beforeOwner = __shfl_sync(kFullMask, inclusive - pair, owner);
+    const unsigned long long ownerFirst = __shfl_sync(kFullMask, first, owner);
+    remaining -= beforeOwner;
+    int chunk = 2 * owner;
+    if (remaining >= ownerFirst) {
+      remaining -= ownerFirst;
+      ++chunk;
+    }
+    for (int r = 0; r < kRounds && token < 0; ++r) {
+      const int i = warp * kWarpSpan + chunk * kChunk + r * 32 + lane;
+      const unsigned long long w =
+          weightAt(i, i < row.limit ? row.logits[i] : 0.0f,
+                   row.counts && i < row.limit ? row.counts[i] : 0);
+      const unsigned long long roundInclusive = warpInclusiveScanU64(w);
+      const unsigned crossing = __ballot_sync(kFullMask, roundInclusive > remaining);
+      if (crossing)
+        token = warp * kWarpSpan + chunk * kChunk + r * 32 + __ffs(crossing) - 1;
+      else
+        remaining -= __shfl_sync(kFullMask, roundInclusive, 31);
+    }
+    if (lane == 0)
+      s.token = token;
+  }
+  __syncthreads();
+  return s.token;
+}
+
 } // namespace sample_detail
 
-/// Threads of one sample_tokens block; the code generator copies this number.
-constexpr int kSampleThreads = 1024;
-
 /// One token per row r < R of logits [R, ld] fp32 (only the first V of each
-/// row are read; ld ≥ V):
-///   temperature ≤ 0: argmax_i logits[r, i];
-///   temperature > 0: argmax_i (logits[r, i] / temperature + g(seed, step, r, i)),
-///     g a standard Gumbel variate from Philox-4x32-10 with key = seed and
-///     counter = (i / 4, r, low and high 32 bits of step), output word i % 4.
-/// Ties go to the lowest index. NaN logits never win (they rank as -inf); a
-/// row with no finite or infinite logit at all (all NaN) gives token 0.
-/// tokens [R] int.
+/// row are read; ld ≥ V), drawn as the header describes under params[r].
+/// counts [*, V] int32 (or nullptr): row params[r].countsRow holds how often
+/// that sequence has generated each token; the kernel adds 1 for the token
+/// it picks. tokens [R] int.
 ///
-/// One block per row: each thread walks groups of 4 consecutive vocabulary
-/// entries (one Philox call per group), two groups at a time, and keeps its
-/// best (key, index); a warp then block reduction picks the row's winner.
-/// Launch: grid = (R, 1, 1), block = (1024, 1, 1), dynamic shared memory = 0 bytes
+/// A row whose maximum z is not finite (all NaN, or ±inf present) takes the
+/// greedy argmax. Launch: grid = (R, 1, 1), block = (1024, 1, 1), dynamic
+/// shared memory = 0 bytes.
 template <int V>
 __global__ void __launch_bounds__(kSampleThreads)
-    sample_tokens(const float *logits, int ld, int *tokens, int R, float temperature,
-                  unsigned long long seed, unsigned long long step) {
-  static_assert(V >= 1 && V <= (1 << 30), "vocabulary indices are ints");
-  constexpr int kGroups = ceilDiv(V, 4);
-  constexpr int kWarps = kSampleThreads / 32;
-  __shared__ float warpKey[kWarps];
-  __shared__ int warpIndex[kWarps];
+    sample_tokens(const float *logits, int ld, const SamplingParams *params, int *counts,
+                  int *tokens, int R) {
+  static_assert(V >= 1 && V <= (1 << 19), "weights of a row must sum below 2^63");
+  using namespace sample_detail;
+  __shared__ SharedState s;
 
   const int row = blockIdx.x;
   if (row >= R)
     return; // whole block leaves together
-  const float *rowLogits = logits + static_cast<long long>(row) * ld;
-  const bool greedy = !(temperature > 0.0f); // also NaN temperature: argmax
-  const unsigned key0 = static_cast<unsigned>(seed), key1 = static_cast<unsigned>(seed >> 32);
-  const unsigned stepLow = static_cast<unsigned>(step), stepHigh = static_cast<unsigned>(step >> 32);
+  const SamplingParams p = params[row];
+  int *rowCounts = counts && p.countsRow >= 0
+                       ? counts + static_cast<long long>(p.countsRow) * V
+                       : nullptr;
+  RowView view;
+  view.logits = logits + static_cast<long long>(row) * ld;
+  view.counts = rowCounts && (p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f)
+                    ? rowCounts
+                    : nullptr;
+  view.presence = p.presencePenalty;
+  view.frequency = p.frequencyPenalty;
+  view.temperature = p.temperature;
+  view.divide = p.temperature > 0.0f; // NaN: greedy
+  view.limit = p.vocabLimit > 0 && p.vocabLimit < V ? p.vocabLimit : V;
 
-  float bestKey = sample_detail::negInf();
-  int bestIndex = sample_detail::kNoIndex;
-  // Two groups per thread and step, all eight loads issued before any use.
-  for (int base = threadIdx.x; base < kGroups; base += 2 * kSampleThreads) {
-    float values[2][4];
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int first = (base + half * kSampleThreads) * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        values[half][i] = first + i < V ? rowLogits[first + i] : sample_detail::negInf();
-    }
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int group = base + half * kSampleThreads, first = group * 4;
-      if (group >= kGroups)
-        break;
-      if (!greedy) {
-        uint4 bits = sample_detail::philox4x32(
-            make_uint4(static_cast<unsigned>(group), static_cast<unsigned>(row), stepLow, stepHigh),
-            key0, key1);
-        values[half][0] = values[half][0] / temperature + sample_detail::gumbelFromBits(bits.x);
-        values[half][1] = values[half][1] / temperature + sample_detail::gumbelFromBits(bits.y);
-        values[half][2] = values[half][2] / temperature + sample_detail::gumbelFromBits(bits.z);
-        values[half][3] = values[half][3] / temperature + sample_detail::gumbelFromBits(bits.w);
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float key = values[half][i];
-        // Ascending index within the thread: strict > keeps the lowest on ties.
-        if (first + i < V && key == key &&
-            (key > bestKey || bestIndex == sample_detail::kNoIndex)) {
-          bestKey = key;
-          bestIndex = first + i;
-        }
-      }
+  int token = 0;
+  const bool topK = p.topK > 0 && p.topK < view.limit;
+  if (!view.divide) {
+    token = argmaxToken(view, s);
+  } else {
+    // Pass 1: the maximum, and the top-k's first digit histogram.
+    if (topK)
+      clearHistograms(s);
+    float localMax = negInf();
+    forEachToken(view, [&](int i, float z) {
+      const bool valid = i >= 0 && z == z;
+      if (valid)
+        localMax = fmaxf(localMax, z);
+      if (topK)
+        countInBin(s.hist.count, orderedKey(z) >> digitShift(0), valid);
+    });
+    for (int offset = 16; offset > 0; offset >>= 1)
+      localMax = fmaxf(localMax, __shfl_xor_sync(kFullMask, localMax, offset));
+    __syncthreads();
+    if (threadIdx.x % 32 == 0)
+      s.reduceKey[threadIdx.x / 32] = localMax;
+    __syncthreads();
+    float m = negInf();
+    for (int w = 0; w < kWarps; ++w)
+      m = fmaxf(m, s.reduceKey[w]);
+    if (!(m > negInf() && m < -negInf())) {
+      view.divide = false; // no finite maximum: the argmax decides
+      token = argmaxToken(view, s);
+    } else {
+      unsigned threshold = topK ? topKThreshold(view, p.topK, s) : 0u;
+      if (p.topP < 1.0f) // NaN: off
+        threshold = p.topP > 0.0f ? topPThreshold(view, m, p.topP, threshold, s)
+                                  : orderedKey(m);
+      const float logMinP = p.minP > 0.0f ? logf(p.minP) : negInf();
+      token = drawToken<V>(
+          view, m,
+          [&](float z) { return orderedKey(z) >= threshold && z - m >= logMinP; },
+          uniformBits(p.seed, p.step), s);
     }
   }
-
-  sample_detail::warpArgMax(bestKey, bestIndex);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) {
-    warpKey[warp] = bestKey;
-    warpIndex[warp] = bestIndex;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    bestKey = lane < kWarps ? warpKey[lane] : sample_detail::negInf();
-    bestIndex = lane < kWarps ? warpIndex[lane] : sample_detail::kNoIndex;
-    sample_detail::warpArgMax(bestKey, bestIndex);
-    if (lane == 0)
-      tokens[row] = bestIndex == sample_detail::kNoIndex ? 0 : bestIndex;
+  if (threadIdx.x == 0) {
+    tokens[row] = token;
+    if (rowCounts)
+      rowCounts[token] += 1;
   }
 }
 
