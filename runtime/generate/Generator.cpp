@@ -5,6 +5,7 @@
 #include "runtime/generate/TextStream.h"
 #include "runtime/sample/ReferenceSampler.h"
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -84,18 +85,24 @@ Generator::Generator(ModelSteps &model, exec::PageAllocator &pages,
 
 Status Generator::checkRequest(const SequenceRequest &request,
                                std::string_view what) const {
+  return checkSequenceRequest(request, limits_, tokenizer_ != nullptr, what);
+}
+
+Status checkSequenceRequest(const SequenceRequest &request,
+                            const ModelLimits &limits, bool hasTokenizer,
+                            std::string_view what) {
   const int64_t length = static_cast<int64_t>(request.prompt.size());
   if (length == 0)
     return Status::error("{}: the prompt has no tokens", what);
-  if (length > limits_.maxTokens)
+  if (length > limits.maxTokens)
     return Status::error("{}: the prompt has {} tokens, but the plan's "
                          "prefill step takes at most {} (dsv3c --max-tokens)",
-                         what, length, limits_.maxTokens);
+                         what, length, limits.maxTokens);
   for (int64_t i = 0; i < length; ++i)
-    if (request.prompt[i] < 0 || request.prompt[i] >= limits_.vocab)
+    if (request.prompt[i] < 0 || request.prompt[i] >= limits.vocab)
       return Status::error("{}: prompt token {} is {}, outside the vocabulary "
                            "(0..{})",
-                           what, i, request.prompt[i], limits_.vocab - 1);
+                           what, i, request.prompt[i], limits.vocab - 1);
   if (request.maxNewTokens < 1)
     return Status::error("{}: max new tokens is {}; it must be at least 1",
                          what, request.maxNewTokens);
@@ -103,7 +110,7 @@ Status Generator::checkRequest(const SequenceRequest &request,
   for (const std::string &stop : request.stopStrings)
     if (stop.empty())
       return Status::error("{}: a stop string is empty", what);
-  if (!request.stopStrings.empty() && !tokenizer_)
+  if (!request.stopStrings.empty() && !hasTokenizer)
     return Status::error("{}: stop strings need a tokenizer to turn tokens "
                          "into text",
                          what);
@@ -196,7 +203,9 @@ Generator::generate(const std::vector<SequenceRequest> &requests,
 
   // One step over `group`: the prompts (prefill) or each one's next token.
   int64_t stepIndex = 0;
+  stats_ = GenerationStats{};
   auto runStep = [&](const std::vector<size_t> &group, bool prefill) -> Status {
+    const auto start = std::chrono::steady_clock::now();
     exec::StepInputs inputs;
     std::vector<int64_t> sequenceIds;
     for (size_t j = 0; j < group.size(); ++j) {
@@ -250,6 +259,14 @@ Generator::generate(const std::vector<SequenceRequest> &requests,
         sampled.push_back(token);
       }
     }
+
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    (prefill ? stats_.prefillSteps : stats_.decodeSteps) += 1;
+    (prefill ? stats_.prefillTokens : stats_.decodeTokens) +=
+        static_cast<int64_t>(inputs.tokens.size());
+    (prefill ? stats_.prefillMs : stats_.decodeMs) += ms;
 
     std::vector<int32_t> fed = sampled;
     if (observer)

@@ -117,6 +117,14 @@ public:
   }
 };
 
+/// Wall time of the last generate(), sampling and host work included.
+struct GenerationStats {
+  int64_t prefillSteps = 0, prefillTokens = 0;
+  double prefillMs = 0;
+  int64_t decodeSteps = 0, decodeTokens = 0;
+  double decodeMs = 0;
+};
+
 struct GeneratorOptions {
   /// Every sequence runs exactly maxNewTokens steps in one batch (one
   /// prefill step, no EOS or stop strings): what per-step logit dumps and
@@ -137,7 +145,9 @@ public:
   generate(const std::vector<SequenceRequest> &requests,
            GenerationObserver *observer = nullptr);
 
-  /// The checks generate() applies to one request, `what` naming it.
+  const GenerationStats &stats() const { return stats_; }
+
+  /// checkSequenceRequest with this generator's limits and tokenizer.
   Status checkRequest(const SequenceRequest &request, std::string_view what) const;
 
 private:
@@ -146,7 +156,16 @@ private:
   ModelLimits limits_;
   const Tokenizer *tokenizer_;
   GeneratorOptions options_;
+  GenerationStats stats_;
 };
+
+/// The checks generate() applies to each request before any step runs
+/// (`what` names it in the error): a prompt of 1 to maxTokens ids inside the
+/// vocabulary, at least one new token, valid sampling settings, non-empty
+/// stop strings and, for stop strings, a tokenizer.
+Status checkSequenceRequest(const SequenceRequest &request,
+                            const ModelLimits &limits, bool hasTokenizer,
+                            std::string_view what);
 
 /// Checks one sequence's sampling settings: a finite temperature ≥ 0, top_p
 /// in (0, 1], min_p in [0, 1], top_k ≥ 0, finite penalties, vocabLimit ≥ 0.

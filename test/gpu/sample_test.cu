@@ -69,7 +69,9 @@ double chiSquareCritical(int degrees) {
 
 /// Histogram checks of `tokens` against `expected` (probabilities per id):
 /// buckets are ids with expected count ≥ 5, the other positive-probability
-/// ids pooled into one bucket; tokens of probability 0 counted apart.
+/// ids pooled into one bucket (chi-square and total variation over those
+/// buckets, so a long tail of rare ids does not count as noise); tokens of
+/// probability 0 counted apart.
 void checkDistribution(const std::string &name, const std::string &shape,
                        const std::vector<int> &tokens, const std::vector<double> &expected) {
   const double n = static_cast<double>(tokens.size());
@@ -81,21 +83,28 @@ void checkDistribution(const std::string &name, const std::string &shape,
     else
       seen[token] += 1;
   }
-  double chi = 0, pooledExpected = 0, pooledSeen = 0, tvd = 0;
+  // tvd: total variation over the buckets; noise: its mean under exact
+  // sampling, (1/2) Σ sqrt(2 p (1 - p) / (π n)), which grows with the number
+  // of buckets (large at V = 129280), so the bound is max(0.01, 2 · noise).
+  double chi = 0, pooledExpected = 0, pooledSeen = 0, tvd = 0, noise = 0;
+  auto addNoise = [&](double p) { noise += 0.5 * std::sqrt(2 * p * (1 - p) / (M_PI * n)); };
   int buckets = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
     if (expected[i] == 0)
       continue;
     const double observed = seen.count(static_cast<int>(i)) ? seen[static_cast<int>(i)] : 0;
-    tvd += std::fabs(observed / n - expected[i]);
     if (expected[i] * n >= 5) {
       chi += (observed - expected[i] * n) * (observed - expected[i] * n) / (expected[i] * n);
+      tvd += std::fabs(observed - expected[i] * n) / n;
+      addNoise(expected[i]);
       ++buckets;
     } else {
       pooledExpected += expected[i] * n;
       pooledSeen += observed;
     }
   }
+  tvd += std::fabs(pooledSeen - pooledExpected) / n;
+  addNoise(pooledExpected / n);
   if (pooledExpected >= 5) {
     chi += (pooledSeen - pooledExpected) * (pooledSeen - pooledExpected) / pooledExpected;
     ++buckets;
@@ -105,44 +114,64 @@ void checkDistribution(const std::string &name, const std::string &shape,
   if (buckets >= 2)
     report(name + " chi2", where + " df=" + std::to_string(buckets - 1), chi,
            chiSquareCritical(buckets - 1));
-  report(name + " TVD", where, tvd / 2, 0.01);
+  report(name + " TVD", where + " buckets=" + std::to_string(buckets), tvd / 2,
+         std::max(0.01, 2 * noise));
+}
+
+/// Takes back the kernel's count increments: row r drew tokens[r].
+template <int V> __global__ void forgetDraws(int *counts, const int *tokens, int R) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r < R)
+    counts[static_cast<long long>(r) * V + tokens[r]] -= 1;
 }
 
 /// 200k draws of one row's distribution: `rows` rows sharing the logits
-/// (ld = 0) and one count row each (reset before every launch), over
-/// 200k / rows launches, each row and launch its own step.
+/// (ld = 0), each with its own count row (equal to `rowCounts`, restored
+/// after every launch), over 200k / rows launches, each row and launch its
+/// own step.
 template <int V>
 void testDistribution(const std::string &name, const std::vector<float> &logits,
                       const std::vector<int> &rowCounts, Params params, int rows = 1000) {
   constexpr int kDraws = 200000;
+  const bool penalized = !rowCounts.empty();
   DeviceBuffer<float> dLogits(V);
   dLogits.upload(logits);
-  // The kernel adds each draw to its count row: every launch starts from a
-  // pristine device copy.
-  std::vector<int> counts;
-  for (int r = 0; r < rows && !rowCounts.empty(); ++r)
-    counts.insert(counts.end(), rowCounts.begin(), rowCounts.end());
-  DeviceBuffer<int> pristine(std::max<size_t>(1, counts.size())), dCounts(pristine.n);
-  if (!counts.empty())
-    pristine.upload(counts);
+  DeviceBuffer<int> dCounts(penalized ? static_cast<size_t>(rows) * V : 1);
+  for (int r = 0; r < rows && penalized; ++r)
+    CHECK_CUDA(cudaMemcpy(dCounts.ptr + static_cast<size_t>(r) * V, rowCounts.data(),
+                          V * sizeof(int), cudaMemcpyHostToDevice));
+  DeviceBuffer<Params> dParams(rows);
+  DeviceBuffer<int> dTokens(rows);
   params.seed = rng()();
   std::vector<int> tokens;
   for (int launch = 0; static_cast<int>(tokens.size()) < kDraws; ++launch) {
     std::vector<Params> rowParams(rows, params);
     for (int r = 0; r < rows; ++r) {
       rowParams[r].step = static_cast<uint64_t>(launch) * rows + r;
-      rowParams[r].countsRow = rowCounts.empty() ? -1 : r;
+      rowParams[r].countsRow = penalized ? r : -1;
     }
-    if (!rowCounts.empty())
-      CHECK_CUDA(cudaMemcpy(dCounts.ptr, pristine.ptr, counts.size() * sizeof(int),
-                            cudaMemcpyDeviceToDevice));
-    std::vector<int> drawn =
-        sampleOnGpu<V>(dLogits, 0, rowParams, rowCounts.empty() ? nullptr : dCounts.ptr);
+    dParams.upload(rowParams);
+    dTokens.poison();
+    dsv3k::sample_tokens<V><<<rows, dsv3k::kSampleThreads>>>(
+        dLogits.ptr, 0, reinterpret_cast<const dsv3k::SamplingParams *>(dParams.ptr),
+        penalized ? dCounts.ptr : nullptr, dTokens.ptr, rows);
+    CHECK_LAUNCH();
+    std::vector<int> drawn = dTokens.download();
+    const int outOfRange = static_cast<int>(std::count_if(
+        drawn.begin(), drawn.end(), [](int token) { return token < 0 || token >= V; }));
+    if (outOfRange) { // and the count restore below would write out of bounds
+      report("dist " + name + " token range", "V=" + std::to_string(V), outOfRange, 0);
+      return;
+    }
+    if (penalized) {
+      forgetDraws<V><<<(rows + 255) / 256, 256>>>(dCounts.ptr, dTokens.ptr, rows);
+      CHECK_LAUNCH();
+    }
     tokens.insert(tokens.end(), drawn.begin(), drawn.end());
   }
   tokens.resize(kDraws);
   const std::vector<double> expected = dsv3::sample::tokenProbabilities(
-      logits.data(), V, rowCounts.empty() ? nullptr : rowCounts.data(), params);
+      logits.data(), V, penalized ? rowCounts.data() : nullptr, params);
   char shape[160];
   std::snprintf(shape, sizeof(shape), "V=%d T=%.2g k=%d p=%.2g minp=%.2g pres=%.2g freq=%.2g", V,
                 params.temperature, params.topK, params.topP, params.minP,
