@@ -120,6 +120,61 @@ def build_model(directory, device):
     return model, config
 
 
+def route_as_deepseek(config):
+    """A router forward with the semantics of DeepSeek's own code for every
+    scoring_func / topk_method, for configs transformers' native router
+    ignores: it always applies sigmoid scores and noaux_tc group selection
+    (DeepseekV3TopkRouter.forward in transformers 5.17). Softmax or sigmoid
+    scores in fp32; `greedy` takes the top-k of all experts,
+    `group_limited_greedy` keeps the topk_group groups with the largest
+    single score first, `noaux_tc` ranks by score + bias with groups scored
+    by their top-2 sum; the weights are the unbiased scores of the picks,
+    normalized when norm_topk_prob, times routed_scaling_factor."""
+    scoring = getattr(config, "scoring_func", "sigmoid")
+    method = getattr(config, "topk_method", "noaux_tc")
+    k = config.num_experts_per_tok
+    groups = getattr(config, "n_group", 1) or 1
+    keep = getattr(config, "topk_group", 1) or 1
+
+    def forward(module, hidden_states):
+        x = hidden_states.reshape(-1, hidden_states.shape[-1]).float()
+        logits = torch.nn.functional.linear(x, module.weight.float())
+        scores = logits.sigmoid() if scoring == "sigmoid" else logits.softmax(-1)
+        choice = scores
+        if method == "noaux_tc":
+            choice = scores + module.e_score_correction_bias.float()
+        experts = choice.shape[-1]
+        if method != "greedy" and groups > 1:
+            grouped = choice.view(-1, groups, experts // groups)
+            group_scores = (grouped.topk(2, dim=-1).values.sum(-1) if method == "noaux_tc"
+                            else grouped.max(-1).values)
+            kept = group_scores.topk(keep, dim=-1).indices
+            mask = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, kept, True)
+            choice = choice.masked_fill(~mask.repeat_interleave(experts // groups, 1), float("-inf"))
+        indices = choice.topk(k, dim=-1).indices
+        weights = scores.gather(1, indices)
+        if config.norm_topk_prob:
+            weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+        return logits, weights * config.routed_scaling_factor, indices
+
+    return forward
+
+
+def patch_routers(model, config):
+    """Gives transformers' routers DeepSeek's semantics where they differ
+    (see route_as_deepseek); returns how many were replaced."""
+    if (getattr(config, "scoring_func", "sigmoid") == "sigmoid"
+            and getattr(config, "topk_method", "noaux_tc") == "noaux_tc"):
+        return 0
+    count = 0
+    for layer in model.model.layers:
+        gate = getattr(layer.mlp, "gate", None)
+        if gate is not None and hasattr(gate, "weight"):
+            gate.forward = route_as_deepseek(config).__get__(gate)
+            count += 1
+    return count
+
+
 class RoutingMargins:
     """Records, for each token a forward pass routes, how close its routing
     came to a different choice: the smallest gap, over the MoE layers, between
@@ -319,6 +374,10 @@ def main():
 
     work = json.load(open(args.workloads))
     model, config = build_model(args.checkpoint, args.device)
+    patched = patch_routers(model, config)
+    if patched:
+        print(f"reference: {patched} routers given DeepSeek's {config.scoring_func} / "
+              f"{config.topk_method} routing (transformers' own applies sigmoid / noaux_tc)")
     if args.bfloat16:
         model = model.to(torch.bfloat16)
     if args.round_bf16:
@@ -352,13 +411,15 @@ def main():
     result["decode_logits"] = np.stack(decode_logits)      # [B, steps + 1, V]
     result["decode_tokens"] = np.stack(decode_tokens)      # [B, steps]
     result["decode_margin"] = np.stack(decode_margins)     # [B, steps + 1]
-    greedy_tokens, greedy_top3 = [], []
+    greedy_tokens, greedy_top3, greedy_margins = [], [], []
     for p in work["greedy"]["prompts"]:
-        logits, tokens, _ = greedy(model, p, work["greedy"]["steps"], args.device)
+        logits, tokens, step_margins = greedy(model, p, work["greedy"]["steps"], args.device)
         greedy_tokens.append(tokens)
         greedy_top3.append(np.argsort(-logits[:-1], axis=1)[:, :3])
+        greedy_margins.append(step_margins[:-1])
     result["greedy_tokens"] = np.stack(greedy_tokens)
     result["greedy_top3"] = np.stack(greedy_top3)
+    result["greedy_margin"] = np.stack(greedy_margins)  # [P, steps]: routing of the token run
     np.savez(args.out, **result)
     print(f"reference: {len(result)} arrays written to {args.out}")
 
