@@ -97,6 +97,80 @@ inline std::vector<float> fromFp8(const std::vector<__nv_fp8_e4m3> &v) {
   return out;
 }
 
+/// Element types the kernels are instantiated with: bf16 (the GEMM inputs and
+/// the KV cache) and float (the fp32 activations). Their name in a check's
+/// shape.
+template <typename T> const char *typeName();
+template <> inline const char *typeName<__nv_bfloat16>() { return "bf16"; }
+template <> inline const char *typeName<float>() { return "f32"; }
+
+/// v stored as T: one round-to-nearest-even to bf16, or v itself for float.
+template <typename T> std::vector<T> storeAs(const std::vector<float> &v);
+template <> inline std::vector<__nv_bfloat16> storeAs(const std::vector<float> &v) {
+  return toBf16(v);
+}
+template <> inline std::vector<float> storeAs(const std::vector<float> &v) { return v; }
+
+/// The exact float value of each stored T.
+inline std::vector<float> valuesOf(const std::vector<__nv_bfloat16> &v) { return fromBf16(v); }
+inline std::vector<float> valuesOf(const std::vector<float> &v) { return v; }
+
+/// One rounding of an exact (float64) value to T, as the kernels round an
+/// fp32 result they store: to bf16, or to fp32 for float.
+template <typename T> double roundTo(double v);
+template <> inline double roundTo<__nv_bfloat16>(double v) {
+  return __bfloat162float(__float2bfloat16(static_cast<float>(v)));
+}
+template <> inline double roundTo<float>(double v) { return static_cast<float>(v); }
+
+/// n random values in [lo, hi) as the kernel reads them (stored, as T) and
+/// their exact values (values). float inputs use all 24 bits of mantissa, so
+/// a kernel that rounds them to bf16 somewhere shows up as bf16-sized error.
+template <typename T> struct RandomData {
+  std::vector<T> stored;
+  std::vector<float> values;
+  RandomData(size_t n, float lo, float hi)
+      : stored(storeAs<T>(randomFloats(n, lo, hi))), values(valuesOf(stored)) {}
+};
+
+/// Position of a bf16 on the number line (sign-magnitude to two's complement),
+/// so that the distance of two values counts bf16 steps.
+inline int bf16Ordinal(__nv_bfloat16 v) {
+  uint16_t raw;
+  std::memcpy(&raw, &v, 2);
+  int magnitude = raw & 0x7FFF;
+  return (raw & 0x8000) ? -magnitude : magnitude;
+}
+
+/// For a bf16 output that must be ONE rounding of an fp32 computation: the
+/// number of elements that differ from the float64 reference rounded to
+/// nearest even. fp32 arithmetic lands within a few 1e-7 of the exact value,
+/// so it rounds the other way only for an element that close to a rounding
+/// midpoint (up to ~1e-4 of them); a second rounding on the way (bf16 of an
+/// intermediate) moves a large fraction. Any element off by more than one step,
+/// or not finite, gives +Inf.
+inline double bf16RoundingMisses(const std::vector<__nv_bfloat16> &out,
+                                 const std::vector<double> &ref) {
+  if (out.size() != ref.size())
+    return INFINITY;
+  size_t misses = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(__bfloat162float(out[i])))
+      return INFINITY;
+    int distance =
+        std::abs(bf16Ordinal(out[i]) - bf16Ordinal(__float2bfloat16(static_cast<float>(ref[i]))));
+    if (distance > 1)
+      return INFINITY;
+    misses += distance;
+  }
+  return static_cast<double>(misses);
+}
+
+/// Tolerance for bf16RoundingMisses over n elements: 1e-3 of them, and at
+/// least 3 so that a small check (a 100-wide row) is not decided by one
+/// midpoint tie.
+inline double bf16RoundingMissTolerance(size_t n) { return std::max(3.0, 1e-3 * n); }
+
 /// ||out - ref|| / ||ref||; NaN or Inf anywhere in `out` gives +Inf, so an
 /// unwritten (poisoned) element always fails.
 inline double relativeError(const std::vector<float> &out, const std::vector<double> &ref) {
@@ -152,7 +226,7 @@ inline std::vector<Result> &results() {
 inline void report(const std::string &kernel, const std::string &shape, double error,
                    double tolerance) {
   results().push_back({kernel, shape, error, tolerance});
-  std::printf("%-28s %-44s rel_err %.3e (tol %.0e) %s\n", kernel.c_str(), shape.c_str(),
+  std::printf("%-28s %-44s rel_err %.3e (tol %.1e) %s\n", kernel.c_str(), shape.c_str(),
               error, tolerance, error <= tolerance ? "ok" : "FAIL");
   std::fflush(stdout);
 }
@@ -165,7 +239,7 @@ inline int finish(const char *suite) {
   for (const Result &r : results()) {
     bool ok = r.error <= r.tolerance;
     failed += !ok;
-    std::printf("%-28s %-44s %-10.3e %-8.0e %s\n", r.kernel.c_str(), r.shape.c_str(),
+    std::printf("%-28s %-44s %-10.3e %-8.1e %s\n", r.kernel.c_str(), r.shape.c_str(),
                 r.error, r.tolerance, ok ? "ok" : "FAIL");
   }
   std::printf("%s: %zu checks, %d failed\n", suite, results().size(), failed);

@@ -1,12 +1,16 @@
 // GPU tests of targets/cuda/kernels/moe.cuh: moe_route (DeepSeek-V3, V2,
 // V2-Lite and a tiny router) against a float64 reference of the Hugging Face
 // semantics, moe_align (a permutation consistent with the routing), and
-// moe_combine against a float64 weighted sum.
+// moe_combine against a float64 weighted sum, with float expert/shared outputs
+// and a float result (what dsv3c instantiates: the expert GEMMs write fp32 and
+// the sum joins the fp32 residual stream; random fp32 inputs, all 24 mantissa
+// bits) and all-bf16 (the template's default).
 #include "harness.h"
 #include "targets/cuda/kernels/moe.cuh"
 
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 
 using namespace gpu_test;
 
@@ -226,59 +230,78 @@ template <int E, int TOPK> void testAlign(int T) {
 
 // -------------------------------------------------------------- moe_combine
 
-template <int H, int TOPK> void testCombine(int T, bool withShared, bool outAliasesShared) {
+template <int H, int TOPK, typename InT, typename OutT>
+void testCombine(int T, bool withShared, bool outAliasesShared) {
   const size_t R = static_cast<size_t>(T) * TOPK;
-  std::vector<__nv_bfloat16> expertOut = toBf16(randomFloats(R * H));
-  std::vector<__nv_bfloat16> sharedOut = toBf16(randomFloats(static_cast<size_t>(T) * H));
+  RandomData<InT> expertOut(R * H, -1.0f, 1.0f);
+  RandomData<InT> sharedOut(static_cast<size_t>(T) * H, -1.0f, 1.0f);
   // Routing weights as moe_route gives them: positive, summing to ~2.5.
   std::vector<float> weights = randomFloats(R, 0.05f, 0.6f);
   std::vector<int> entryToRow(R);
   std::iota(entryToRow.begin(), entryToRow.end(), 0);
   std::shuffle(entryToRow.begin(), entryToRow.end(), rng());
 
-  DeviceBuffer<__nv_bfloat16> dExpertOut(R * H), dShared(static_cast<size_t>(T) * H),
-      dOut(static_cast<size_t>(T) * H);
+  DeviceBuffer<InT> dExpertOut(R * H), dShared(static_cast<size_t>(T) * H);
+  DeviceBuffer<OutT> dOut(static_cast<size_t>(T) * H);
   DeviceBuffer<int> dEntryToRow(R);
   DeviceBuffer<float> dWeights(R);
-  dExpertOut.upload(expertOut);
-  dShared.upload(sharedOut);
+  dExpertOut.upload(expertOut.stored);
+  dShared.upload(sharedOut.stored);
   dEntryToRow.upload(entryToRow);
   dWeights.upload(weights);
-  __nv_bfloat16 *out = outAliasesShared ? dShared.ptr : dOut.ptr;
+  // out may alias shared_out only when both have one type.
+  OutT *out = dOut.ptr;
+  if constexpr (std::is_same_v<InT, OutT>) {
+    if (outAliasesShared)
+      out = dShared.ptr;
+  } else if (outAliasesShared) {
+    std::fprintf(stderr, "moe_combine: out cannot alias shared_out of another type\n");
+    std::exit(2);
+  }
   if (!outAliasesShared)
     dOut.poison();
   dim3 grid(T, dsv3k::ceilDiv(H, dsv3k::kMoeCombineColumns));
-  dsv3k::moe_combine<H, TOPK><<<grid, dsv3k::kMoeCombineThreads>>>(
+  dsv3k::moe_combine<H, TOPK, InT, OutT><<<grid, dsv3k::kMoeCombineThreads>>>(
       dExpertOut.ptr, dEntryToRow.ptr, dWeights.ptr, withShared ? dShared.ptr : nullptr, out, T);
   CHECK_LAUNCH();
-  std::vector<float> got =
-      fromBf16(outAliasesShared ? dShared.download() : dOut.download());
+  std::vector<float> got;
+  if constexpr (std::is_same_v<InT, OutT>)
+    got = valuesOf(outAliasesShared ? dShared.download() : dOut.download());
+  else
+    got = valuesOf(dOut.download());
 
   std::vector<double> ref(static_cast<size_t>(T) * H);
   for (int t = 0; t < T; ++t)
     for (int k = 0; k < TOPK; ++k) {
-      const __nv_bfloat16 *src = &expertOut[static_cast<size_t>(entryToRow[t * TOPK + k]) * H];
+      const float *src = &expertOut.values[static_cast<size_t>(entryToRow[t * TOPK + k]) * H];
       double w = weights[t * TOPK + k];
       for (int h = 0; h < H; ++h)
-        ref[static_cast<size_t>(t) * H + h] += w * __bfloat162float(src[h]);
+        ref[static_cast<size_t>(t) * H + h] += w * src[h];
     }
   if (withShared)
     for (size_t i = 0; i < ref.size(); ++i)
-      ref[i] += __bfloat162float(sharedOut[i]);
+      ref[i] += sharedOut.values[i];
   std::string shape = "H=" + std::to_string(H) + " TOPK=" + std::to_string(TOPK) +
-                      " T=" + std::to_string(T) +
+                      " T=" + std::to_string(T) + " " + typeName<InT>() + "->" +
+                      typeName<OutT>() +
                       (withShared ? (outAliasesShared ? " +shared (out=shared)" : " +shared")
                                   : " no shared");
-  // fp32 accumulation rounded once to bf16: the rounding alone is ~1.6e-3
-  // rms relative (half an ulp of 2^-7, uniform); 4e-3 leaves room for it.
-  report("moe_combine", shape, relativeError(got, ref), 4e-3);
+  // bf16 out: fp32 accumulation rounded once to bf16, the rounding alone
+  // ~1.6e-3 rms relative (half an ulp of 2^-7, uniform); 4e-3 leaves room.
+  // float out: nothing but the fp32 sum of at most 9 terms (each fma rounds
+  // once, relative 2^-24 of the running sum): a few 1e-8 as a norm ratio,
+  // tolerance 1e-6; an input or the result passing through bf16 would be
+  // ~1e-3, a dropped pick ~0.3.
+  double tolerance = std::is_same_v<OutT, float> ? 1e-6 : 4e-3;
+  report("moe_combine", shape, relativeError(got, ref), tolerance);
   if (T >= 1024) {
     double micros = medianMicros([&] {
-      dsv3k::moe_combine<H, TOPK><<<grid, dsv3k::kMoeCombineThreads>>>(
+      dsv3k::moe_combine<H, TOPK, InT, OutT><<<grid, dsv3k::kMoeCombineThreads>>>(
           dExpertOut.ptr, dEntryToRow.ptr, dWeights.ptr, withShared ? dShared.ptr : nullptr,
           dOut.ptr, T);
     });
-    double bytes = 2.0 * H * (R + T * (withShared ? 2 : 1));
+    double bytes = static_cast<double>(H) *
+                   (sizeof(InT) * (R + (withShared ? T : 0)) + sizeof(OutT) * T);
     std::printf("  time moe_combine %s: %.1f us (%.0f GB/s)\n", shape.c_str(), micros,
                 bytes / micros / 1e3);
   }
@@ -316,12 +339,22 @@ int main() {
   testAlign<64, 6>(4097);
   testAlign<16, 4>(3);
 
-  testCombine<7168, 8>(1, true, false);
-  testCombine<7168, 8>(77, true, false);
-  testCombine<7168, 8>(77, true, true);
-  testCombine<7168, 8>(1024, false, false);
-  testCombine<256, 8>(1, false, false);
-  testCombine<256, 8>(333, true, false);
-  testCombine<5120, 6>(50, true, false);
+  // float in and out, as dsv3c instantiates it; out may alias shared_out.
+  testCombine<7168, 8, float, float>(1, true, false);
+  testCombine<7168, 8, float, float>(77, true, false);
+  testCombine<7168, 8, float, float>(77, true, true);
+  testCombine<7168, 8, float, float>(1024, false, false);
+  testCombine<7168, 8, float, float>(1024, true, false);
+  testCombine<256, 8, float, float>(1, false, false);
+  testCombine<256, 8, float, float>(333, true, false);
+  testCombine<5120, 6, float, float>(50, true, false);
+  // all bf16, the template's default.
+  testCombine<7168, 8, __nv_bfloat16, __nv_bfloat16>(1, true, false);
+  testCombine<7168, 8, __nv_bfloat16, __nv_bfloat16>(77, true, false);
+  testCombine<7168, 8, __nv_bfloat16, __nv_bfloat16>(77, true, true);
+  testCombine<7168, 8, __nv_bfloat16, __nv_bfloat16>(1024, false, false);
+  testCombine<256, 8, __nv_bfloat16, __nv_bfloat16>(1, false, false);
+  testCombine<256, 8, __nv_bfloat16, __nv_bfloat16>(333, true, false);
+  testCombine<5120, 6, __nv_bfloat16, __nv_bfloat16>(50, true, false);
   return finish("moe");
 }
