@@ -12,7 +12,8 @@
 // Order of operations, each on the result of the one before:
 //   1. penalties: z = logit - (frequency · count + presence) for count > 0
 //   2. greedy (temperature ≤ 0): argmax z, lowest id on ties; NaN never wins
-//   3. temperature: z /= T; m = max z; a row without a finite m is greedy
+//   3. temperature: z *= 1/T (rounded to float); m = max z; a row without a
+//      finite m is greedy
 //   4. top-k: keep key(z) ≥ key of the k-th largest z (ties kept)
 //   5. top-p: of those, keep z ≥ v for the lowest v with W(> v) < ceil(p·W)
 //   6. min-p: keep z - m ≥ log(min_p)
@@ -94,14 +95,15 @@ inline uint64_t fixedWeight(float d) {
   return static_cast<uint64_t>(std::nearbyint(static_cast<double>(scaled)));
 }
 
-/// The penalized (and, unless greedy, temperature-divided) logit.
+/// The penalized logit, times 1 / temperature (the reciprocal rounded to
+/// float, as the kernel multiplies) unless greedy.
 inline float samplingLogit(float logit, int32_t count, const SamplingParams &p,
-                           bool divide) {
+                           bool scale) {
   float value = logit;
   if (count > 0)
     value = value - std::fma(p.frequencyPenalty, static_cast<float>(count),
                              p.presencePenalty);
-  return divide ? value / p.temperature : value;
+  return scale ? value * (1.0f / p.temperature) : value;
 }
 
 /// One row after the filters (steps 1-6 above).

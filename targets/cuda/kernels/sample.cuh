@@ -8,7 +8,8 @@
 //                  how often the sequence has generated the token (a device
 //                  [rows, V] int32 buffer this kernel increments);
 //   2. greedy      temperature ≤ 0: argmax z, lowest id on ties; done;
-//   3. temperature z /= temperature; m = max z; weights w = exp(z - m);
+//   3. temperature z *= 1 / temperature (the reciprocal rounded to float);
+//                  m = max z; weights w = exp(z - m);
 //   4. top-k       keep z ≥ the k-th largest z (ties at the boundary kept);
 //   5. top-p       keep z ≥ v for the largest v whose mass above (the kept
 //                  weights of values > v) is < top_p · (kept weight);
@@ -144,9 +145,10 @@ __device__ __forceinline__ void warpArgMax(float &key, int &index) {
 struct RowView {
   const float *logits;
   const int *counts; ///< nullptr: no penalties
-  float presence, frequency, temperature;
-  bool divide; ///< false for greedy rows: z is the penalized logit
-  int limit;   ///< tokens [0, limit) are candidates
+  float presence, frequency;
+  float inverseTemperature; ///< 1 / T rounded to float: a multiply per token, not a division
+  bool scale; ///< false for greedy rows: z is the penalized logit
+  int limit;  ///< tokens [0, limit) are candidates
 
   /// Rounded operation by operation, no contraction, so the host reference
   /// (runtime/sample/ReferenceSampler.h) computes the same bits.
@@ -154,7 +156,7 @@ struct RowView {
     float value = logit;
     if (count > 0)
       value = __fsub_rn(value, __fmaf_rn(frequency, static_cast<float>(count), presence));
-    return divide ? __fdiv_rn(value, temperature) : value;
+    return scale ? __fmul_rn(value, inverseTemperature) : value;
   }
 };
 
@@ -182,36 +184,40 @@ __device__ __forceinline__ void forEachToken(const RowView &row, Visit visit) {
   }
 }
 
-/// Adds 1 to hist[bin] for each lane with `valid`: one atomic per distinct
-/// bin of the warp (rows of similar logits share bins).
+/// Adds 1 to hist[bin] for each lane with `valid`. A warp whose lanes all
+/// fall in one bin (a peaked or flat row: the case where per-lane atomics
+/// would serialize on one address) adds them with one atomic.
 __device__ __forceinline__ void countInBin(unsigned *hist, unsigned bin, bool valid) {
-  const unsigned peers = __match_any_sync(kFullMask, valid ? bin : 0xffffffffu);
-  if (valid && threadIdx.x % 32 == __ffs(peers) - 1)
-    atomicAdd(&hist[bin], __popc(peers));
+  const unsigned members = __ballot_sync(kFullMask, valid);
+  if (!members)
+    return; // the usual case past the first digit: nothing of this warp matches
+  const unsigned lowest = __reduce_min_sync(kFullMask, valid ? bin : 0xffffffffu);
+  const unsigned highest = __reduce_max_sync(kFullMask, valid ? bin : 0u);
+  if (lowest == highest) {
+    if (threadIdx.x % 32 == __ffs(members) - 1)
+      atomicAdd(&hist[bin], __popc(members));
+  } else if (valid) {
+    atomicAdd(&hist[bin], 1u);
+  }
 }
 
-/// countInBin, and adds `weight` to weights[bin]: with few distinct bins in
-/// the warp, one warp sum and one atomic per bin; else one atomic per lane.
+/// countInBin, and adds `weight` to weights[bin] likewise.
 __device__ __forceinline__ void weighInBin(unsigned *hist, unsigned long long *weights,
                                            unsigned bin, unsigned long long weight,
                                            bool valid) {
-  const int lane = threadIdx.x % 32;
-  const unsigned group = valid ? bin : 0xffffffffu;
-  const unsigned peers = __match_any_sync(kFullMask, group);
-  const bool leader = valid && lane == __ffs(peers) - 1;
-  if (leader)
-    atomicAdd(&hist[bin], __popc(peers));
-  unsigned leaders = __ballot_sync(kFullMask, leader);
-  if (__popc(leaders) <= 4) {
-    while (leaders) {
-      const int first = __ffs(leaders) - 1;
-      const unsigned firstGroup = __shfl_sync(kFullMask, group, first);
-      const unsigned long long sum = warpSumU64(group == firstGroup ? weight : 0ull);
-      if (lane == first)
-        atomicAdd(&weights[bin], sum);
-      leaders &= leaders - 1;
+  const unsigned members = __ballot_sync(kFullMask, valid);
+  if (!members)
+    return;
+  const unsigned lowest = __reduce_min_sync(kFullMask, valid ? bin : 0xffffffffu);
+  const unsigned highest = __reduce_max_sync(kFullMask, valid ? bin : 0u);
+  if (lowest == highest) {
+    const unsigned long long sum = warpSumU64(valid ? weight : 0ull);
+    if (threadIdx.x % 32 == __ffs(members) - 1) {
+      atomicAdd(&hist[bin], __popc(members));
+      atomicAdd(&weights[bin], sum);
     }
   } else if (valid) {
+    atomicAdd(&hist[bin], 1u);
     atomicAdd(&weights[bin], weight);
   }
 }
@@ -521,13 +527,13 @@ __global__ void __launch_bounds__(kSampleThreads)
                     : nullptr;
   view.presence = p.presencePenalty;
   view.frequency = p.frequencyPenalty;
-  view.temperature = p.temperature;
-  view.divide = p.temperature > 0.0f; // NaN: greedy
+  view.scale = p.temperature > 0.0f; // NaN: greedy
+  view.inverseTemperature = view.scale ? __frcp_rn(p.temperature) : 1.0f;
   view.limit = p.vocabLimit > 0 && p.vocabLimit < V ? p.vocabLimit : V;
 
   int token = 0;
   const bool topK = p.topK > 0 && p.topK < view.limit;
-  if (!view.divide) {
+  if (!view.scale) {
     token = argmaxToken(view, s);
   } else {
     // Pass 1: the maximum, and the top-k's first digit histogram.
@@ -551,7 +557,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     for (int w = 0; w < kWarps; ++w)
       m = fmaxf(m, s.reduceKey[w]);
     if (!(m > negInf() && m < -negInf())) {
-      view.divide = false; // no finite maximum: the argmax decides
+      view.scale = false; // no finite maximum: the argmax decides
       token = argmaxToken(view, s);
     } else {
       unsigned threshold = topK ? topKThreshold(view, p.topK, s) : 0u;
