@@ -129,8 +129,11 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
       for (const KernelArg &arg : launch.args)
         args.push_back(writeArg(b, arg));
       stepTypes.push_back(pl::Step::Launch);
+      pl::SizeRange when(planUnit(launch.whenRows.unit), launch.whenRows.multiplier,
+                         launch.whenMin, launch.whenMax);
       steps.push_back(pl::CreateLaunchDirect(b, launch.kernel, &grid, &block, 0, &args,
-                                             launch.op.c_str())
+                                             launch.op.c_str(),
+                                             launch.guarded() ? &when : nullptr)
                           .Union());
     }
     entries.push_back(pl::CreateEntryPointDirect(b, entry.name.c_str(), entry.arenaBytes,

@@ -67,6 +67,8 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
     prepared.block[d] = static_cast<unsigned>(launch.block()->Get(d));
   }
   prepared.sharedBytes = launch.shared_bytes();
+  if (launch.when())
+    prepared.when = *launch.when();
   const size_t argCount = launch.args() ? launch.args()->size() : 0;
   for (size_t a = 0; a < argCount; ++a) {
     const plan::Arg &arg = *launch.args()->Get(a);
@@ -132,6 +134,14 @@ Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
   static constexpr int64_t kMaxGrid[3] = {2147483647, 65535, 65535};
   static const char *const kAxis[3] = {"x", "y", "z"};
   out.empty = false;
+  if (launch.when) {
+    // Another candidate kernel covers this size: nothing to launch.
+    const int64_t rows = launch.when->multiplier() * sizeValue(launch.when->unit(), sizes);
+    if (rows < launch.when->min() || rows > launch.when->max()) {
+      out.empty = true;
+      return Status::success();
+    }
+  }
   for (int d = 0; d < 3; ++d) {
     StatusOr<int64_t> dim = resolveLaunchDim(launch.grid[d], sizes);
     if (!dim.ok())

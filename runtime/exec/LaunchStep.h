@@ -22,6 +22,7 @@
 #include "runtime/plan/PlanFile.h"
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,8 @@ struct PreparedLaunch {
   std::array<unsigned, 3> block{};
   unsigned sharedBytes = 0;
   std::vector<PreparedArg> args;
+  /// The sizes this launch runs for; absent: all.
+  std::optional<plan::SizeRange> when;
 };
 
 /// Resolves `launch` (from a verified plan) against `addresses`. Fails when
@@ -98,8 +101,9 @@ struct ResolvedLaunch {
   std::vector<void *> paramPointers;
 };
 
-/// Fills `out` for `sizes` (reusing its storage). Fails when an int does not
-/// fit in 32 bits or a grid dimension exceeds CUDA's limits.
+/// Fills `out` for `sizes` (reusing its storage); `out.empty` when the grid
+/// is empty or `sizes` fall outside the launch's `when` range. Fails when an
+/// int does not fit in 32 bits or a grid dimension exceeds CUDA's limits.
 Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
                      ResolvedLaunch &out);
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 namespace dsv3::plan {
 
 const char *sizeUnitSymbol(SizeUnit unit) {
@@ -159,7 +161,17 @@ void dumpLaunch(const Plan &plan, size_t index, const Launch &launch,
   if (launch.args())
     for (size_t a = 0; a < launch.args()->size(); ++a)
       out += (a ? ", " : "") + formatArg(*launch.args()->Get(a));
-  out += ")\n";
+  out += ")";
+  if (const SizeRange *when = launch.when()) {
+    std::string rows = formatSize(when->unit(), when->multiplier());
+    if (when->max() == std::numeric_limits<int64_t>::max())
+      out += fmt::format(" when {} >= {}", rows, when->min());
+    else if (when->min() <= 0)
+      out += fmt::format(" when {} <= {}", rows, when->max());
+    else
+      out += fmt::format(" when {} <= {} <= {}", when->min(), rows, when->max());
+  }
+  out += "\n";
 }
 
 void dumpEntryPoint(const Plan &plan, const EntryPoint &entry,

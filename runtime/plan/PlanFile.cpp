@@ -4,6 +4,7 @@
 
 #include "runtime/plan/PlanDump.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -521,6 +522,12 @@ Status PlanVerifier::checkLaunch(const std::string &where,
     return Status::error("{}: grid has {}, needs 3", where,
                          plural(gridDims, "dimension"));
   static const char *const kAxis[3] = {"x", "y", "z"};
+  const SizeRange *when = launch.when();
+  if (when && (!validUnit(when->unit()) || when->multiplier() < 1 ||
+               when->min() > when->max()))
+    return Status::error("{}: when: {} <= {} x unit {} <= {} is not a valid range",
+                         where, when->min(), when->multiplier(),
+                         static_cast<int>(when->unit()), when->max());
   for (int d = 0; d < 3; ++d) {
     const LaunchDim *dim = grid->Get(d);
     if (!validUnit(dim->unit()))
@@ -536,6 +543,11 @@ Status PlanVerifier::checkLaunch(const std::string &where,
       continue; // bounded at run time
     std::optional<int64_t> numerator =
         atLimits(dim->unit(), dim->multiplier());
+    // A guarded launch only runs while its size stays in range.
+    if (numerator && when && when->unit() == dim->unit() &&
+        dim->unit() != SizeUnit::Constant)
+      numerator = std::min(*numerator,
+                           dim->multiplier() * (when->max() / when->multiplier()));
     int64_t value = 0;
     bool fits = numerator.has_value();
     if (fits) {

@@ -8,7 +8,7 @@
 namespace dsv3::plan {
 /// Written by dsv3c, required by dsv3-run. Bump on any schema change a reader
 /// of the previous version could misread.
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
 } // namespace dsv3::plan
 
 #endif // DSV3_RUNTIME_PLAN_PLANVERSION_H

@@ -17,6 +17,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <limits>
+
 using namespace mlir;
 
 namespace dsv3 {
@@ -72,6 +74,17 @@ private:
   void launch(Operation *op, StringRef kernel, ArrayRef<std::string> templateArgs,
               std::array<LaunchDimExpr, 3> grid, int threads,
               std::vector<KernelArg> args);
+  /// Guards the last two launches: the first for rows <= limit, the second
+  /// for more.
+  void splitAt(SizeExpr rows, int64_t limit) {
+    size_t count = result.launches.size();
+    for (size_t i : {count - 2, count - 1}) {
+      KernelLaunch &l = result.launches[i];
+      l.whenRows = rows;
+      l.whenMin = i == count - 2 ? 0 : limit + 1;
+      l.whenMax = i == count - 2 ? limit : std::numeric_limits<int64_t>::max();
+    }
+  }
 
   FailureOr<KernelArg> buffer(Value v);
   FailureOr<SizeExpr> rows(Value v);
@@ -274,6 +287,14 @@ void EntryGenerator::launch(Operation *op, StringRef kernel,
 
 std::string str(int64_t value) { return std::to_string(value); }
 
+/// Kernel choice by size (until a tuning table replaces these): a GEMM over
+/// at most this many rows reads its weight with skinny_gemm.cuh's kernels,
+/// more rows take the 64 x 64 tiles of gemm.cuh / grouped_gemm.cuh.
+constexpr int64_t kSkinnyMaxRows = 4;
+/// Routed rows (top_k x tokens) up to which each routed row reads its
+/// expert's weight itself (grouped skinny kernels).
+constexpr int64_t kSkinnyMaxRoutedRows = 32;
+
 LogicalResult EntryGenerator::emit(Operation *op) {
   // Collects buffer arguments; the first failure is reported once.
   bool failedArg = false;
@@ -355,19 +376,29 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               launch(op, "fp8_gemm", params, grid, 256,
                      {buf(gemm.getLhs()), buf(gemm.getLhsScales()), buf(gemm.getRhs()),
                       buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
-            else
-              launch(op, "w8a16_gemm", params, grid, 256,
-                     {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
-                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
+            else {
+              std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
+                                             buf(gemm.getRhs()), buf(gemm.getRhsScales()),
+                                             buf(gemm.getResult()), intArg(m)};
+              launch(op, "w8a16_skinny_gemm", params, {constDim((n + 3) / 4), one, one}, 256,
+                     args);
+              launch(op, "w8a16_gemm", params, grid, 256, args);
+              splitAt(m, kSkinnyMaxRows);
+            }
             return success();
           })
           .Case([&](Bf16GemmOp gemm) {
             int64_t n = tensorOf(gemm.getRhs()).getDimSize(0), k = cols(gemm.getLhs());
             SizeExpr m = rowsOf(gemm.getLhs());
-            launch(op, "bf16_gemm", {str(n), str(k), elementTypeName(gemm.getResult())},
-                   {constDim((n + 63) / 64), dim(m, 64), one}, 256,
-                   {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
-                    buf(gemm.getResult()), intArg(m)});
+            SmallVector<std::string> params = {str(n), str(k),
+                                               elementTypeName(gemm.getResult())};
+            std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
+                                           buf(gemm.getResult()), intArg(m)};
+            launch(op, "bf16_skinny_gemm", params, {constDim((n + 3) / 4), one, one}, 256,
+                   args);
+            launch(op, "bf16_gemm", params, {constDim((n + 63) / 64), dim(m, 64), one}, 256,
+                   args);
+            splitAt(m, kSkinnyMaxRows);
             return success();
           })
           .Case([&](SwigluOp swiglu) {
@@ -508,15 +539,19 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr r = rowsOf(gemm.getResult());
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64),
                                                  dim(r, 64, experts), one};
-            if (gemm.getRhsScales() && !gemm.getLhsScales())
-              launch(op, "w8a16_grouped_gemm",
-                     {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                      str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
-                     grid, 256,
-                     {buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
-                      buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
-                      buf(gemm.getResult()), intArg(r)});
-            else if (gemm.getLhsScales())
+            std::array<LaunchDimExpr, 3> skinnyGrid = {constDim((n + 3) / 4), dim(r), one};
+            if (gemm.getRhsScales() && !gemm.getLhsScales()) {
+              SmallVector<std::string> params = {
+                  str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                  str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())};
+              std::vector<KernelArg> args = {
+                  buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
+                  buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),
+                  intArg(r)};
+              launch(op, "w8a16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
+              launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
+              splitAt(r, kSkinnyMaxRoutedRows);
+            } else if (gemm.getLhsScales())
               launch(op, "fp8_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
                       str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
@@ -524,12 +559,16 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                      {buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
                       buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
                       buf(gemm.getResult()), intArg(r)});
-            else
-              launch(op, "bf16_grouped_gemm",
-                     {str(n), str(k), str(experts), elementTypeName(gemm.getResult())}, grid,
-                     256,
-                     {buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
-                      buf(gemm.getOffsets()), buf(gemm.getResult()), intArg(r)});
+            else {
+              SmallVector<std::string> params = {str(n), str(k), str(experts),
+                                                 elementTypeName(gemm.getResult())};
+              std::vector<KernelArg> args = {buf(gemm.getLhs()), optBuf(gemm.getGather()),
+                                             buf(gemm.getRhs()), buf(gemm.getOffsets()),
+                                             buf(gemm.getResult()), intArg(r)};
+              launch(op, "bf16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
+              launch(op, "bf16_grouped_gemm", params, grid, 256, args);
+              splitAt(r, kSkinnyMaxRoutedRows);
+            }
             return success();
           })
           .Case([&](MoeCombineOp combine) {

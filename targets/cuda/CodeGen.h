@@ -83,6 +83,11 @@ struct KernelLaunch {
   int block[3] = {1, 1, 1};
   std::vector<KernelArg> args;
   std::string op; ///< the kernel op's name
+  /// Runs only when whenMin <= size(whenRows) <= whenMax (whenRows.unit
+  /// Constant with multiplier 0: always).
+  SizeExpr whenRows{SizeUnit::Constant, 0};
+  int64_t whenMin = 0, whenMax = 0;
+  bool guarded() const { return whenRows.multiplier != 0; }
 };
 
 struct EntryOutput {

@@ -23,6 +23,7 @@
 
 #include "targets/cuda/kernels/gemm.cuh"
 #include "targets/cuda/kernels/grouped_gemm.cuh"
+#include "targets/cuda/kernels/skinny_gemm.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -238,6 +239,7 @@ void referenceBf16Row(const bf16 *a, const bf16 *b, int N, int K, double *out) {
 struct Timing {
   std::string kernel, shape;
   double microseconds, tflops;
+  double weightGBs; ///< weight bytes read per second / 1e9
 };
 std::vector<Timing> &timings() {
   static std::vector<Timing> all;
@@ -247,7 +249,7 @@ std::vector<Timing> &timings() {
 /// Median of 5 timed launches (after the checked one), for the record only:
 /// these kernels are the correct baseline, not the fast ones.
 void timeLaunches(const std::string &kernel, const std::string &shape, double flops,
-                  const std::function<void()> &launch) {
+                  double weightBytes, const std::function<void()> &launch) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
@@ -264,10 +266,16 @@ void timeLaunches(const std::string &kernel, const std::string &shape, double fl
   }
   std::sort(ms.begin(), ms.end());
   double us = ms[ms.size() / 2] * 1e3;
-  timings().push_back({kernel, shape, us, flops / (us * 1e-6) / 1e12});
+  timings().push_back(
+      {kernel, shape, us, flops / (us * 1e-6) / 1e12, weightBytes / (us * 1e-6) / 1e9});
   CHECK_CUDA(cudaEventDestroy(start));
   CHECK_CUDA(cudaEventDestroy(stop));
 }
+
+/// Which kernel family a test runs: gemm.cuh / grouped_gemm.cuh's 64 x 64
+/// tiles, or skinny_gemm.cuh's few-row kernels (same arguments, same results).
+enum class Family { kTiles, kSkinny };
+const char *familyPrefix(Family family) { return family == Family::kSkinny ? "skinny " : ""; }
 
 std::string gemmShape(int N, int K, int M) {
   return std::to_string(N) + "x" + std::to_string(K) + " M=" + std::to_string(M);
@@ -308,7 +316,7 @@ template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = fals
   std::string name = std::string("fp8_gemm ") + outName<OutT>();
   compareRows(name, gemmShape(N, K, M), c, N, rows, ref);
   if (timed)
-    timeLaunches(name, gemmShape(N, K, M), 2.0 * M * N * K, launch);
+    timeLaunches(name, gemmShape(N, K, M), 2.0 * M * N * K, 1.0 * N * K, launch);
 }
 
 /// One DeepSeek-V3 projection at every M of the task.
@@ -323,7 +331,8 @@ template <int N, int K> void testFp8GemmAllM() {
 
 /// bf16 activations (row stride lda, padding columns poisoned with 1e30)
 /// times a block-scaled FP8 weight.
-template <int N, int K, typename OutT> void testW8A16Gemm(int M, int lda, bool timed = false) {
+template <int N, int K, typename OutT>
+void testW8A16Gemm(int M, int lda, bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
   constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
   std::vector<bf16> a = randomBf16(static_cast<size_t>(M) * lda);
@@ -343,8 +352,12 @@ template <int N, int K, typename OutT> void testW8A16Gemm(int M, int lda, bool t
   dc.poison();
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
   auto launch = [&] {
-    dsv3k::w8a16_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
-        <<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
+    if (family == Family::kSkinny)
+      dsv3k::w8a16_skinny_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
+          <<<dsv3k::ceilDiv(N, 4), 256>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
+    else
+      dsv3k::w8a16_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
+          <<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
   };
   launch();
   CHECK_LAUNCH();
@@ -355,16 +368,17 @@ template <int N, int K, typename OutT> void testW8A16Gemm(int M, int lda, bool t
   for (size_t i = 0; i < rows.size(); ++i)
     referenceScaledRow(&a[static_cast<size_t>(rows[i]) * lda], static_cast<const float *>(nullptr),
                        b.data(), bScales.data(), N, K, &ref[i * N]);
-  std::string name = std::string("w8a16_gemm ") + outName<OutT>();
+  std::string name = std::string(familyPrefix(family)) + "w8a16_gemm " + outName<OutT>();
   std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
-    timeLaunches(name, shape, 2.0 * M * N * K, launch);
+    timeLaunches(name, shape, 2.0 * M * N * K, 1.0 * N * K * sizeof(b[0]), launch);
 }
 
 // ---------------------------------------------------------------- bf16_gemm
 
-template <int N, int K, typename OutT> void testBf16Gemm(int M, int lda, bool timed = false) {
+template <int N, int K, typename OutT>
+void testBf16Gemm(int M, int lda, bool timed = false, Family family = Family::kTiles) {
   std::vector<bf16> a = randomBf16(static_cast<size_t>(M) * lda);
   for (int m = 0; m < M; ++m)
     for (int k = K; k < lda; ++k)
@@ -378,7 +392,11 @@ template <int N, int K, typename OutT> void testBf16Gemm(int M, int lda, bool ti
   dc.poison();
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
   auto launch = [&] {
-    dsv3k::bf16_gemm<N, K, OutT><<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dc.ptr, M);
+    if (family == Family::kSkinny)
+      dsv3k::bf16_skinny_gemm<N, K, OutT>
+          <<<dsv3k::ceilDiv(N, 4), 256>>>(da.ptr, lda, db.ptr, dc.ptr, M);
+    else
+      dsv3k::bf16_gemm<N, K, OutT><<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dc.ptr, M);
   };
   launch();
   CHECK_LAUNCH();
@@ -388,11 +406,11 @@ template <int N, int K, typename OutT> void testBf16Gemm(int M, int lda, bool ti
   std::vector<double> ref(rows.size() * N);
   for (size_t i = 0; i < rows.size(); ++i)
     referenceBf16Row(&a[static_cast<size_t>(rows[i]) * lda], b.data(), N, K, &ref[i * N]);
-  std::string name = std::string("bf16_gemm ") + outName<OutT>();
+  std::string name = std::string(familyPrefix(family)) + "bf16_gemm " + outName<OutT>();
   std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
-    timeLaunches(name, shape, 2.0 * M * N * K, launch);
+    timeLaunches(name, shape, 2.0 * M * N * K, 1.0 * N * K * sizeof(b[0]), launch);
 }
 
 // ------------------------------------------------------------ grouped GEMMs
@@ -459,6 +477,13 @@ std::vector<int> sampleRoutedRows(const Routing &routing) {
   return picked;
 }
 
+int usedExperts(const Routing &routing) {
+  int used = 0;
+  for (size_t e = 0; e + 1 < routing.expertOffsets.size(); ++e)
+    used += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
+  return used;
+}
+
 std::string groupedShape(int E, int N, int K, const Routing &routing, bool gather) {
   int nonEmpty = 0;
   for (size_t e = 0; e + 1 < routing.expertOffsets.size(); ++e)
@@ -517,12 +542,13 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   std::string shape = groupedShape(E, N, K, routing, gather);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
-    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+    timeLaunches(name, shape, 2.0 * R * N * K,
+                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
 }
 
 template <int N, int K, int E, typename OutT>
 void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
-                      bool timed = false) {
+                      bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
   constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
   Routing routing = routeTokens(T, topK, E, candidates);
@@ -546,8 +572,13 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
-    dsv3k::w8a16_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
-        da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+    if (family == Family::kSkinny)
+      dsv3k::w8a16_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT>
+          <<<dim3(dsv3k::ceilDiv(N, 4), R), 256>>>(da.ptr, aRows, db.ptr, dbs.ptr,
+                                                   doffsets.ptr, dc.ptr, R);
+    else
+      dsv3k::w8a16_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
+          da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
@@ -562,16 +593,18 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
                        &b[static_cast<size_t>(e) * N * K],
                        &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K, &ref[i * N]);
   }
-  std::string name = std::string("w8a16_grouped_gemm ") + outName<OutT>();
+  std::string name =
+      std::string(familyPrefix(family)) + "w8a16_grouped_gemm " + outName<OutT>();
   std::string shape = groupedShape(E, N, K, routing, gather);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
-    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+    timeLaunches(name, shape, 2.0 * R * N * K,
+                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
 }
 
 template <int N, int K, int E, typename OutT>
 void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
-                     bool timed = false) {
+                     bool timed = false, Family family = Family::kTiles) {
   Routing routing = routeTokens(T, topK, E, candidates);
   const int R = routing.rows();
   const int aRowsCount = gather ? T : R;
@@ -589,8 +622,12 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
-    dsv3k::bf16_grouped_gemm<N, K, E, OutT>
-        <<<grid, dim3(256)>>>(da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
+    if (family == Family::kSkinny)
+      dsv3k::bf16_grouped_skinny_gemm<N, K, E, OutT><<<dim3(dsv3k::ceilDiv(N, 4), R), 256>>>(
+          da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
+    else
+      dsv3k::bf16_grouped_gemm<N, K, E, OutT>
+          <<<grid, dim3(256)>>>(da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
@@ -604,11 +641,13 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
     referenceBf16Row(&a[static_cast<size_t>(source) * K], &b[static_cast<size_t>(e) * N * K], N,
                      K, &ref[i * N]);
   }
-  std::string name = std::string("bf16_grouped_gemm ") + outName<OutT>();
+  std::string name =
+      std::string(familyPrefix(family)) + "bf16_grouped_gemm " + outName<OutT>();
   std::string shape = groupedShape(E, N, K, routing, gather);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
-    timeLaunches(name, shape, 2.0 * R * N * K, launch);
+    timeLaunches(name, shape, 2.0 * R * N * K,
+                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
 }
 
 } // namespace
@@ -681,10 +720,40 @@ int main() {
   testBf16Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
   testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
 
+  // Skinny kernels (decode, at most 4 rows, or a few dozen routed rows):
+  // every DeepSeek-V3 projection they serve at M = 1 and 4, M = 7 for the
+  // multi-pass path, partial blocks, strided A and element loads; each
+  // timed at M = 1 against its weight bytes.
+  constexpr Family kSkinny = Family::kSkinny;
+  for (int M : {1, 4}) {
+    testW8A16Gemm<1536, 7168, float>(M, 7168, M == 1, kSkinny);  // q_a
+    testW8A16Gemm<24576, 1536, float>(M, 1536, M == 1, kSkinny); // q_b
+    testW8A16Gemm<576, 7168, float>(M, 7168, M == 1, kSkinny);   // kv_a
+    testW8A16Gemm<7168, 16384, float>(M, 16384, M == 1, kSkinny); // o_proj
+    testW8A16Gemm<18432, 7168, float>(M, 7168, M == 1, kSkinny); // dense gate/up
+    testW8A16Gemm<7168, 18432, float>(M, 18432, M == 1, kSkinny); // dense down
+    testW8A16Gemm<2048, 7168, bf16>(M, 7168, false, kSkinny);
+    testBf16Gemm<129280, 7168, float>(M, 7168, M == 1, kSkinny); // lm_head
+    testBf16Gemm<256, 7168, float>(M, 7168, M == 1, kSkinny);    // router
+  }
+  testW8A16Gemm<80, 256, float>(7, 264, false, kSkinny);
+  testW8A16Gemm<96, 200, float>(3, 203, false, kSkinny);
+  testBf16Gemm<32768, 512, bf16>(7, 576, false, kSkinny);
+  testBf16Gemm<80, 200, float>(2, 203, false, kSkinny);
+  // Decode MoE: 1 and 4 tokens x top-8 of 256 experts, gathered gate/up and
+  // routed-order down; tiny experts with odd shapes.
+  for (int T : {1, 4}) {
+    testW8A16Grouped<2048, 7168, 256, float>(T, 8, allExperts(256), true, T == 1, kSkinny);
+    testW8A16Grouped<7168, 2048, 256, float>(T, 8, allExperts(256), false, T == 1, kSkinny);
+    testBf16Grouped<2048, 7168, 256, float>(T, 8, allExperts(256), true, T == 1, kSkinny);
+  }
+  testW8A16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false, false, kSkinny);
+  testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
+
   int status = finish("gemm_test");
-  std::printf("\n== gemm_test timings (median of 5, baseline SIMT kernels)\n");
+  std::printf("\n== gemm_test timings (median of 5; GB/s counts each weight byte once)\n");
   for (const Timing &t : timings())
-    std::printf("%-28s %-44s %10.1f us %8.2f TFLOP/s\n", t.kernel.c_str(), t.shape.c_str(),
-                t.microseconds, t.tflops);
+    std::printf("%-34s %-44s %10.1f us %8.2f TFLOP/s %8.0f GB/s weights\n", t.kernel.c_str(),
+                t.shape.c_str(), t.microseconds, t.tflops, t.weightGBs);
   return status;
 }

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 
 using namespace dsv3;
 using namespace dsv3::exec;
@@ -158,6 +159,22 @@ TEST_F(PreparedLaunchTest, MissingInputBuffer) {
   EXPECT_EQ(prepared.status().message(),
             "entry point 'prefill' step 0 (embed): arg 0: no buffer for input "
             "'tokens'");
+}
+
+TEST_F(PreparedLaunchTest, SizeRangeSelectsTheCandidate) {
+  // A GEMM's two candidates: few routed rows (8*T <= 32) and the rest.
+  PreparedLaunch few = prepare(1), many = prepare(1);
+  few.when = plan::SizeRange(SizeUnit::Tokens, 8, 0, 32);
+  many.when = plan::SizeRange(SizeUnit::Tokens, 8, 33, std::numeric_limits<int64_t>::max());
+  ResolvedLaunch resolved;
+  for (int64_t tokens : {1, 4, 5, 4096}) {
+    ASSERT_TRUE(resolveLaunch(few, StepSizes{tokens, 1, 1}, resolved).ok());
+    bool fewRuns = !resolved.empty;
+    ASSERT_TRUE(resolveLaunch(many, StepSizes{tokens, 1, 1}, resolved).ok());
+    bool manyRuns = !resolved.empty;
+    EXPECT_EQ(fewRuns, tokens <= 4) << "T=" << tokens;
+    EXPECT_NE(fewRuns, manyRuns) << "exactly one candidate runs at T=" << tokens;
+  }
 }
 
 TEST_F(PreparedLaunchTest, EmptyAndOversizedGrids) {

@@ -17,7 +17,7 @@ TEST(PlanDumpTest, SmallPlan) {
   std::vector<uint8_t> bytes = buildPlan(smallPlan());
   ASSERT_TRUE(verifyPlan(bytes.data(), bytes.size(), "small.plan").ok());
   const std::string expected =
-      "plan schema 1\n"
+      "plan schema " + std::to_string(kSchemaVersion) + "\n"
       "target sm_90a compute 9.0\n"
       "limits max_tokens 64, max_sequences 4, page_size 16\n"
       "model vocab 32, hidden 16, layers 2 + 1 MTP, cache row 24, top_k 2\n"

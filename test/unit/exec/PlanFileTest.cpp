@@ -225,6 +225,24 @@ TEST(PlanFileTest, BadGridShapeAndLimits) {
             }),
             "test.plan: entry point 'prefill' step 1 (rms_norm): grid.y = "
             "1024*T exceeds CUDA's limit of 65535 at the plan's limits");
+  // The same grid is fine for a launch that only runs while T <= 32 ...
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid[1] = dim(SizeUnit::Tokens, 1024);
+              s.entries[0].launches[1].when = SizeRange(SizeUnit::Tokens, 1, 0, 32);
+            }),
+            "");
+  // ... but not for one that runs up to T = 64.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].grid[1] = dim(SizeUnit::Tokens, 1024);
+              s.entries[0].launches[1].when = SizeRange(SizeUnit::Tokens, 1, 33, 64);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): grid.y = "
+            "1024*T exceeds CUDA's limit of 65535 at the plan's limits");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].when = SizeRange(SizeUnit::Tokens, 1, 8, 4);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): when: 8 <= 1 x unit 1 "
+            "<= 4 is not a valid range");
   EXPECT_EQ(errorAfter([](PlanSpec &s) {
               s.entries[0].launches[1].grid[2] = dim(SizeUnit::Tokens, -1);
             }),

@@ -13,6 +13,7 @@
 #include "runtime/plan/PlanVersion.h"
 #include "runtime/plan/Plan_generated.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,7 @@ struct LaunchSpec {
   std::vector<int32_t> block;
   uint32_t sharedBytes = 0;
   std::vector<ArgSpec> args;
+  std::optional<SizeRange> when = std::nullopt;
 };
 
 struct OutputSpec {
@@ -234,7 +236,8 @@ inline std::vector<uint8_t> buildPlan(const PlanSpec &spec) {
         args.push_back(buildArg(b, arg));
       steps.push_back(CreateLaunchDirect(b, launch.kernel, &launch.grid,
                                          &launch.block, launch.sharedBytes,
-                                         &args, launch.op.c_str())
+                                         &args, launch.op.c_str(),
+                                         launch.when ? &*launch.when : nullptr)
                           .Union());
       types.push_back(entry.writeNoneSteps ? Step::NONE : Step::Launch);
     }
