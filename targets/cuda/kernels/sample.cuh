@@ -57,7 +57,7 @@ namespace sample_detail {
 constexpr int kWarps = kSampleThreads / 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 /// Weights are exp(z - m) · 2^44, rounded: at most 2^44 each, so a row of up
-/// to 2^19 tokens sums below 2^63.
+/// to 2^17 tokens sums below 2^61.
 constexpr float kWeightScale = 17592186044416.0f; // 2^44
 /// Larger than any vocabulary index: marks a thread that has no candidate.
 constexpr int kNoIndex = 0x7fffffff;
@@ -201,8 +201,30 @@ __device__ __forceinline__ void countInBin(unsigned *hist, unsigned bin, bool va
   }
 }
 
-/// countInBin, and adds `weight` to weights[bin] likewise.
-__device__ __forceinline__ void weighInBin(unsigned *hist, unsigned long long *weights,
+/// Bin weights are kept as three 32-bit limbs of 15, 15 and the remaining
+/// bits, each summed with 32-bit shared atomics (64-bit ones are far slower
+/// when lanes collide). Exact: at most V ≤ 2^17 adds of < 2^15 per low limb,
+/// and the top limb sums to at most (total weight) / 2^30 ≤ 2^31.
+constexpr int kLimbBits = 15;
+constexpr unsigned kLimbMask = (1u << kLimbBits) - 1;
+
+__device__ __forceinline__ void addWeight(unsigned (*limbs)[kBins], unsigned bin,
+                                          unsigned long long weight) {
+  if (weight == 0)
+    return;
+  atomicAdd(&limbs[0][bin], static_cast<unsigned>(weight) & kLimbMask);
+  atomicAdd(&limbs[1][bin], static_cast<unsigned>(weight >> kLimbBits) & kLimbMask);
+  atomicAdd(&limbs[2][bin], static_cast<unsigned>(weight >> (2 * kLimbBits)));
+}
+
+__device__ __forceinline__ unsigned long long binWeight(const unsigned (*limbs)[kBins],
+                                                        int bin) {
+  return limbs[0][bin] + (static_cast<unsigned long long>(limbs[1][bin]) << kLimbBits) +
+         (static_cast<unsigned long long>(limbs[2][bin]) << (2 * kLimbBits));
+}
+
+/// countInBin, and adds `weight` to the bin's weight likewise.
+__device__ __forceinline__ void weighInBin(unsigned *hist, unsigned (*limbs)[kBins],
                                            unsigned bin, unsigned long long weight,
                                            bool valid) {
   const unsigned members = __ballot_sync(kFullMask, valid);
@@ -214,11 +236,11 @@ __device__ __forceinline__ void weighInBin(unsigned *hist, unsigned long long *w
     const unsigned long long sum = warpSumU64(valid ? weight : 0ull);
     if (threadIdx.x % 32 == __ffs(members) - 1) {
       atomicAdd(&hist[bin], __popc(members));
-      atomicAdd(&weights[bin], sum);
+      addWeight(limbs, bin, sum);
     }
   } else if (valid) {
     atomicAdd(&hist[bin], 1u);
-    atomicAdd(&weights[bin], weight);
+    addWeight(limbs, bin, weight);
   }
 }
 
@@ -245,7 +267,7 @@ struct SharedState {
   union {
     struct {
       unsigned count[kBins];
-      unsigned long long weight[kBins];
+      unsigned weightLimbs[3][kBins]; ///< see addWeight
     } hist;
     /// Kept weight per (warp, chunk) of the draw pass.
     unsigned long long chunkWeight[kWarps][64];
@@ -290,7 +312,7 @@ __device__ __forceinline__ void clearHistograms(SharedState &s) {
   __syncthreads();
   for (int b = threadIdx.x; b < kBins; b += kSampleThreads) {
     s.hist.count[b] = 0;
-    s.hist.weight[b] = 0;
+    s.hist.weightLimbs[0][b] = s.hist.weightLimbs[1][b] = s.hist.weightLimbs[2][b] = 0;
   }
   __syncthreads();
 }
@@ -362,14 +384,17 @@ __device__ __forceinline__ unsigned topPThreshold(const RowView &row, float m, f
       const unsigned key = orderedKey(z);
       const bool match = i >= 0 && z == z && key >= floorKey &&
                          (level == 0 || (key >> shift) == prefix);
-      weighInBin(s.hist.count, s.hist.weight, (key >> lowShift) & mask,
-                 match ? weightOf(z - m) : 0ull, match);
+      const unsigned long long weight = match ? weightOf(z - m) : 0ull;
+      // A value of weight 0 has all the weight above it: top-p never keeps
+      // it, so it need not be counted.
+      weighInBin(s.hist.count, s.hist.weightLimbs, (key >> lowShift) & mask, weight,
+                 weight > 0);
     });
     __syncthreads();
     const int bins = 1 << digitBits(level);
     const int high = bins - 1 - 2 * threadIdx.x, low = high - 1;
-    const unsigned long long highWeight = high >= 0 ? s.hist.weight[high] : 0;
-    const unsigned long long lowWeight = low >= 0 ? s.hist.weight[low] : 0;
+    const unsigned long long highWeight = high >= 0 ? binWeight(s.hist.weightLimbs, high) : 0;
+    const unsigned long long lowWeight = low >= 0 ? binWeight(s.hist.weightLimbs, low) : 0;
     unsigned long long total = 0;
     const unsigned long long before =
         blockExclusiveScanU64(highWeight + lowWeight, s.scratch, total);
@@ -509,7 +534,7 @@ template <int V>
 __global__ void __launch_bounds__(kSampleThreads)
     sample_tokens(const float *logits, int ld, const SamplingParams *params, int *counts,
                   int *tokens, int R) {
-  static_assert(V >= 1 && V <= (1 << 19), "weights of a row must sum below 2^63");
+  static_assert(V >= 1 && V <= (1 << 17), "bin weight limbs hold sums of at most 2^17 tokens");
   using namespace sample_detail;
   __shared__ SharedState s;
 
