@@ -173,7 +173,7 @@ void testDistribution(const std::string &name, const std::vector<float> &logits,
   const std::vector<double> expected = dsv3::sample::tokenProbabilities(
       logits.data(), V, penalized ? rowCounts.data() : nullptr, params);
   char shape[160];
-  std::snprintf(shape, sizeof(shape), "V=%d T=%.2g k=%d p=%.2g minp=%.2g pres=%.2g freq=%.2g", V,
+  std::snprintf(shape, sizeof(shape), "V=%d T=%.3g k=%d p=%.4g minp=%.3g pres=%.3g freq=%.3g", V,
                 params.temperature, params.topK, params.topP, params.minP,
                 params.presencePenalty, params.frequencyPenalty);
   checkDistribution("dist " + name, shape, tokens, expected);
