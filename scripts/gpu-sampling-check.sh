@@ -7,7 +7,8 @@
 #      another seed differs, temperature 0 is the default greedy; top-k 1,
 #      top-p 1e-6 and min-p 1 reduce sampling to the greedy tokens; large
 #      presence or frequency penalties forbid repeats; all options together
-#      are reproducible;
+#      are reproducible; --logits-out and --teacher-force (lockstep) agree
+#      with the greedy run;
 #   3. text with a small byte-level tokenizer (test/tools/Inputs): one
 #      streamed prompt, --input-file as JSON lines in input order, --stop
 #      cutting a greedy reply exactly where the stop string first appears,
@@ -64,6 +65,29 @@ ids "${all[@]}" > "$work/all1"
 ids "${all[@]}" > "$work/all2"
 same "all options: same seed, same tokens" "$work/all1" "$work/all2"
 differ "all options differ from greedy" "$work/all1" "$work/greedy"
+# Lockstep (what gpu-e2e.sh uses): --logits-out's rows give the greedy
+# tokens by argmax; --teacher-force feeds the given tokens.
+ids --logits-out "$work/logits.npy" > "$work/lockstep"
+same "--logits-out: the same greedy tokens" "$work/greedy" "$work/lockstep"
+python3 - "$work/logits.npy" "$work/greedy" <<'PY' || status=1
+import sys
+import numpy as np
+logits = np.load(sys.argv[1])
+tokens = [[int(t) for t in line.split()[2:]] for line in open(sys.argv[2])]
+assert logits.shape == (24, 2, 1024) and logits.dtype == np.float32, logits.shape
+assert (logits.argmax(axis=2).T == np.array(tokens)).all()
+print("ok: --logits-out is [24, 2, 1024] float32 and its argmax is the greedy tokens")
+PY
+python3 -c "import numpy as np; np.save('$work/teacher.npy', np.full((23, 2), 5, np.int32))"
+ids --teacher-force "$work/teacher.npy" --logits-out "$work/forced.npy" > /dev/null
+python3 - "$work/forced.npy" "$work/logits.npy" <<'PY' || status=1
+import sys
+import numpy as np
+forced, free = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert np.array_equal(forced[0], free[0]), "the prefill does not depend on the forced tokens"
+assert not np.array_equal(forced[1:], free[1:]), "forcing token 5 changed nothing"
+print("ok: --teacher-force: same prefill logits, other decode logits")
+PY
 echo "--- seed 11:"; cat "$work/a"; echo "--- greedy:"; cat "$work/greedy"
 echo "--- all options:"; cat "$work/all1"
 
