@@ -294,6 +294,8 @@ constexpr int64_t kSkinnyMaxRows = 4;
 /// Routed rows (top_k x tokens) up to which each routed row reads its
 /// expert's weight itself (grouped skinny kernels).
 constexpr int64_t kSkinnyMaxRoutedRows = 32;
+/// Tokens up to which mla_attention runs one head per block.
+constexpr int64_t kOneHeadPerBlockMaxTokens = 16;
 
 LogicalResult EntryGenerator::emit(Operation *op) {
   // Collects buffer arguments; the first failure is reported once.
@@ -485,19 +487,25 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             MlaShapeAttr s = attention.getShape();
             SizeExpr t = rowsOf(attention.getQLat());
             int64_t heads = s.getHeads();
-            // Heads per block, as mla.cuh's AttentionHeads chooses them.
+            // Heads per block: up to 8 share each staged key (many tokens), or
+            // one per block so that a decode step of few tokens fills the GPU.
             int64_t group = heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
-            launch(op, "mla_attention",
-                   {str(heads), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
-                    str(s.getKvLoraRank()), str(program.pageSize),
-                    elementTypeName(attention.getQLat()), elementTypeName(attention.getResult())},
-                   {dim(t), constDim(heads / group), one}, 256,
-                   {buf(attention.getQLat()), buf(attention.getQ()),
-                    KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
-                    buf(attention.getBlockTable()), intArg({SizeUnit::PagesPerSequence, 1}),
-                    buf(attention.getTokenSeq()), buf(attention.getPositions()),
-                    buf(attention.getResult()), intArg(t),
-                    floatArg(attention.getSoftmaxScale().convertToDouble())});
+            std::vector<KernelArg> args = {
+                buf(attention.getQLat()), buf(attention.getQ()),
+                KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
+                buf(attention.getBlockTable()), intArg({SizeUnit::PagesPerSequence, 1}),
+                buf(attention.getTokenSeq()), buf(attention.getPositions()),
+                buf(attention.getResult()), intArg(t),
+                floatArg(attention.getSoftmaxScale().convertToDouble())};
+            for (int64_t perBlock : {int64_t{1}, group}) {
+              launch(op, "mla_attention",
+                     {str(heads), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
+                      str(s.getKvLoraRank()), str(program.pageSize),
+                      elementTypeName(attention.getQLat()), elementTypeName(attention.getResult()),
+                      str(perBlock)},
+                     {dim(t), constDim(heads / perBlock), one}, 256, args);
+            }
+            splitAt(t, kOneHeadPerBlockMaxTokens);
             return success();
           })
           .Case([&](MlaAbsorbOutOp absorb) {

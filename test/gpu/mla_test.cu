@@ -271,8 +271,8 @@ double worstTokenError(const std::vector<float> &out, const std::vector<double> 
   return worst;
 }
 
-int attentionHeadsPerBlock(int heads) {
-  // The rule mla_attention's comment documents.
+constexpr int attentionHeadsPerBlock(int heads) {
+  // mla_attention's default HEADS_PER_BLOCK, as its comment documents.
   return heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
 }
 
@@ -301,12 +301,15 @@ void launchKvWrite(const InT *kvA, const bf16 *normW, const int *positions, cons
   CHECK_LAUNCH();
 }
 
-template <class S, typename QT, typename OutT>
+/// G: heads per block (mla_attention's HEADS_PER_BLOCK); 0 for its default.
+template <class S, int G = 0, typename QT, typename OutT>
 void launchAttention(const QT *qLat, const QT *q, const bf16 *cache, const int *blockTable,
                      int maxPages, const int *tokenSeq, const int *positions, OutT *outLat, int T) {
-  dim3 grid(T, S::HEADS / attentionHeadsPerBlock(S::HEADS), 1);
-  dsv3k::mla_attention<S::HEADS, S::NOPE, S::ROPE, S::KV_LORA, S::PAGE, QT, OutT><<<grid, 256>>>(
-      qLat, q, cache, blockTable, maxPages, tokenSeq, positions, outLat, T, S::softmaxScale());
+  constexpr int kHeadsPerBlock = G > 0 ? G : attentionHeadsPerBlock(S::HEADS);
+  dim3 grid(T, S::HEADS / kHeadsPerBlock, 1);
+  dsv3k::mla_attention<S::HEADS, S::NOPE, S::ROPE, S::KV_LORA, S::PAGE, QT, OutT, kHeadsPerBlock>
+      <<<grid, 256>>>(qLat, q, cache, blockTable, maxPages, tokenSeq, positions, outLat, T,
+                      S::softmaxScale());
   CHECK_LAUNCH();
 }
 
@@ -522,7 +525,10 @@ void referenceAttention(const std::vector<float> &qLat, const std::vector<float>
 /// mla_attention on a random paged cache holding `lengths` positions per
 /// sequence; `decode` picks one token per sequence at its last position, else
 /// every position attends (prefill). q, q_lat and out_lat are Act.
-template <class S, typename Act> void testAttention(const std::vector<int> &lengths, bool decode) {
+/// G: heads per block, 0 for the kernel's default (dsv3c uses 1 for steps of
+/// at most 16 tokens, the default above).
+template <class S, typename Act, int G = 0>
+void testAttention(const std::vector<int> &lengths, bool decode) {
   constexpr int kRow = S::KV_LORA + S::ROPE;
   PagedLayout layout = makePagedLayout(lengths, S::PAGE);
   TokenBatch batch = decode ? decodeTokens(lengths) : prefillTokens(lengths);
@@ -547,8 +553,8 @@ template <class S, typename Act> void testAttention(const std::vector<int> &leng
   dSequences.upload(batch.sequence);
   dBlockTable.upload(layout.blockTable);
   dOutLat.poison();
-  launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
-                     dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
+  launchAttention<S, G>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
+                        dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
   std::vector<float> outLat = valuesOf(dOutLat.download());
   std::vector<int> checked = sampleTokens(batch, 48);
   std::vector<double> ref(checked.size() * S::HEADS * S::KV_LORA);
@@ -563,7 +569,8 @@ template <class S, typename Act> void testAttention(const std::vector<int> &leng
                outLat.begin() + static_cast<size_t>(t + 1) * S::HEADS * S::KV_LORA);
   std::string shape = shapeName<S, Act>(std::string(decode ? "decode ctx " : "prefill ") +
                                         lengthsName(lengths) + " T=" + std::to_string(T) + " (" +
-                                        std::to_string(checked.size()) + " checked)");
+                                        std::to_string(checked.size()) + " checked)" +
+                                        (G > 0 ? " G=" + std::to_string(G) : ""));
   double tolerance = outputTolerance<Act>(kFp32Sum);
   report("mla_attention", shape, relativeError(out, ref), tolerance);
   report("mla_attention worst token", shape,
@@ -575,8 +582,9 @@ template <class S, typename Act> void testAttention(const std::vector<int> &leng
   report("mla_attention all written", shape, static_cast<double>(unwritten), kExact);
   std::printf("  mla_attention %s: %.3f ms (median of 20, for the record; speed is not checked)\n",
               shape.c_str(), 1e-3 * medianMicros([&] {
-                launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
-                                   dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
+                launchAttention<S, G>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr,
+                                      layout.maxPages, dSequences.ptr, dPositions.ptr,
+                                      dOutLat.ptr, T);
               }));
 }
 
@@ -777,6 +785,10 @@ template <class S, typename Act> void testShape(const std::vector<int> &pipeline
                       "decode ctx " + lengthsName(decodeContexts));
   testAttention<S, Act>(prefillLengths, /*decode=*/false);
   testAttention<S, Act>(decodeContexts, /*decode=*/true);
+  // One head per block, as dsv3c runs steps of at most 16 tokens: a decode
+  // step, and a single 1024-token context at T = 1.
+  testAttention<S, Act, 1>(decodeContexts, /*decode=*/true);
+  testAttention<S, Act, 1>({1024}, /*decode=*/true);
   testPipeline<S, Act>(pipelineLengths);
 }
 

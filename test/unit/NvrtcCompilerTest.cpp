@@ -69,6 +69,7 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::mla_q_absorb<128, 128, 64, 128, 512, float, float>",
       "dsv3k::mla_kv_write<512, 64, 64, float>",
       "dsv3k::mla_attention<128, 128, 64, 512, 64, float, float>",
+      "dsv3k::mla_attention<128, 128, 64, 512, 64, float, float, 1>",
       "dsv3k::mla_out_absorb<128, 128, 128, 512, float>",
       "dsv3k::moe_combine<7168, 8, float, float>",
       "dsv3k::gather_rows<7168>",

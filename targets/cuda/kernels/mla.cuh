@@ -239,23 +239,27 @@ __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
 /// out_lat are [T, HEADS, KV_LORA]; q and q_lat are QT (bf16 or float); cache
 /// rows are [c_j (KV_LORA), k_pe_j (ROPE)] bf16.
 ///
-/// Block (t, g) handles token t and heads G g .. G g + G - 1, G = the largest of
-/// 8, 4, 2, 1 dividing HEADS; keys shared by all heads (the latent cache is
-/// one "KV head") are staged once per tile of 16 positions and used by all G
-/// heads. Online softmax across tiles: shared memory does not grow with the
-/// context (about 38 KB static at DeepSeek-V3's shapes), so any context that
-/// fits the block table works.
-/// Launch: grid = (T, HEADS / G, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-///   with G = 8 if HEADS % 8 == 0, else 4 if HEADS % 4 == 0, else 2 if HEADS % 2 == 0, else 1
+/// Block (t, g) handles token t and heads G g .. G g + G - 1 (G =
+/// HEADS_PER_BLOCK, which must divide HEADS and be at most 8; by default the
+/// largest of 8, 4, 2, 1 dividing HEADS); keys shared by all heads (the latent
+/// cache is one "KV head") are staged once per tile of 16 positions and used
+/// by all G heads. A large G reuses each staged key for more heads (prefill,
+/// many tokens); G = 1 gives a decode step of few tokens HEADS blocks per
+/// token instead of HEADS / 8, so the cache reads spread over the whole GPU.
+/// Online softmax across tiles: shared memory does not grow with the context
+/// (about 38 KB static at DeepSeek-V3's shapes), so any context that fits the
+/// block table works.
+/// Launch: grid = (T, HEADS / HEADS_PER_BLOCK, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
 template <int HEADS, int NOPE, int ROPE, int KV_LORA, int PAGE, typename QT = bf16,
-          typename OutT = bf16>
+          typename OutT = bf16, int HEADS_PER_BLOCK = mla_detail::AttentionHeads<HEADS>::kPerBlock>
 __global__ void __launch_bounds__(mla_detail::kAttentionThreads)
     mla_attention(const QT *q_lat, const QT *q, const bf16 *cache, const int *block_table,
                   int max_pages, const int *token_seq, const int *positions, OutT *out_lat, int T,
                   float softmax_scale) {
   using namespace mla_detail;
   constexpr int kThreads = kAttentionThreads;
-  constexpr int G = AttentionHeads<HEADS>::kPerBlock;
+  constexpr int G = HEADS_PER_BLOCK;
+  static_assert(G >= 1 && G <= 8 && HEADS % G == 0, "whole heads per block, one warp each");
   constexpr int N = kKeysPerTile;
   constexpr int kRow = KV_LORA + ROPE;
   static_assert(KV_LORA % 8 == 0 && ROPE % 8 == 0, "cache rows are read in 16-byte chunks");
