@@ -61,10 +61,10 @@ std::string elementTypeName(Value v) {
 /// constants with the whole program.
 class EntryGenerator {
 public:
-  EntryGenerator(CudaProgram &program, SymbolTable &symbols,
+  EntryGenerator(CudaProgram &program, const KernelTuning &tuning, SymbolTable &symbols,
                  llvm::StringMap<unsigned> &instanceIndex,
                  llvm::StringMap<int64_t> &weightIndex, func::FuncOp entry)
-      : program(program), symbols(symbols), instanceIndex(instanceIndex),
+      : program(program), tuning(tuning), symbols(symbols), instanceIndex(instanceIndex),
         weightIndex(weightIndex), entry(entry) {}
 
   llvm::Expected<EntryProgram> run();
@@ -112,6 +112,7 @@ private:
   }
 
   CudaProgram &program;
+  const KernelTuning &tuning;
   SymbolTable &symbols;
   llvm::StringMap<unsigned> &instanceIndex;
   llvm::StringMap<int64_t> &weightIndex;
@@ -287,16 +288,6 @@ void EntryGenerator::launch(Operation *op, StringRef kernel,
 
 std::string str(int64_t value) { return std::to_string(value); }
 
-/// Kernel choice by size (until a tuning table replaces these): a GEMM over
-/// at most this many rows reads its weight with skinny_gemm.cuh's kernels,
-/// more rows take the 64 x 64 tiles of gemm.cuh / grouped_gemm.cuh.
-constexpr int64_t kSkinnyMaxRows = 4;
-/// Routed rows (top_k x tokens) up to which each routed row reads its
-/// expert's weight itself (grouped skinny kernels).
-constexpr int64_t kSkinnyMaxRoutedRows = 32;
-/// Tokens up to which mla_attention runs one head per block.
-constexpr int64_t kOneHeadPerBlockMaxTokens = 16;
-
 LogicalResult EntryGenerator::emit(Operation *op) {
   // Collects buffer arguments; the first failure is reported once.
   bool failedArg = false;
@@ -385,7 +376,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               launch(op, "w8a16_skinny_gemm", params, {constDim((n + 3) / 4), one, one}, 256,
                      args);
               launch(op, "w8a16_gemm", params, grid, 256, args);
-              splitAt(m, kSkinnyMaxRows);
+              splitAt(m, tuning.skinnyMaxRows);
             }
             return success();
           })
@@ -400,7 +391,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                    args);
             launch(op, "bf16_gemm", params, {constDim((n + 63) / 64), dim(m, 64), one}, 256,
                    args);
-            splitAt(m, kSkinnyMaxRows);
+            splitAt(m, tuning.skinnyMaxRows);
             return success();
           })
           .Case([&](SwigluOp swiglu) {
@@ -505,7 +496,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                       str(perBlock)},
                      {dim(t), constDim(heads / perBlock), one}, 256, args);
             }
-            splitAt(t, kOneHeadPerBlockMaxTokens);
+            splitAt(t, tuning.oneHeadPerBlockMaxTokens);
             return success();
           })
           .Case([&](MlaAbsorbOutOp absorb) {
@@ -558,7 +549,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                   intArg(r)};
               launch(op, "w8a16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
               launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
-              splitAt(r, kSkinnyMaxRoutedRows);
+              splitAt(r, tuning.skinnyMaxRoutedRows);
             } else if (gemm.getLhsScales())
               launch(op, "fp8_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
@@ -575,7 +566,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                              buf(gemm.getResult()), intArg(r)};
               launch(op, "bf16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
               launch(op, "bf16_grouped_gemm", params, grid, 256, args);
-              splitAt(r, kSkinnyMaxRoutedRows);
+              splitAt(r, tuning.skinnyMaxRoutedRows);
             }
             return success();
           })
@@ -633,8 +624,8 @@ llvm::Expected<EntryProgram> EntryGenerator::run() {
 
 } // namespace
 
-llvm::Expected<CudaProgram> generateCudaProgram(ModuleOp module, int64_t pageSize,
-                                                int64_t vocabSize) {
+llvm::Expected<CudaProgram> generateCudaProgram(ModuleOp module, const CudaArch &arch,
+                                                int64_t pageSize, int64_t vocabSize) {
   CudaProgram program;
   program.pageSize = pageSize;
   llvm::StringMap<unsigned> instanceIndex;
@@ -642,7 +633,7 @@ llvm::Expected<CudaProgram> generateCudaProgram(ModuleOp module, int64_t pageSiz
   SymbolTable symbols(module);
   for (func::FuncOp entry : module.getOps<func::FuncOp>()) {
     llvm::Expected<EntryProgram> generated =
-        EntryGenerator(program, symbols, instanceIndex, weightIndex, entry).run();
+        EntryGenerator(program, arch.tuning, symbols, instanceIndex, weightIndex, entry).run();
     if (!generated)
       return generated.takeError();
     program.entries.push_back(std::move(*generated));

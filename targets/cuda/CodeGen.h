@@ -117,8 +117,10 @@ struct CudaProgram {
   std::string source() const;
 };
 
-/// Builds the program of a lowered module; errors name the op at fault.
+/// Builds the program of a lowered module for `arch` (its tuning bounds pick
+/// the kernel variants); errors name the op at fault.
 llvm::Expected<CudaProgram> generateCudaProgram(mlir::ModuleOp module,
+                                                const CudaArch &arch,
                                                 int64_t pageSize,
                                                 int64_t vocabSize);
 

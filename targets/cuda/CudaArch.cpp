@@ -7,12 +7,19 @@
 
 namespace dsv3 {
 
+// The tuning bounds were measured on an H100 (docs/PERF.md: skinny GEMMs at
+// M = 1..4 and one attention head per block at T = 1); the other targets use
+// the same bounds until they are measured on their own hardware.
+static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
+                                                 /*skinnyMaxRoutedRows=*/32,
+                                                 /*oneHeadPerBlockMaxTokens=*/16};
+
 static const CudaArch kArchs[] = {
     // name     major minor fp8    wgmma  tma
-    {"sm_80", 8, 0, false, false, false},  // A100
-    {"sm_89", 8, 9, true, false, false},   // L40S, RTX 4090
-    {"sm_90a", 9, 0, true, true, true},    // H100, H200
-    {"sm_100a", 10, 0, true, false, true}, // B200 (tcgen05 MMA, not wgmma)
+    {"sm_80", 8, 0, false, false, false, kMeasuredOnH100},  // A100
+    {"sm_89", 8, 9, true, false, false, kMeasuredOnH100},   // L40S, RTX 4090
+    {"sm_90a", 9, 0, true, true, true, kMeasuredOnH100},    // H100, H200
+    {"sm_100a", 10, 0, true, false, true, kMeasuredOnH100}, // B200 (tcgen05 MMA, not wgmma)
 };
 
 llvm::ArrayRef<CudaArch> supportedCudaArchs() { return kArchs; }

@@ -6,7 +6,23 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <cstdint>
+#include <string>
+
 namespace dsv3 {
+
+/// Where the code generator switches between kernel variants by step size:
+/// each op gets both candidates, guarded by these bounds (plan Launch.when).
+struct KernelTuning {
+  /// GEMMs over at most this many rows use skinny_gemm.cuh's kernels.
+  int64_t skinnyMaxRows;
+  /// Grouped expert GEMMs over at most this many routed rows (top_k x T)
+  /// use the grouped skinny kernels.
+  int64_t skinnyMaxRoutedRows;
+  /// mla_attention runs one head per block for steps of at most this many
+  /// tokens (else as many heads per block as divide HEADS, up to 8).
+  int64_t oneHeadPerBlockMaxTokens;
+};
 
 /// One code-generation target: an NVRTC architecture name and the hardware
 /// features kernel selection depends on.
@@ -17,6 +33,7 @@ struct CudaArch {
   bool fp8TensorCores;   ///< e4m3 MMA (sm_89 and later)
   bool warpGroupMma;     ///< wgmma (sm_90a only)
   bool tensorMemoryAccelerator; ///< TMA bulk copies (sm_90 and later)
+  KernelTuning tuning;
 };
 
 /// Every supported target, oldest first.

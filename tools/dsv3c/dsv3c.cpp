@@ -180,7 +180,8 @@ int main(int argc, char **argv) {
   std::optional<dsv3::CudaProgram> program;
   if (emitKind == EmitKind::Cuda || emitKind == EmitKind::Plan) {
     auto generated = dsv3::generateCudaProgram(
-        **module, dsv3::kKvCachePageSize, config->vocabSize);
+        **module, *dsv3::lookupCudaArch(options.target), dsv3::kKvCachePageSize,
+        config->vocabSize);
     if (!generated)
       return fail(toString(generated.takeError()));
     program = std::move(*generated);
