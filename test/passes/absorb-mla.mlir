@@ -56,3 +56,24 @@ func.func @decode(%q: tensor<?x96xbf16>, %kv_a: tensor<?x80xbf16>, %n: tensor<64
 }
 // CHECK-LABEL: func.func @decode
 // CHECK: dsv3.rope_q {{.*}} rope_scale 1.138629436111989
+
+// -----
+
+// f32 projections (dsv3-decompose's GEMM outputs): the roped queries, the
+// latent queries and the attention output keep f32; only the output
+// absorption rounds to bf16, for the o_proj GEMM.
+func.func @decode(%q: tensor<?x96xf32>, %kv_a: tensor<?x80xf32>, %n: tensor<64xbf16>, %kv_b: tensor<128x64xbf16>,
+                  %pos: tensor<?xi32>, %seq: tensor<?xi32>, %pages: tensor<?x?xi32>) -> tensor<?x64xbf16> {
+  %o = dsv3.mla_core %q, %kv_a, %n, %kv_b, %pos, %seq, %pages layer 2
+      shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32>
+      rope <theta = 1.0e4, yarn_factor = 1.0, original_max_position = 4096, beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0>
+      softmax_scale 0.125 eps 1.0e-6
+      : tensor<?x96xf32>, tensor<?x80xf32>, tensor<64xbf16>, tensor<128x64xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  return %o : tensor<?x64xbf16>
+}
+// CHECK-LABEL: func.func @decode
+// CHECK: %[[QR:.*]] = dsv3.rope_q {{.*}} : tensor<?x96xf32>, tensor<?xi32>, tensor<8xf32>
+// CHECK: %[[QLAT:.*]] = dsv3.mla_absorb_q %[[QR]], {{.*}} : tensor<?x96xf32>, tensor<128x64xbf16> -> tensor<?x128xf32>
+// CHECK: dsv3.kv_write {{.*}} : tensor<?x80xf32>, tensor<64xbf16>,
+// CHECK: %[[LAT:.*]] = dsv3.mla_attention %[[QLAT]], %[[QR]], {{.*}} : tensor<?x128xf32>, tensor<?x96xf32>, {{.*}} -> tensor<?x128xf32>
+// CHECK: dsv3.mla_absorb_out %[[LAT]], {{.*}} : tensor<?x128xf32>, tensor<128x64xbf16> -> tensor<?x64xbf16>
