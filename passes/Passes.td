@@ -32,6 +32,11 @@ def Decompose : Pass<"dsv3-decompose", "::mlir::ModuleOp"> {
     `moe_route`, `moe_align`, grouped GEMMs over stacked experts,
     `swiglu[_quant]`, the shared experts and `moe_combine`; `mtp` two norms,
     `concat` and `eh_proj`; `lm_head` picks the last rows before its GEMM.
+
+    Precision: GEMMs write f32, the residual stream starts as f32 embedding
+    rows, and every activation stays f32 except GEMM inputs, which are bf16:
+    `normalize` and `swiglu` round their results once, and an f32 value a
+    GEMM reads directly goes through `convert`.
   }];
   let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect"];
