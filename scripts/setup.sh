@@ -9,6 +9,7 @@ packages=(
   flatbuffers-compiler libflatbuffers-dev
   libfmt-dev libgtest-dev nlohmann-json3-dev
   libpcre2-dev pkg-config
+  libcpp-httplib-dev
 )
 
 missing=()
