@@ -17,6 +17,7 @@ USAGE:
   dsv3-run PLAN CHECKPOINT_DIR --input-file FILE [options]
   dsv3-run PLAN CHECKPOINT_DIR --interactive [options]
   dsv3-run PLAN CHECKPOINT_DIR --prompt-ids IDS [--prompt-ids IDS ...] [options]
+  dsv3-run PLAN CHECKPOINT_DIR --serve [--host H] [--port P] [--api-key K] [options]
 
 PLAN is written by `dsv3c CONFIG --emit=plan -o PLAN`; CHECKPOINT_DIR holds
 model.safetensors or model.safetensors.index.json and its shards (dtypes and
@@ -43,6 +44,26 @@ INPUT (exactly one kind):
   --prompt-ids IDS        token ids of one prompt, e.g. 0,14,2290 (repeatable);
                           no tokenizer needed. Output, one line per sequence:
                             seq 0: 17 4025 9 ...
+  --serve                 an OpenAI-style HTTP server (docs/serving.md):
+                          POST /v1/completions and /v1/chat/completions
+                          (stream: true for server-sent events), GET
+                          /v1/models, /health, /metrics (Prometheus). Requests
+                          run in one continuously batched loop and carry
+                          their own sampling settings, stop strings and
+                          max_tokens; runs until killed
+
+SERVER (--serve only):
+  --host H                address to listen on (default 127.0.0.1: this
+                          machine only; 0.0.0.0 for every interface)
+  --port P                TCP port (default 8000; 0: any free port, printed)
+  --api-key K             require 'Authorization: Bearer K' on every route
+                          but /health (401 otherwise)
+  --model-name NAME       the model's id in /v1/models, which requests must
+                          name (default: CHECKPOINT_DIR's last component)
+  With --serve, --max-new-tokens N sets the context of one request: prompt
+  plus max_tokens at most the plan's max_tokens + N; --seed S is the seed of
+  requests that give none; --kv-pages defaults to max_sequences contexts.
+  The other TEXT and SAMPLING options are per request and not accepted.
 
 TEXT:
   --tokenizer DIR         directory of tokenizer.json and tokenizer_config.json
@@ -145,7 +166,8 @@ Status parsePromptIds(std::string_view text, std::vector<int32_t> &ids) {
 Status setMode(RunOptions &options, InputMode mode, std::string_view option) {
   if (options.mode != InputMode::None && options.mode != mode)
     return Status::error("{} cannot be combined with another kind of input "
-                         "(--prompt, --input-file, --interactive, --prompt-ids)",
+                         "(--prompt, --input-file, --interactive, --prompt-ids, "
+                         "--serve)",
                          option);
   options.mode = mode;
   return Status::success();
@@ -154,8 +176,8 @@ Status setMode(RunOptions &options, InputMode mode, std::string_view option) {
 /// The checks between options, after all are read.
 Status checkCombination(const RunOptions &options) {
   if (options.mode == InputMode::None)
-    return Status::error("no input: give --prompt, --input-file, --interactive "
-                         "or --prompt-ids");
+    return Status::error("no input: give --prompt, --input-file, --interactive, "
+                         "--prompt-ids or --serve");
   if (options.lockstep() && options.mode != InputMode::PromptIds)
     return Status::error("--logits-out and --teacher-force work with "
                          "--prompt-ids only");
@@ -180,19 +202,48 @@ Status checkCombination(const RunOptions &options) {
   return Status::success();
 }
 
+/// --serve takes the server's options; the per-request ones come in
+/// requests, so giving them on the command line is a mistake.
+Status checkServeOptions(const RunOptions &options,
+                         const std::vector<std::string_view> &given) {
+  static const char *const kServerOnly[] = {"--host", "--port", "--api-key",
+                                            "--model-name"};
+  static const char *const kServeAccepts[] = {
+      "--serve",  "--tokenizer", "--max-new-tokens",   "--seed",
+      "--kv-pages", "--device",  "--sync-each-launch", "--host",
+      "--port",   "--api-key",   "--model-name"};
+  const bool serve = options.mode == InputMode::Serve;
+  for (std::string_view name : given) {
+    const bool serverOnly = std::find(std::begin(kServerOnly),
+                                      std::end(kServerOnly),
+                                      name) != std::end(kServerOnly);
+    if (!serve && serverOnly)
+      return Status::error("{} is for --serve only", name);
+    if (serve && std::find(std::begin(kServeAccepts), std::end(kServeAccepts),
+                           name) == std::end(kServeAccepts))
+      return Status::error("{} cannot be used with --serve (requests carry "
+                           "their own settings; see --help)",
+                           name);
+  }
+  return Status::success();
+}
+
 } // namespace
 
 Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
   std::vector<std::string> positional;
+  std::vector<std::string_view> given; ///< option names, in order
   static const char *const kFlags[] = {"--sync-each-launch", "--interactive",
-                                       "--raw", "--ignore-eos"};
+                                       "--raw", "--ignore-eos", "--serve"};
   static const char *const kValued[] = {
       "--prompt-ids",        "--prompt",          "--input-file",
       "--tokenizer",         "--system",          "--stop",
       "--max-new-tokens",    "--temperature",     "--top-k",
       "--top-p",             "--min-p",           "--presence-penalty",
       "--frequency-penalty", "--seed",            "--kv-pages",
-      "--logits-out",        "--teacher-force",   "--device"};
+      "--logits-out",        "--teacher-force",   "--device",
+      "--host",              "--port",            "--api-key",
+      "--model-name"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -221,6 +272,9 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
         options.raw = true;
       else if (name == "--ignore-eos")
         options.ignoreEos = true;
+      else if (name == "--serve")
+        DSV3_RETURN_IF_ERROR(setMode(options, InputMode::Serve, name));
+      given.emplace_back(name);
       continue;
     }
     if (std::find(std::begin(kValued), std::end(kValued), name) ==
@@ -231,6 +285,7 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
         return Status::error("{} needs a value", name);
       value = argv[++i];
     }
+    given.emplace_back(name);
     sample::SamplingParams &sampling = options.sampling;
     if (name == "--prompt-ids") {
       DSV3_RETURN_IF_ERROR(setMode(options, InputMode::PromptIds, name));
@@ -279,8 +334,25 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
       options.teacherForce = value;
     } else if (name == "--device") {
       DSV3_RETURN_IF_ERROR(parseInteger<int>(name, value, 0, options.device));
+    } else if (name == "--host") {
+      if (value.empty())
+        return Status::error("--host: the address is empty");
+      options.host = value;
+    } else if (name == "--port") {
+      DSV3_RETURN_IF_ERROR(parseInteger<int>(name, value, 0, options.port));
+      if (options.port > 65535)
+        return Status::error("--port: {} is above 65535", options.port);
+    } else if (name == "--api-key") {
+      if (value.empty())
+        return Status::error("--api-key: the key is empty");
+      options.apiKey = value;
+    } else if (name == "--model-name") {
+      if (value.empty())
+        return Status::error("--model-name: the name is empty");
+      options.modelName = value;
     }
   }
+  DSV3_RETURN_IF_ERROR(checkServeOptions(options, given));
   if (positional.size() != 2)
     return Status::error("expected PLAN and CHECKPOINT_DIR, got {} positional "
                          "argument{} (see --help)",

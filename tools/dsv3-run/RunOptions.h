@@ -15,7 +15,7 @@ namespace dsv3::run {
 extern const char kUsage[];
 
 /// Where the prompts come from: exactly one per run.
-enum class InputMode { None, PromptIds, Prompts, InputFile, Interactive };
+enum class InputMode { None, PromptIds, Prompts, InputFile, Interactive, Serve };
 
 struct RunOptions {
   std::string planPath, checkpointDir;
@@ -41,9 +41,15 @@ struct RunOptions {
   int device = 0;
   bool syncEachLaunch = false;
 
+  // --serve (requests come over HTTP; see docs/serving.md).
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string apiKey;
+  std::string modelName; ///< empty: CHECKPOINT_DIR's last component
+
   bool textMode() const {
     return mode == InputMode::Prompts || mode == InputMode::InputFile ||
-           mode == InputMode::Interactive;
+           mode == InputMode::Interactive || mode == InputMode::Serve;
   }
   /// --logits-out and --teacher-force need every sequence in lockstep.
   bool lockstep() const { return !logitsOut.empty() || !teacherForce.empty(); }

@@ -3,9 +3,10 @@
 // A thin main over runtime/generate: reads the options (RunOptions.h, whose
 // kUsage is --help), turns the input into requests (token ids, prompts
 // through the chat template, lines of a file, or a terminal conversation),
-// and prints what the Generator produces. Everything that can be checked
-// without a GPU is checked first (the plan, the checkpoint, the tokenizer,
-// the prompts, the teacher-forcing file); the KV cache is sized from the
+// and prints what the Generator produces; --serve hands the engine to
+// Serve.h's HTTP server instead. Everything that can be checked without a
+// GPU is checked first (the plan, the checkpoint, the tokenizer, the
+// prompts, the teacher-forcing file); the KV cache is sized from the
 // prompts; only then is the GPU touched.
 //
 //===----------------------------------------------------------------------===//
@@ -16,6 +17,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/Utf8.h"
 #include "tools/dsv3-run/RunOptions.h"
+#include "tools/dsv3-run/Serve.h"
 
 #include <nlohmann/json.hpp>
 
@@ -235,6 +237,8 @@ Status runDsv3(const RunOptions &options) {
     DSV3_ASSIGN_OR_RETURN(Tokenizer loaded, loadTokenizer(options));
     tokenizer.emplace(std::move(loaded));
   }
+  if (options.mode == InputMode::Serve)
+    return run::serve(*engine, *tokenizer, options);
   const gen::SequenceRequest base =
       baseRequest(options, tokenizer ? &*tokenizer : nullptr, limits.vocab);
 
