@@ -26,8 +26,8 @@ constexpr std::chrono::milliseconds kPoll(50);
 /// (which may outlive a request's handler).
 class HttpMetrics {
 public:
-  static constexpr std::array<double, 11> kBuckets = {
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  static constexpr std::array<double, 11> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                      0.5,   1,    2.5,   5,    10};
   struct Histogram {
     std::array<int64_t, kBuckets.size()> counts{};
     int64_t count = 0;
@@ -82,14 +82,12 @@ public:
     appendHistogram(out, "dsv3_inter_token_latency_seconds",
                     "Between a request's successive tokens.", interToken_);
     auto gauge = [&](const char *name, const char *help, int64_t value) {
-      out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help,
-                         value);
+      out +=
+          fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
     };
     gauge("dsv3_running_requests", "Requests in the running batch.", gauges.running);
-    gauge("dsv3_waiting_requests", "Requests queued to join the batch.",
-          gauges.waiting);
-    gauge("dsv3_kv_pages_in_use", "KV-cache pages held by requests.",
-          gauges.pagesInUse);
+    gauge("dsv3_waiting_requests", "Requests queued to join the batch.", gauges.waiting);
+    gauge("dsv3_kv_pages_in_use", "KV-cache pages held by requests.", gauges.pagesInUse);
     gauge("dsv3_kv_pages", "KV-cache pages in all.", gauges.pages);
     return out;
   }
@@ -124,8 +122,8 @@ struct RequestState {
 
 EventCallback makeCallback(std::shared_ptr<RequestState> state,
                            std::shared_ptr<HttpMetrics> metrics) {
-  return [state = std::move(state), metrics = std::move(metrics)](
-             const RequestEvent &event) {
+  return [state = std::move(state),
+          metrics = std::move(metrics)](const RequestEvent &event) {
     const Clock::time_point now = Clock::now();
     {
       std::lock_guard<std::mutex> lock(state->mutex);
@@ -158,8 +156,8 @@ ApiError serverError(int status, std::string message, std::string code = {}) {
 
 } // namespace
 
-HttpServer::HttpServer(Scheduler &scheduler, const Tokenizer &tokenizer,
-                       int64_t vocab, HttpServerOptions options)
+HttpServer::HttpServer(Scheduler &scheduler, const Tokenizer &tokenizer, int64_t vocab,
+                       HttpServerOptions options)
     : scheduler_(scheduler), tokenizer_(tokenizer), vocab_(vocab),
       options_(std::move(options)), http_(std::make_unique<httplib::Server>()),
       metrics_(std::make_shared<HttpMetrics>()) {}
@@ -188,14 +186,14 @@ void HttpServer::installRoutes() {
   http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
 
   // The API key: every route but /health.
-  http_->set_pre_routing_handler([this, replyError](const Request &req,
-                                                    Response &res) {
+  http_->set_pre_routing_handler([this, replyError](const Request &req, Response &res) {
     if (options_.apiKey.empty() || req.path == "/health")
       return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options_.apiKey)
       return httplib::Server::HandlerResponse::Unhandled;
-    ApiError error = serverError(401, "Incorrect or missing API key: send "
-                                      "'Authorization: Bearer KEY'.",
+    ApiError error = serverError(401,
+                                 "Incorrect or missing API key: send "
+                                 "'Authorization: Bearer KEY'.",
                                  "invalid_api_key");
     replyError(res, error);
     return httplib::Server::HandlerResponse::Handled;
@@ -210,8 +208,7 @@ void HttpServer::installRoutes() {
                             {"created", 0},
                             {"owned_by", "dsv3"},
                             {"max_model_len", scheduler_.maxContextTokens()}};
-    reply(res, 200,
-          nlohmann::json({{"object", "list"}, {"data", {model}}}).dump());
+    reply(res, 200, nlohmann::json({{"object", "list"}, {"data", {model}}}).dump());
   });
   http_->Get("/metrics", [this, reply](const Request &, Response &res) {
     // This response is counted after its text is made.
@@ -230,9 +227,9 @@ void HttpServer::installRoutes() {
                                                      parsed.model, options_.modelName),
                                          "model_not_found"));
     ServeRequest request;
-    if (auto error = toServeRequest(parsed, tokenizer_, vocab_,
-                                    scheduler_.maxContextTokens(),
-                                    options_.defaultSeed, request))
+    if (auto error =
+            toServeRequest(parsed, tokenizer_, vocab_, scheduler_.maxContextTokens(),
+                           options_.defaultSeed, request))
       return replyError(res, *error);
     auto state = std::make_shared<RequestState>();
     StatusOr<SubmitResult> submitted =
@@ -241,16 +238,17 @@ void HttpServer::installRoutes() {
       return replyError(res, serverError(400, submitted.status().message()));
     if (submitted->queueFull) {
       res.set_header("Retry-After", std::to_string(options_.retryAfterSeconds));
-      return replyError(res, serverError(503, "The server is busy (its queue "
-                                              "is full); retry later.",
+      return replyError(res, serverError(503,
+                                         "The server is busy (its queue "
+                                         "is full); retry later.",
                                          "server_busy"));
     }
     const RequestId id = submitted->id;
     ResponseHeader header;
     header.endpoint = endpoint;
-    header.id = fmt::format("{}-{}",
-                            endpoint == Endpoint::Completions ? "cmpl" : "chatcmpl",
-                            nextResponseId_++);
+    header.id =
+        fmt::format("{}-{}", endpoint == Endpoint::Completions ? "cmpl" : "chatcmpl",
+                    nextResponseId_++);
     header.model = options_.modelName;
     header.created = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
@@ -290,49 +288,61 @@ void HttpServer::installRoutes() {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, state, header, id, first, usage](size_t, httplib::DataSink &sink) {
-          std::deque<RequestEvent> events;
-          {
-            std::unique_lock<std::mutex> lock(state->mutex);
-            if (state->events.empty())
-              state->changed.wait_for(lock, kPoll);
-            events.swap(state->events);
-          }
-          if (stopping_) {
-            scheduler_.cancel(id);
-            return false;
-          }
-          std::string out;
-          for (const RequestEvent &event : events) {
-            if (!event.finished) {
-              out += streamChunk(header, event.text, *first, std::nullopt);
-              *first = false;
-              continue;
+        [this, state, header, id, first, usage](size_t, httplib::DataSink &sink) -> bool {
+          // This runs outside httplib's handler try block: nothing may escape.
+          try {
+            std::deque<RequestEvent> events;
+            {
+              std::unique_lock<std::mutex> lock(state->mutex);
+              if (state->events.empty())
+                state->changed.wait_for(lock, kPoll);
+              events.swap(state->events);
             }
-            if (event.reason == EndReason::Failed) {
-              out += streamError(serverError(500, "Generation failed: " + event.error));
-            } else if (event.reason != EndReason::Cancelled) {
-              out += streamChunk(header, event.text, *first, event.reason);
-              if (usage)
-                out += streamUsageChunk(header,
-                                        {event.promptTokens, event.completionTokens});
-            }
-            out += streamDone();
-            if (!sink.write(out.data(), out.size()))
+            if (stopping_) {
+              scheduler_.cancel(id);
               return false;
-            sink.done();
+            }
+            std::string out;
+            for (const RequestEvent &event : events) {
+              if (!event.finished) {
+                out += streamChunk(header, event.text, *first, std::nullopt);
+                *first = false;
+                continue;
+              }
+              if (event.reason == EndReason::Failed) {
+                out += streamError(serverError(500, "Generation failed: " + event.error));
+              } else if (event.reason != EndReason::Cancelled) {
+                out += streamChunk(header, event.text, *first, event.reason);
+                if (usage)
+                  out += streamUsageChunk(header,
+                                          {event.promptTokens, event.completionTokens});
+              }
+              out += streamDone();
+              if (!sink.write(out.data(), out.size()))
+                return false;
+              sink.done();
+              return true;
+            }
+            if (!out.empty() && !sink.write(out.data(), out.size())) {
+              // The client went away: free its pages at the next step.
+              scheduler_.cancel(id);
+              return false;
+            }
             return true;
-          }
-          if (!out.empty() && !sink.write(out.data(), out.size())) {
-            // The client went away: free its pages at the next step.
+          } catch (...) {
             scheduler_.cancel(id);
             return false;
           }
-          return true;
         },
         [this, state, id](bool success) {
-          std::lock_guard<std::mutex> lock(state->mutex);
-          if (!success || !state->finished)
+          bool finished;
+          {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            finished = state->finished;
+          }
+          // Not under the state's lock: the scheduler may hold its own lock
+          // while it calls back (which takes the state's).
+          if (!success || !finished)
             scheduler_.cancel(id);
         });
   };
@@ -356,15 +366,15 @@ void HttpServer::installRoutes() {
     auto known = kAllowed.find(req.path);
     if (known == kAllowed.end())
       return reply(res, 404,
-                   serverError(404, fmt::format("No route {} {}.", req.method,
-                                                req.path),
+                   serverError(404, fmt::format("No route {} {}.", req.method, req.path),
                                "not_found")
                        .body());
     res.set_header("Allow", known->second);
     reply(res, 405,
-          serverError(405, fmt::format("{} takes {}, not {}.", req.path,
-                                       known->second, req.method),
-                      "method_not_allowed")
+          serverError(
+              405,
+              fmt::format("{} takes {}, not {}.", req.path, known->second, req.method),
+              "method_not_allowed")
               .body());
   });
   http_->set_exception_handler(
