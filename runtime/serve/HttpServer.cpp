@@ -20,6 +20,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 /// How long a waiting handler sleeps before it looks at stopping_ again.
 constexpr std::chrono::milliseconds kPoll(50);
+/// The largest request body (a prompt of a few hundred thousand tokens).
+constexpr size_t kMaxBodyBytes = 32u << 20;
 } // namespace
 
 /// Counters and latency histograms, shared with the scheduler's callbacks
@@ -354,9 +356,21 @@ void HttpServer::installRoutes() {
   });
 
   // Unknown routes (404) and methods (405), and anything that threw (500).
+  // httplib's own refusals (413 for a body over the limit, 400 for a
+  // request it cannot parse) get an OpenAI-style body too.
+  http_->set_payload_max_length(kMaxBodyBytes);
   http_->set_error_handler([reply](const Request &req, Response &res) {
-    if (res.status != 404 || !res.body.empty())
+    if (!res.body.empty())
       return;
+    if (res.status != 404)
+      return reply(res, res.status,
+                   serverError(res.status,
+                               res.status == 413
+                                   ? fmt::format("The request body is over {} bytes.",
+                                                 kMaxBodyBytes)
+                                   : fmt::format("The request was refused (HTTP {}).",
+                                                 res.status))
+                       .body());
     static const std::map<std::string, std::string> kAllowed = {
         {"/health", "GET"},
         {"/v1/models", "GET"},

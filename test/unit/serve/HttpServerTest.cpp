@@ -166,6 +166,15 @@ TEST_F(HttpServerTest, HealthModelsAndUnknownRoutes) {
   EXPECT_EQ(wrongMethod->status, 405);
   EXPECT_EQ(wrongMethod->get_header_value("Allow"), "POST");
   EXPECT_EQ(json::parse(wrongMethod->body)["error"]["code"], "method_not_allowed");
+
+  // A method httplib does not know: its own 400, with an OpenAI-style body.
+  httplib::Request odd;
+  odd.method = "BREW";
+  odd.path = "/v1/models";
+  auto brew = client().send(odd);
+  ASSERT_TRUE(brew);
+  EXPECT_EQ(brew->status, 400);
+  EXPECT_EQ(json::parse(brew->body)["error"]["type"], "invalid_request_error");
 }
 
 TEST_F(HttpServerTest, CompletionAndChatCompletion) {
