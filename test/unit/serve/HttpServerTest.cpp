@@ -309,7 +309,7 @@ TEST_F(HttpServerTest, FullQueueIs503WithRetryAfter) {
   // A slow model: the first request holds the queue (or the batch) while
   // the next ones arrive.
   model.delayMs = 30;
-  const json body = {{"model", "tiny"}, {"prompt", "hello"}, {"max_tokens", 20}};
+  const json body = {{"model", "tiny"}, {"prompt", "hello"}, {"max_tokens", 40}};
   std::vector<std::thread> clients;
   std::vector<int> statuses(8, 0);
   std::vector<std::string> retryAfter(8);
