@@ -62,8 +62,9 @@ SERVER (--serve only):
                           name (default: CHECKPOINT_DIR's last component)
   With --serve, --max-new-tokens N sets the context of one request: prompt
   plus max_tokens at most the plan's max_tokens + N; --seed S is the seed of
-  requests that give none; --kv-pages defaults to max_sequences contexts.
-  The other TEXT and SAMPLING options are per request and not accepted.
+  requests that give none; --kv-pages defaults to max_sequences contexts;
+  --tokenizer, --device and --sync-each-launch work as usual. The other TEXT
+  and SAMPLING options are per request and not accepted.
 
 TEXT:
   --tokenizer DIR         directory of tokenizer.json and tokenizer_config.json
