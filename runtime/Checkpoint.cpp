@@ -2,6 +2,8 @@
 
 #include "runtime/Checkpoint.h"
 
+#include "runtime/TextFile.h"
+
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
@@ -17,29 +19,6 @@ namespace dsv3 {
 using json = nlohmann::json;
 
 namespace {
-
-StatusOr<std::string> readWholeFile(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Status::error("{}: cannot read: {}", path, std::strerror(errno));
-  std::string contents;
-  char buffer[1 << 16];
-  while (true) {
-    ssize_t count = ::read(fd, buffer, sizeof buffer);
-    if (count < 0 && errno == EINTR)
-      continue;
-    if (count < 0) {
-      int error = errno;
-      ::close(fd);
-      return Status::error("{}: cannot read: {}", path, std::strerror(error));
-    }
-    if (count == 0)
-      break;
-    contents.append(buffer, static_cast<std::size_t>(count));
-  }
-  ::close(fd);
-  return contents;
-}
 
 /// "a string", "an array": what a JSON value is, for messages.
 std::string describeType(const json &value) {
@@ -90,7 +69,7 @@ StatusOr<Checkpoint> Checkpoint::open(const std::string &directory) {
 
   if (pathExists(indexPath, error)) {
     checkpoint.indexPath_ = indexPath;
-    DSV3_ASSIGN_OR_RETURN(std::string text, readWholeFile(indexPath));
+    DSV3_ASSIGN_OR_RETURN(std::string text, readTextFile(indexPath));
     json index = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (index.is_discarded()) {
       std::optional<JsonSyntaxError> syntax = findJsonSyntaxError(text);

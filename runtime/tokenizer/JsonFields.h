@@ -22,9 +22,6 @@ using json = nlohmann::json;
 /// "a string", "an array", "null", or the number or boolean itself.
 std::string describeJson(const json &value);
 
-/// Reads the whole file at `path`.
-StatusOr<std::string> readTextFile(const std::string &path);
-
 /// Reads and parses `path` as JSON; a syntax error names the byte offset.
 StatusOr<json> readJsonFile(const std::string &path);
 

@@ -19,6 +19,7 @@
 
 #include "runtime/Checkpoint.h"
 #include "runtime/Safetensors.h"
+#include "runtime/TextFile.h"
 #include "runtime/plan/PlanFile.h"
 
 #include <fmt/format.h>
@@ -778,25 +779,9 @@ const char *kindOf(const OrderedJson &value) {
   }
 }
 
-StatusOr<std::string> readTextFile(const std::string &path) {
-  std::FILE *file = std::fopen(path.c_str(), "rb");
-  if (!file)
-    return Status::error("{}: cannot read: {}", path, std::strerror(errno));
-  std::string text;
-  char buffer[1 << 16];
-  std::size_t count;
-  while ((count = std::fread(buffer, 1, sizeof buffer, file)) > 0)
-    text.append(buffer, count);
-  int error = std::ferror(file) ? errno : 0;
-  std::fclose(file);
-  if (error)
-    return Status::error("{}: cannot read: {}", path, std::strerror(error));
-  return text;
-}
-
 /// The JSON object in the file at `path`.
 StatusOr<OrderedJson> readJsonObject(const std::string &path) {
-  DSV3_ASSIGN_OR_RETURN(std::string text, readTextFile(path));
+  DSV3_ASSIGN_OR_RETURN(std::string text, dsv3::readTextFile(path));
   OrderedJson root = OrderedJson::parse(text, nullptr,
                                         /*allow_exceptions=*/false);
   if (root.is_discarded()) {
