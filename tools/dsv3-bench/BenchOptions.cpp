@@ -2,10 +2,9 @@
 
 #include "tools/dsv3-bench/BenchOptions.h"
 
+#include "tools/common/CommandLine.h"
+
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
 #include <iterator>
 #include <string_view>
 
@@ -73,17 +72,6 @@ The table goes to stdout, progress to stderr. Each error is one line naming
 the thing at fault, and the exit status is then 1.
 )";
 
-template <typename T>
-Status parseNumber(std::string_view option, std::string_view text, T min,
-                   T &value) {
-  const char *end = text.data() + text.size();
-  auto [stop, error] = std::from_chars(text.data(), end, value);
-  if (error != std::errc() || stop != end || text.empty() || value < min)
-    return Status::error("{}: '{}' is not an integer of at least {}", option,
-                         text, min);
-  return Status::success();
-}
-
 std::string defaultLabel(std::string_view path) {
   const size_t slash = path.rfind('/');
   if (slash != std::string_view::npos)
@@ -102,23 +90,18 @@ const char *benchUsage() { return kUsage; }
 Status parseBenchOptions(int argc, const char *const *argv,
                          BenchOptions &options, bool &help) {
   std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  tools::CommandLineReader reader(argc, argv);
+  for (auto kind = reader.next(); kind != tools::CommandLineReader::Kind::End;
+       kind = reader.next()) {
+    if (kind == tools::CommandLineReader::Kind::Help) {
       help = true;
       return Status::success();
     }
-    if (arg.substr(0, 2) != "--") {
-      positional.emplace_back(arg);
+    if (kind == tools::CommandLineReader::Kind::Positional) {
+      positional.emplace_back(reader.word());
       continue;
     }
-    std::string_view name = arg, value;
-    bool hasValue = false;
-    if (size_t equals = arg.find('='); equals != std::string_view::npos) {
-      name = arg.substr(0, equals);
-      value = arg.substr(equals + 1);
-      hasValue = true;
-    }
+    std::string_view name = reader.name();
     if (name == "--no-gemm-peaks") {
       options.measureGemmPeaks = false;
       continue;
@@ -134,44 +117,36 @@ Status parseBenchOptions(int argc, const char *const *argv,
     if (std::find(std::begin(kValued), std::end(kValued), name) ==
         std::end(kValued))
       return Status::error("unknown option '{}' (see --help)", name);
-    if (!hasValue) {
-      if (i + 1 >= argc)
-        return Status::error("{} needs a value", name);
-      value = argv[++i];
-    }
+    DSV3_ASSIGN_OR_RETURN(std::string_view value, reader.value());
     if (name == "--workload") {
       DSV3_ASSIGN_OR_RETURN(Workload workload, parseWorkload(value));
       options.workloads.push_back(workload);
     } else if (name == "--label") {
       options.label = value;
     } else if (name == "--warmup") {
-      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.warmup));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 0, options.warmup));
     } else if (name == "--min-steps") {
-      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 1, options.minSteps));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 1, options.minSteps));
     } else if (name == "--max-steps") {
-      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 1, options.maxSteps));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 1, options.maxSteps));
     } else if (name == "--seconds") {
-      std::string text(value);
-      char *end = nullptr;
-      options.secondsPerWorkload = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' ||
-          !std::isfinite(options.secondsPerWorkload) ||
+      if (!tools::parseFiniteNumber(value, options.secondsPerWorkload) ||
           options.secondsPerWorkload < 0)
         return Status::error("--seconds: '{}' is not a number >= 0", value);
     } else if (name == "--profile-steps") {
-      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.profileSteps));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 0, options.profileSteps));
     } else if (name == "--seed") {
-      DSV3_RETURN_IF_ERROR(parseNumber<uint64_t>(name, value, 0, options.seed));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger<uint64_t>(name, value, 0, options.seed));
     } else if (name == "--device") {
-      DSV3_RETURN_IF_ERROR(parseNumber(name, value, 0, options.device));
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 0, options.device));
     } else if (name == "--json") {
       options.jsonPath = value;
     } else if (name == "--copy-bytes") {
       DSV3_RETURN_IF_ERROR(
-          parseNumber<uint64_t>(name, value, 1 << 20, options.copyBytes));
+          tools::parseInteger<uint64_t>(name, value, 1 << 20, options.copyBytes));
     } else if (name == "--gemm-size") {
       DSV3_RETURN_IF_ERROR(
-          parseNumber<int64_t>(name, value, 256, options.gemmSize));
+          tools::parseInteger<int64_t>(name, value, 256, options.gemmSize));
     }
   }
   if (positional.size() != 1)

@@ -2,10 +2,9 @@
 
 #include "tools/dsv3-run/RunOptions.h"
 
+#include "tools/common/CommandLine.h"
+
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
 #include <string_view>
 
 namespace dsv3::run {
@@ -125,22 +124,11 @@ fault, and the exit status is then 1.
 
 namespace {
 
-template <typename T>
-Status parseInteger(std::string_view option, std::string_view text, T min,
-                    T &value) {
-  const char *end = text.data() + text.size();
-  auto [stop, error] = std::from_chars(text.data(), end, value);
-  if (error != std::errc() || stop != end || text.empty() || value < min)
-    return Status::error("{}: '{}' is not an integer of at least {}", option,
-                         text, min);
-  return Status::success();
-}
+using tools::parseInteger;
 
 Status parseFloat(std::string_view option, std::string_view text, float &value) {
-  std::string copy(text);
-  char *end = nullptr;
-  const double parsed = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || *end != '\0' || !std::isfinite(parsed))
+  double parsed = 0;
+  if (!tools::parseFiniteNumber(text, parsed))
     return Status::error("{}: '{}' is not a number", option, text);
   value = static_cast<float>(parsed);
   return Status::success();
@@ -245,25 +233,20 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
       "--logits-out",        "--teacher-force",   "--device",
       "--host",              "--port",            "--api-key",
       "--model-name"};
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  tools::CommandLineReader reader(argc, argv);
+  for (auto kind = reader.next(); kind != tools::CommandLineReader::Kind::End;
+       kind = reader.next()) {
+    if (kind == tools::CommandLineReader::Kind::Help) {
       help = true;
       return Status::success();
     }
-    if (arg.substr(0, 2) != "--") {
-      positional.emplace_back(arg);
+    if (kind == tools::CommandLineReader::Kind::Positional) {
+      positional.emplace_back(reader.word());
       continue;
     }
-    std::string_view name = arg, value;
-    bool hasValue = false;
-    if (size_t equals = arg.find('='); equals != std::string_view::npos) {
-      name = arg.substr(0, equals);
-      value = arg.substr(equals + 1);
-      hasValue = true;
-    }
+    std::string_view name = reader.name();
     if (std::find(std::begin(kFlags), std::end(kFlags), name) != std::end(kFlags)) {
-      if (hasValue)
+      if (reader.hasInlineValue())
         return Status::error("{} takes no value", name);
       if (name == "--sync-each-launch")
         options.syncEachLaunch = true;
@@ -281,11 +264,7 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
     if (std::find(std::begin(kValued), std::end(kValued), name) ==
         std::end(kValued))
       return Status::error("unknown option '{}' (see --help)", name);
-    if (!hasValue) {
-      if (i + 1 >= argc)
-        return Status::error("{} needs a value", name);
-      value = argv[++i];
-    }
+    DSV3_ASSIGN_OR_RETURN(std::string_view value, reader.value());
     given.emplace_back(name);
     sample::SamplingParams &sampling = options.sampling;
     if (name == "--prompt-ids") {
