@@ -60,6 +60,29 @@ for case in "${cases[@]}"; do
   python3 "$root/test/gpu/e2e/compare.py" --name "$label" \
       --reference "$work/ref-$name-$dtype.npz" --ours "$work/ours-$name-$dtype" \
       --tolerance "$tolerance" --results "$results" || status=1
+  # Decode steps replay CUDA graphs; the same generation with every launch
+  # queued one by one must give the same logits, bit for bit.
+  graphs_vs_eager() {
+    "$carry/bin/dsv3-run" "$plan" "$ckpt" --prompt-ids 1,2,3 --prompt-ids 5,6,7,8,9,10 \
+        --prompt-ids 4 --max-new-tokens 70 --logits-out "$work/logits-$1.npy" "${@:2}" \
+        > "$work/ids-$1.txt" 2>> "$work/graphs.log"
+  }
+  if graphs_vs_eager graphs && graphs_vs_eager eager --no-cuda-graphs; then
+    python3 - "$work" "$label" "$results" <<'PY' || status=1
+import json, sys
+import numpy as np
+work, label, results = sys.argv[1:]
+graphs, eager = np.load(f"{work}/logits-graphs.npy"), np.load(f"{work}/logits-eager.npy")
+same = graphs.shape == eager.shape and np.array_equal(graphs, eager, equal_nan=False)
+differing = int((graphs != eager).sum()) if graphs.shape == eager.shape else -1
+with open(results, "a") as out:
+    out.write(json.dumps({"config": label, "check": "CUDA graphs vs eager: logits differing",
+                          "value": differing, "limit": 0, "ok": bool(same)}) + "\n")
+sys.exit(0 if same else 1)
+PY
+  else
+    echo "  dsv3-run with or without CUDA graphs failed: $(tail -3 "$work/graphs.log")"; status=1
+  fi
   if [ "$dtype" = fp8act ]; then
     # The same FP8 run against a reference that quantizes activations as
     # DeepSeek's inference does: what is left is arithmetic, not quantization.

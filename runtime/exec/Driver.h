@@ -60,7 +60,13 @@ namespace dsv3::exec {
   X(moduleUnload, cuModuleUnload)                                              \
   X(moduleGetFunction, cuModuleGetFunction)                                    \
   X(funcSetAttribute, cuFuncSetAttribute)                                      \
-  X(launchKernel, cuLaunchKernel)
+  X(launchKernel, cuLaunchKernel)                                              \
+  X(streamBeginCapture, cuStreamBeginCapture)                                  \
+  X(streamEndCapture, cuStreamEndCapture)                                      \
+  X(graphInstantiateWithFlags, cuGraphInstantiateWithFlags)                    \
+  X(graphLaunch, cuGraphLaunch)                                                \
+  X(graphDestroy, cuGraphDestroy)                                              \
+  X(graphExecDestroy, cuGraphExecDestroy)
 
 /// Pointers to the driver's functions; all set once CudaDriver::load succeeds.
 struct DriverApi {

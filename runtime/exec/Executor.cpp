@@ -239,10 +239,17 @@ Executor::create(const Device &device, const plan::Plan &plan,
       options.maxPagesPerSequence > 0 ? options.maxPagesPerSequence
                                       : numPages));
   DSV3_RETURN_IF_ERROR(executor->prepareEntryPoints(weights, cache));
+  ExecutorOptions &chosen = executor->options_;
+  if (chosen.cudaGraphMaxTokens < 0)
+    chosen.cudaGraphMaxTokens = plan.limits()->max_sequences();
+  if (chosen.cudaGraphMaxTokens > 0 && chosen.cudaGraphCapacity > 0)
+    executor->graphs_ = std::make_unique<StepGraphCache>(
+        device, static_cast<size_t>(chosen.cudaGraphCapacity));
   return executor;
 }
 
 Executor::~Executor() {
+  graphs_.reset(); // the graphs launch the modules' kernels
   for (CUmodule module : modules_) {
     Status unloaded = device_.check(device_.api().moduleUnload(module),
                                     "cuModuleUnload");
@@ -391,7 +398,8 @@ bool Executor::hasEntryPoint(std::string_view name) const {
 }
 
 Status Executor::uploadInputs(const plan::EntryPoint &entry,
-                              const StepInputs &inputs) {
+                              const StepInputs &inputs,
+                              const std::vector<int32_t> *blockTable) {
   // The staging buffer is rewritten: the previous step's copies out of it
   // must have finished.
   if (inputsInFlight_) {
@@ -403,6 +411,10 @@ Status Executor::uploadInputs(const plan::EntryPoint &entry,
   uint64_t offset = 0;
   for (StepInput input : *entry.inputs()) {
     auto [source, bytes] = inputBytes(inputs, input);
+    if (input == StepInput::BlockTable && blockTable) {
+      source = blockTable->data();
+      bytes = blockTable->size() * sizeof(int32_t);
+    }
     const DeviceBuffer &target = inputBuffers_[static_cast<size_t>(input)];
     uint8_t *staged = inputStaging_.data() + offset;
     std::memcpy(staged, source, bytes);
@@ -419,18 +431,14 @@ Status Executor::uploadInputs(const plan::EntryPoint &entry,
   return Status::success();
 }
 
-Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
-  auto found = entries_.find(entryPoint);
-  if (found == entries_.end())
-    return Status::error("the plan has no entry point '{}' (it has: {})",
-                         entryPoint, entryPointNames(plan_));
-  const PreparedEntry &prepared = found->second;
-  const plan::EntryPoint &entry = *prepared.entry;
-  StepSizes sizes;
-  DSV3_RETURN_IF_ERROR(checkStepInputs(plan_, entry, inputs, numPages_,
-                                       options_.maxPagesPerSequence, sizes));
-  DSV3_RETURN_IF_ERROR(uploadInputs(entry, inputs));
+bool Executor::capturesGraph(const StepSizes &sizes) const {
+  return graphs_ && !observer_ && !options_.synchronizeEachLaunch &&
+         sizes.tokens <= options_.cudaGraphMaxTokens;
+}
 
+Status Executor::queueStep(const PreparedEntry &prepared,
+                           const StepSizes &sizes) {
+  const plan::EntryPoint &entry = *prepared.entry;
   if (entry.outputs())
     for (const plan::Output *output : *entry.outputs()) {
       DSV3_ASSIGN_OR_RETURN(int32_t rows,
@@ -441,8 +449,6 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
           static_cast<uint64_t>(rows) * output->row_elements() *
               plan::dtypeBytes(output->dtype())));
     }
-
-  lastEntry_ = nullptr; // until every step is queued
   for (const PreparedStep &step : prepared.steps) {
     switch (step.kind) {
     case plan::Step::Launch:
@@ -457,9 +463,53 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
     case plan::Step::NONE:
     default:
       return Status::error("entry point '{}': unknown step type {}",
-                           entryPoint, static_cast<int>(step.kind));
+                           entry.name()->string_view(),
+                           static_cast<int>(step.kind));
     }
   }
+  return Status::success();
+}
+
+Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
+  auto found = entries_.find(entryPoint);
+  if (found == entries_.end())
+    return Status::error("the plan has no entry point '{}' (it has: {})",
+                         entryPoint, entryPointNames(plan_));
+  const PreparedEntry &prepared = found->second;
+  const plan::EntryPoint &entry = *prepared.entry;
+  StepSizes sizes;
+  DSV3_RETURN_IF_ERROR(checkStepInputs(plan_, entry, inputs, numPages_,
+                                       options_.maxPagesPerSequence, sizes));
+  lastEntry_ = nullptr; // until every step is queued
+  const bool graphed = capturesGraph(sizes);
+  const std::vector<int32_t> *blockTable = nullptr;
+  if (graphed && entryReads(entry, StepInput::BlockTable)) {
+    // The block table's width P is part of a graph's key; as a context grows
+    // it widens by a page at a time. Padding it with unused pages to the
+    // next power of two (the kernels only read the pages a position
+    // reaches) keeps the graphs few.
+    int64_t padded = 1;
+    while (padded < sizes.pagesPerSequence)
+      padded *= 2;
+    padded = std::min(padded, options_.maxPagesPerSequence);
+    if (padded != sizes.pagesPerSequence) {
+      const int64_t P = sizes.pagesPerSequence;
+      paddedBlockTable_.assign(static_cast<size_t>(sizes.sequences * padded),
+                               kUnusedPage);
+      for (int64_t b = 0; b < sizes.sequences; ++b)
+        std::copy_n(inputs.blockTable.begin() + b * P, P,
+                    paddedBlockTable_.begin() + b * padded);
+      sizes.pagesPerSequence = padded;
+      blockTable = &paddedBlockTable_;
+    }
+  }
+  DSV3_RETURN_IF_ERROR(uploadInputs(entry, inputs, blockTable));
+  if (graphed)
+    DSV3_RETURN_IF_ERROR(graphs_->launch(
+        StepGraphKey{std::string(entryPoint), sizes},
+        [&] { return queueStep(prepared, sizes); }));
+  else
+    DSV3_RETURN_IF_ERROR(queueStep(prepared, sizes));
   lastEntry_ = &prepared;
   lastSizes_ = sizes;
   return Status::success();

@@ -26,6 +26,7 @@
 
 #include "runtime/exec/KvCache.h"
 #include "runtime/exec/LaunchStep.h"
+#include "runtime/exec/StepGraphs.h"
 #include "runtime/exec/WeightLoader.h"
 #include "runtime/sample/SamplingParams.h"
 
@@ -93,6 +94,13 @@ struct ExecutorOptions {
   /// sequences can sample with presence or frequency penalties at once.
   /// 0: no buffer, and no penalties.
   int64_t samplerCountRows = 0;
+  /// Steps of at most this many tokens are captured as CUDA graphs, one per
+  /// (entry point, T, B, P), and replayed (StepGraphs.h); 0: never. -1: the
+  /// plan's max_sequences (decode steps). Ignored while a launch observer is
+  /// set or with synchronizeEachLaunch: those need launches one by one.
+  int64_t cudaGraphMaxTokens = -1;
+  /// Captured graphs kept; the one used longest ago goes first.
+  int64_t cudaGraphCapacity = 256;
 };
 
 class Executor {
@@ -134,6 +142,9 @@ public:
   Status clearTokenCounts(int64_t row);
   int64_t samplerCountRows() const { return options_.samplerCountRows; }
 
+  /// CUDA graphs captured so far (0 when graphs are off).
+  int64_t graphCaptures() const { return graphs_ ? graphs_->captures() : 0; }
+
 private:
   struct PreparedStep {
     plan::Step kind = plan::Step::NONE;
@@ -150,7 +161,12 @@ private:
   Status loadKernels();
   Status allocateBuffers(int64_t maxPagesPerSequence);
   Status prepareEntryPoints(const DeviceWeights &weights, const KvCache &cache);
-  Status uploadInputs(const plan::EntryPoint &entry, const StepInputs &inputs);
+  /// `blockTable` replaces inputs.blockTable when not null.
+  Status uploadInputs(const plan::EntryPoint &entry, const StepInputs &inputs,
+                      const std::vector<int32_t> *blockTable);
+  /// Poisons the entry point's outputs and queues its launches.
+  Status queueStep(const PreparedEntry &prepared, const StepSizes &sizes);
+  bool capturesGraph(const StepSizes &sizes) const;
   /// Output 0 of the last run: its address and bytes.
   Status lastLogits(CUdeviceptr &address, int64_t &rows, int64_t &columns) const;
 
@@ -177,6 +193,8 @@ private:
   const PreparedEntry *lastEntry_ = nullptr;
   StepSizes lastSizes_;
   ResolvedLaunch scratch_;
+  std::unique_ptr<StepGraphCache> graphs_; ///< null: graphs are off
+  std::vector<int32_t> paddedBlockTable_;
 };
 
 } // namespace dsv3::exec

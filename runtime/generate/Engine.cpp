@@ -44,6 +44,8 @@ Status Engine::start(const EngineStartOptions &options) {
   exec::ExecutorOptions executorOptions;
   executorOptions.maxPagesPerSequence = options.maxPagesPerSequence;
   executorOptions.synchronizeEachLaunch = options.synchronizeEachLaunch;
+  if (!options.cudaGraphs)
+    executorOptions.cudaGraphMaxTokens = 0;
   executorOptions.samplerCountRows = hasSampler() ? options.samplerCountRows : 0;
   DSV3_ASSIGN_OR_RETURN(executor_,
                         exec::Executor::create(*device_, plan, *weights_, *cache_,

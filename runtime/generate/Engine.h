@@ -33,6 +33,7 @@ struct EngineStartOptions {
   int64_t maxPagesPerSequence = 1; ///< the widest block table a step uploads
   int64_t samplerCountRows = 0;    ///< sequences that may sample with penalties
   bool synchronizeEachLaunch = false;
+  bool cudaGraphs = true; ///< decode steps captured and replayed as CUDA graphs
 };
 
 class Engine {

@@ -64,6 +64,10 @@ OPTIONS:
   --no-gemm-peaks        do not measure GEMM peaks; use issue 5's H100
                          figures (754 TFLOP/s BF16, 1417 FP8), labelled as
                          not measured
+  --no-cuda-graphs       queue every launch of every step one by one (by
+                         default, as in dsv3-run, steps of at most the plan's
+                         max_sequences tokens, the decode workloads, are
+                         captured once as CUDA graphs and replayed)
   --cost-only            print what each workload's floor counts (bytes and
                          FLOPs, from the plan alone) and stop; needs no GPU
   --help                 this text
@@ -104,6 +108,10 @@ Status parseBenchOptions(int argc, const char *const *argv,
     std::string_view name = reader.name();
     if (name == "--no-gemm-peaks") {
       options.measureGemmPeaks = false;
+      continue;
+    }
+    if (name == "--no-cuda-graphs") {
+      options.cudaGraphs = false;
       continue;
     }
     if (name == "--cost-only") {

@@ -25,6 +25,7 @@ struct BenchOptions {
   uint64_t copyBytes = 1ull << 30;
   int64_t gemmSize = 8192;
   bool measureGemmPeaks = true;
+  bool cudaGraphs = true;     ///< decode steps replayed as CUDA graphs
   bool costOnly = false;      ///< print the floors' bytes and FLOPs, no GPU
 };
 

@@ -312,7 +312,12 @@ Status run(const bench::BenchOptions &options) {
       options.seed);
   runInfo.context = "decode context = random N(0, 1) bf16 latents written into "
                     "the KV-cache pages (not prefilled); each timed decode "
-                    "step writes and attends at the same position";
+                    "step writes and attends at the same position; " +
+                    std::string(options.cudaGraphs
+                                    ? "steps of at most max_sequences tokens "
+                                      "replayed as CUDA graphs (captured in "
+                                      "the warm-up)"
+                                    : "no CUDA graphs (--no-cuda-graphs)");
   progress("{}; {}", runInfo.device, runInfo.driver);
 
   DSV3_ASSIGN_OR_RETURN(std::unique_ptr<bench::RandomFiller> filler,
@@ -360,6 +365,8 @@ Status run(const bench::BenchOptions &options) {
   DSV3_RETURN_IF_ERROR(filler->fillKvCache(plan, cache, numPages, options.seed));
   exec::ExecutorOptions executorOptions;
   executorOptions.maxPagesPerSequence = widestSequence;
+  if (!options.cudaGraphs)
+    executorOptions.cudaGraphMaxTokens = 0;
   DSV3_ASSIGN_OR_RETURN(
       std::unique_ptr<exec::Executor> executor,
       exec::Executor::create(*device, plan, weights, cache, executorOptions));

@@ -62,7 +62,8 @@ SERVER (--serve only):
   With --serve, --max-new-tokens N sets the context of one request: prompt
   plus max_tokens at most the plan's max_tokens + N; --seed S is the seed of
   requests that give none; --kv-pages defaults to max_sequences contexts;
-  --tokenizer, --device and --sync-each-launch work as usual. The other TEXT
+  --tokenizer, --device, --sync-each-launch and --no-cuda-graphs work as
+  usual. The other TEXT
   and SAMPLING options are per request and not accepted.
 
 TEXT:
@@ -116,6 +117,9 @@ OTHER:
   --device N              the GPU to use, as CUDA numbers them (default 0)
   --sync-each-launch      wait for every kernel before the next (debugging:
                           a GPU fault then names the launch at fault)
+  --no-cuda-graphs        queue every kernel of every step one by one (by
+                          default steps of at most max_sequences tokens are
+                          captured once per size as CUDA graphs and replayed)
   --help                  this text
 
 Progress and timings go to stderr; each error is one line naming the thing at
@@ -200,7 +204,7 @@ Status checkServeOptions(const RunOptions &options,
   static const char *const kServeAccepts[] = {
       "--serve",  "--tokenizer", "--max-new-tokens",   "--seed",
       "--kv-pages", "--device",  "--sync-each-launch", "--host",
-      "--port",   "--api-key",   "--model-name"};
+      "--port",   "--api-key",   "--model-name", "--no-cuda-graphs"};
   const bool serve = options.mode == InputMode::Serve;
   for (std::string_view name : given) {
     const bool serverOnly = std::find(std::begin(kServerOnly),
@@ -223,7 +227,8 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
   std::vector<std::string> positional;
   std::vector<std::string_view> given; ///< option names, in order
   static const char *const kFlags[] = {"--sync-each-launch", "--interactive",
-                                       "--raw", "--ignore-eos", "--serve"};
+                                       "--raw", "--ignore-eos", "--serve",
+                                       "--no-cuda-graphs"};
   static const char *const kValued[] = {
       "--prompt-ids",        "--prompt",          "--input-file",
       "--tokenizer",         "--system",          "--stop",
@@ -250,6 +255,8 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
         return Status::error("{} takes no value", name);
       if (name == "--sync-each-launch")
         options.syncEachLaunch = true;
+      else if (name == "--no-cuda-graphs")
+        options.cudaGraphs = false;
       else if (name == "--interactive")
         DSV3_RETURN_IF_ERROR(setMode(options, InputMode::Interactive, name));
       else if (name == "--raw")

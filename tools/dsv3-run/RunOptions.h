@@ -40,6 +40,7 @@ struct RunOptions {
   std::string logitsOut, teacherForce;
   int device = 0;
   bool syncEachLaunch = false;
+  bool cudaGraphs = true;
 
   // --serve (requests come over HTTP; see docs/serving.md).
   std::string host = "127.0.0.1";

@@ -31,6 +31,7 @@ Status serve(generate::Engine &engine, const Tokenizer &tokenizer,
   // Any request may use penalties.
   start.samplerCountRows = limits.maxSequences;
   start.synchronizeEachLaunch = options.syncEachLaunch;
+  start.cudaGraphs = options.cudaGraphs;
   DSV3_RETURN_IF_ERROR(engine.start(start));
   std::fprintf(stderr, "dsv3-run: %s\n", engine.deviceSummary().c_str());
 

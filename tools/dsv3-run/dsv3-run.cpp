@@ -313,6 +313,7 @@ Status runDsv3(const RunOptions &options) {
   start.maxPagesPerSequence = std::min(widest, start.kvPages);
   start.samplerCountRows = base.sampling.penalized() ? largestBatch : 0;
   start.synchronizeEachLaunch = options.syncEachLaunch;
+  start.cudaGraphs = options.cudaGraphs;
   // Every request is checked before the GPU is.
   int64_t promptTokens = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
