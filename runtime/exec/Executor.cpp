@@ -548,6 +548,28 @@ StatusOr<std::vector<float>> Executor::readLogits() {
   return logits;
 }
 
+StatusOr<std::vector<float>>
+Executor::readLogitRows(const std::vector<int32_t> &rows, int64_t &columns) {
+  CUdeviceptr address = 0;
+  int64_t logitRows = 0;
+  DSV3_RETURN_IF_ERROR(lastLogits(address, logitRows, columns));
+  std::vector<float> logits(rows.size() * static_cast<size_t>(columns));
+  const uint64_t rowBytes = static_cast<uint64_t>(columns) * sizeof(float);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= logitRows)
+      return Status::error("logit row {} requested, but the last step of "
+                           "entry point '{}' has {} rows",
+                           rows[i], lastEntry_->entry->name()->string_view(),
+                           logitRows);
+    DSV3_RETURN_IF_ERROR(device_.copyToHost(logits.data() + i * columns,
+                                            address + rows[i] * rowBytes,
+                                            rowBytes));
+  }
+  DSV3_RETURN_IF_ERROR(device_.synchronize(fmt::format(
+      "entry point '{}' (logit rows)", lastEntry_->entry->name()->string_view())));
+  return logits;
+}
+
 StatusOr<std::vector<int32_t>>
 Executor::sampleTokens(const std::vector<sample::SamplingParams> &rows) {
   if (plan_.sampler() < 0)

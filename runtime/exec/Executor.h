@@ -129,6 +129,11 @@ public:
   /// Output 0 of the last run ([B, vocab] f32 logits, as the plan sizes
   /// it), copied to the host. Waits for the GPU.
   StatusOr<std::vector<float>> readLogits();
+  /// Rows `rows` (each below B) of the last run's output 0, one after the
+  /// other, `columns` floats each: for a caller that needs a few rows (the
+  /// server's log-probabilities) rather than all B. Waits for the GPU.
+  StatusOr<std::vector<float>> readLogitRows(const std::vector<int32_t> &rows,
+                                             int64_t &columns);
 
   /// Runs the plan's sampler kernel on output 0 of the last run, row b under
   /// rows[b] (one per sequence of the step), and returns the B token ids.

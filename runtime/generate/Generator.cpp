@@ -32,6 +32,31 @@ StatusOr<std::vector<float>> ExecutorSteps::readLogits() {
   return executor_.readLogits();
 }
 
+StatusOr<std::vector<float>>
+ModelSteps::readLogitRows(const std::vector<int32_t> &rows, int64_t batch,
+                          int64_t &columns) {
+  DSV3_ASSIGN_OR_RETURN(std::vector<float> all, readLogits());
+  if (batch < 1 || all.size() % static_cast<size_t>(batch) != 0)
+    return Status::error("{} logits are not {} rows", all.size(), batch);
+  columns = static_cast<int64_t>(all.size()) / batch;
+  std::vector<float> picked;
+  picked.reserve(rows.size() * static_cast<size_t>(columns));
+  for (int32_t row : rows) {
+    if (row < 0 || row >= batch)
+      return Status::error("logit row {} requested of {}", row, batch);
+    picked.insert(picked.end(), all.begin() + row * columns,
+                  all.begin() + (row + 1) * columns);
+  }
+  return picked;
+}
+
+StatusOr<std::vector<float>>
+ExecutorSteps::readLogitRows(const std::vector<int32_t> &rows,
+                             int64_t /*batch: the executor knows it*/,
+                             int64_t &columns) {
+  return executor_.readLogitRows(rows, columns);
+}
+
 int64_t ExecutorSteps::countRows() const { return executor_.samplerCountRows(); }
 
 StatusOr<std::vector<int32_t>>

@@ -50,6 +50,12 @@ public:
   virtual Status run(bool prefill, const exec::StepInputs &inputs) = 0;
   /// The last step's logits, [B, columns] row-major (columns ≥ vocab).
   virtual StatusOr<std::vector<float>> readLogits() = 0;
+  /// Rows `rows` (each below `batch`, the last step's B) of its logits, one
+  /// after the other, `columns` each; read after sampleTokens, which leaves
+  /// the logits as they are. By default cut out of readLogits().
+  virtual StatusOr<std::vector<float>>
+  readLogitRows(const std::vector<int32_t> &rows, int64_t batch,
+                int64_t &columns);
   /// Whether sampleTokens() samples on the device.
   virtual bool samplesOnDevice() const = 0;
   /// Rows of device token counts (penalties on the device need one each).
@@ -67,6 +73,10 @@ public:
   ExecutorSteps(exec::Executor &executor, bool hasSampler);
   Status run(bool prefill, const exec::StepInputs &inputs) override;
   StatusOr<std::vector<float>> readLogits() override;
+  /// Copies only those rows from the device.
+  StatusOr<std::vector<float>> readLogitRows(const std::vector<int32_t> &rows,
+                                             int64_t batch,
+                                             int64_t &columns) override;
   bool samplesOnDevice() const override { return hasSampler_; }
   int64_t countRows() const override;
   StatusOr<std::vector<int32_t>>
