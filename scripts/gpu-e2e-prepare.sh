@@ -9,6 +9,7 @@ carry=$root/.gpu-carry
 "$root/scripts/build.sh" dsv3c dsv3-run dsv3-ckpt dsv3-plan >/dev/null
 rm -rf "$carry" && mkdir -p "$carry/bin" "$carry/plans"
 cp "$build/bin/dsv3-run" "$build/bin/dsv3-ckpt" "$build/bin/dsv3-plan" "$carry/bin/"
+"$root/scripts/carry-libs.sh" "$carry/lib" "$carry"/bin/*
 for name in tiny-groups-qlora tiny-no-qlora-one-group tiny-softmax deepseek-v3-2layer; do
   # fp8: FP8 weights, bf16 activations (the default); fp8act: FP8 weights
   # and FP8 activations (--activation-dtype=fp8); bf16: BF16 weights.

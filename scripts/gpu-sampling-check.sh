@@ -20,7 +20,6 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 carry=${DSV3_SAMPLE_CARRY:-$root/.gpu-carry-sample}
 work=${DSV3_SAMPLE_DIR:-/tmp/dsv3-sampling}
-export LD_LIBRARY_PATH=$carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 run=$carry/bin/dsv3-run
 rm -rf "$work" && mkdir -p "$work"
 status=0
