@@ -131,8 +131,8 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
       stepTypes.push_back(pl::Step::Launch);
       pl::SizeRange when(planUnit(launch.whenRows.unit), launch.whenRows.multiplier,
                          launch.whenMin, launch.whenMax);
-      steps.push_back(pl::CreateLaunchDirect(b, launch.kernel, &grid, &block, 0, &args,
-                                             launch.op.c_str(),
+      steps.push_back(pl::CreateLaunchDirect(b, launch.kernel, &grid, &block,
+                                             launch.sharedBytes, &args, launch.op.c_str(),
                                              launch.guarded() ? &when : nullptr)
                           .Union());
     }

@@ -81,6 +81,7 @@ struct KernelLaunch {
   unsigned kernel = 0; ///< index into CudaProgram::instances
   LaunchDimExpr grid[3];
   int block[3] = {1, 1, 1};
+  unsigned sharedBytes = 0; ///< dynamic shared memory
   std::vector<KernelArg> args;
   std::string op; ///< the kernel op's name
   /// Runs only when whenMin <= size(whenRows) <= whenMax (whenRows.unit
