@@ -50,6 +50,10 @@ public:
     std::lock_guard<std::mutex> lock(mutex_);
     ++stepFailures_;
   }
+  void countPreemptions(int64_t count) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    preemptions_ += count;
+  }
   void addTokenLatency(bool first, double seconds) {
     std::lock_guard<std::mutex> lock(mutex_);
     (first ? firstToken_ : interToken_).add(seconds);
@@ -79,6 +83,11 @@ public:
                        "failed.\n# TYPE dsv3_step_failures_total counter\n"
                        "dsv3_step_failures_total {}\n",
                        stepFailures_);
+    out += fmt::format("# HELP dsv3_preemptions_total Requests preempted (KV "
+                       "pages given back, recomputed later).\n"
+                       "# TYPE dsv3_preemptions_total counter\n"
+                       "dsv3_preemptions_total {}\n",
+                       preemptions_);
     appendHistogram(out, "dsv3_time_to_first_token_seconds",
                     "From submission to a request's first token.", firstToken_);
     appendHistogram(out, "dsv3_inter_token_latency_seconds",
@@ -107,6 +116,7 @@ private:
   mutable std::mutex mutex_;
   std::map<int, int64_t> responses_;
   int64_t promptTokens_ = 0, completionTokens_ = 0, stepFailures_ = 0;
+  int64_t preemptions_ = 0;
   Histogram firstToken_, interToken_;
 };
 
@@ -252,6 +262,9 @@ void HttpServer::installRoutes() {
         fmt::format("{}-{}", endpoint == Endpoint::Completions ? "cmpl" : "chatcmpl",
                     nextResponseId_++);
     header.model = options_.modelName;
+    header.tokenizer = &tokenizer_;
+    header.tokensAsIds = parsed.tokensAsIds;
+    const bool wantsLogprobs = parsed.logprobs >= 0;
     header.created = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -259,6 +272,8 @@ void HttpServer::installRoutes() {
     if (!parsed.stream) {
       std::string text;
       RequestEvent last;
+      LogprobsPart logprobs;
+      int64_t textOffset = 0;
       std::unique_lock<std::mutex> lock(state->mutex);
       while (!state->finished) {
         if (stopping_) {
@@ -270,6 +285,8 @@ void HttpServer::installRoutes() {
       }
       for (const RequestEvent &event : state->events) {
         text += event.text;
+        if (event.logprobs)
+          appendLogprobs(logprobs, *event.logprobs, tokenizer_, textOffset);
         last = event;
       }
       lock.unlock();
@@ -279,18 +296,21 @@ void HttpServer::installRoutes() {
         return replyError(res, serverError(503, "The request was cancelled."));
       return reply(res, 200,
                    completionResponse(header, text, last.reason,
-                                      {last.promptTokens, last.completionTokens}));
+                                      {last.promptTokens, last.completionTokens},
+                                      wantsLogprobs ? &logprobs : nullptr));
     }
 
     // Streaming: the provider runs on this connection's worker thread until
     // it returns false or calls done().
     metrics_->countResponse(200);
     auto first = std::make_shared<bool>(true);
+    auto textOffset = std::make_shared<int64_t>(0);
     const bool usage = parsed.streamUsage;
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, state, header, id, first, usage](size_t, httplib::DataSink &sink) -> bool {
+        [this, state, header, id, first, usage,
+         textOffset](size_t, httplib::DataSink &sink) -> bool {
           // This runs outside httplib's handler try block: nothing may escape.
           try {
             std::deque<RequestEvent> events;
@@ -306,15 +326,23 @@ void HttpServer::installRoutes() {
             }
             std::string out;
             for (const RequestEvent &event : events) {
+              // This event's token's log-probabilities, if it has any.
+              LogprobsPart logprobs;
+              if (event.logprobs)
+                appendLogprobs(logprobs, *event.logprobs, tokenizer_, *textOffset);
+              const LogprobsPart *chunkLogprobs =
+                  logprobs.steps.empty() ? nullptr : &logprobs;
               if (!event.finished) {
-                out += streamChunk(header, event.text, *first, std::nullopt);
+                out += streamChunk(header, event.text, *first, std::nullopt,
+                                   chunkLogprobs);
                 *first = false;
                 continue;
               }
               if (event.reason == EndReason::Failed) {
                 out += streamError(serverError(500, "Generation failed: " + event.error));
               } else if (event.reason != EndReason::Cancelled) {
-                out += streamChunk(header, event.text, *first, event.reason);
+                out += streamChunk(header, event.text, *first, event.reason,
+                                   chunkLogprobs);
                 if (usage)
                   out += streamUsageChunk(header,
                                           {event.promptTokens, event.completionTokens});
@@ -430,8 +458,11 @@ StatusOr<int> HttpServer::start() {
       if (stopping_ || !scheduler_.hasWork())
         continue;
       // A failed step has already ended its requests with errors.
-      if (!scheduler_.step().ok())
+      StatusOr<StepReport> report = scheduler_.step();
+      if (!report.ok())
         metrics_->countStepFailure();
+      else if (!report->preempted.empty())
+        metrics_->countPreemptions(static_cast<int64_t>(report->preempted.size()));
     }
   });
   listenThread_ = std::thread([this] {

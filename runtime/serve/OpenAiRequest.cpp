@@ -126,6 +126,46 @@ std::optional<ApiError> readStop(const json &body, CompletionRequest &out) {
   return std::nullopt;
 }
 
+/// A boolean field (null: absent).
+std::optional<ApiError> readBoolean(const json &body, const char *key,
+                                    std::optional<bool> &out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return std::nullopt;
+  if (!it->is_boolean())
+    return invalid(key, fmt::format("'{}' must be true or false", key));
+  out = it->get<bool>();
+  return std::nullopt;
+}
+
+/// Completions: `logprobs` N. Chat: `logprobs` true and `top_logprobs` N.
+std::optional<ApiError> readLogprobs(const json &body, CompletionRequest &out) {
+  std::optional<int64_t> count;
+  const char *countKey =
+      out.endpoint == Endpoint::Completions ? "logprobs" : "top_logprobs";
+  if (auto error = readInteger(body, countKey, count))
+    return error;
+  if (count && (*count < 0 || *count > kMaxTopLogprobs))
+    return invalid(countKey, fmt::format("'{}' is {}; it must be in [0, {}]",
+                                         countKey, *count, kMaxTopLogprobs));
+  if (out.endpoint == Endpoint::ChatCompletions) {
+    std::optional<bool> wanted;
+    if (auto error = readBoolean(body, "logprobs", wanted))
+      return error;
+    if (count && !wanted.value_or(false))
+      return invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    if (wanted.value_or(false))
+      count = count.value_or(0);
+  }
+  if (count)
+    out.logprobs = static_cast<int32_t>(*count);
+  std::optional<bool> asIds;
+  if (auto error = readBoolean(body, "return_tokens_as_token_ids", asIds))
+    return error;
+  out.tokensAsIds = asIds.value_or(false);
+  return std::nullopt;
+}
+
 std::optional<ApiError> readFields(const json &body, CompletionRequest &out) {
   auto model = body.find("model");
   if (model == body.end() || model->is_null())
@@ -215,6 +255,9 @@ std::optional<ApiError> readFields(const json &body, CompletionRequest &out) {
     out.seed = static_cast<uint64_t>(*integer);
 
   if (auto error = readStop(body, out))
+    return error;
+
+  if (auto error = readLogprobs(body, out))
     return error;
 
   auto stream = body.find("stream");
@@ -307,6 +350,7 @@ std::optional<ApiError> toServeRequest(const CompletionRequest &request,
       std::min<int64_t>(vocab, static_cast<int64_t>(tokenizer.vocabSize())));
   out.stopStrings = request.stop;
   out.stopAtEos = true;
+  out.logprobs = request.logprobs;
   return std::nullopt;
 }
 

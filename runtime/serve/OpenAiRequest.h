@@ -12,7 +12,10 @@
 // max_completion_tokens), temperature [0, 2] (default 1), top_p (0, 1],
 // top_k (0 or -1: off), min_p [0, 1], presence_penalty and
 // frequency_penalty [-2, 2], seed, stop (a string or up to 4), stream,
-// stream_options.include_usage, n and best_of (1 only). Others are ignored.
+// stream_options.include_usage, n and best_of (1 only), log-probabilities
+// (completions: logprobs 0..20; chat: logprobs true/false and top_logprobs
+// 0..20, which needs logprobs true), and vLLM's return_tokens_as_token_ids
+// (tokens in log-probabilities shown as "token_id:N"). Others are ignored.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,6 +61,10 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool streamUsage = false; ///< stream_options.include_usage
+  /// Top log-probabilities per token: -1 none; else how many besides the
+  /// chosen token's (completions' `logprobs`, chat's `top_logprobs`).
+  int32_t logprobs = -1;
+  bool tokensAsIds = false; ///< return_tokens_as_token_ids
 };
 
 /// Parses `body` for `endpoint`; nullopt and `out` filled on success.

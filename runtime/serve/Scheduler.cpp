@@ -97,6 +97,9 @@ Status Scheduler::checkRequest(const ServeRequest &request) const {
       return Status::error("a stop string is empty");
   if (!request.stopStrings.empty() && !tokenizer_)
     return Status::error("stop strings need a tokenizer");
+  if (request.logprobs < -1 || request.logprobs > kMaxTopLogprobs)
+    return Status::error("{} top log-probabilities asked for; at most {}",
+                         request.logprobs, kMaxTopLogprobs);
   return Status::success();
 }
 
@@ -438,6 +441,11 @@ Status Scheduler::runChunks(const std::vector<Chunk> &chunks,
                        : 0);
       }
   }
+  // Log-probabilities, from the logits as the model gave them, for the rows
+  // that sample and asked for them.
+  std::vector<std::optional<StepLogprobs>> logprobs(chunks.size());
+  if (status.ok())
+    status = computeStepLogprobs(chunks, samples, rows, sampled, logprobs);
   if (!status.ok()) {
     // The cache rows of this step are unknown: the step's requests end.
     for (const Chunk &chunk : chunks) {
@@ -451,14 +459,49 @@ Status Scheduler::runChunks(const std::vector<Chunk> &chunks,
     Sequence &sequence = *chunks[j].sequence;
     sequence.cached += chunks[j].count;
     if (samples[j])
-      deliver(sequence, sampled[j]);
+      deliver(sequence, sampled[j], std::move(logprobs[j]));
+  }
+  return Status::success();
+}
+
+/// Log-probabilities for the rows of the step that sample a token for a
+/// request that asked for them; only those rows' logits are read.
+Status Scheduler::computeStepLogprobs(
+    const std::vector<Chunk> &chunks, const std::vector<bool> &samples,
+    const std::vector<sample::SamplingParams> &rows,
+    const std::vector<int32_t> &sampled,
+    std::vector<std::optional<StepLogprobs>> &out) {
+  std::vector<int32_t> asked;
+  for (size_t j = 0; j < chunks.size(); ++j)
+    if (samples[j] && chunks[j].sequence->request.logprobs >= 0)
+      asked.push_back(static_cast<int32_t>(j));
+  if (asked.empty())
+    return Status::success();
+  int64_t columns = 0;
+  DSV3_ASSIGN_OR_RETURN(
+      std::vector<float> logits,
+      model_.readLogitRows(asked, static_cast<int64_t>(chunks.size()), columns));
+  if (columns < limits_.vocab ||
+      logits.size() != asked.size() * static_cast<size_t>(columns))
+    return Status::error("{} logits are not {} rows of at least {}",
+                         logits.size(), asked.size(), limits_.vocab);
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const size_t j = static_cast<size_t>(asked[i]);
+    // Over the ids the request can be given (the tokenizer's, when the
+    // model's vocabulary is padded beyond it).
+    const int64_t vocab = rows[j].vocabLimit > 0
+                              ? std::min<int64_t>(rows[j].vocabLimit, limits_.vocab)
+                              : limits_.vocab;
+    out[j] = computeLogprobs(logits.data() + i * columns, vocab, sampled[j],
+                             chunks[j].sequence->request.logprobs);
   }
   return Status::success();
 }
 
 /// Appends a sampled token, tells the owner and ends the request when it
 /// is done.
-void Scheduler::deliver(Sequence &sequence, int32_t token) {
+void Scheduler::deliver(Sequence &sequence, int32_t token,
+                        std::optional<StepLogprobs> logprobs) {
   sequence.tokens.push_back(token);
   sequence.generated += 1;
   if (!sequence.hostCounts.empty())
@@ -468,6 +511,7 @@ void Scheduler::deliver(Sequence &sequence, int32_t token) {
   event.id = sequence.id;
   event.hasToken = true;
   event.token = token;
+  event.logprobs = std::move(logprobs);
   event.promptTokens = static_cast<int64_t>(sequence.request.prompt.size());
   event.completionTokens = sequence.generated;
   std::optional<EndReason> end;

@@ -21,7 +21,9 @@
 //     with the next new token, so greedy output does not change; sampled
 //     output does not either (seed and step are the request's own).
 // Each produced token is delivered at once through the request's callback,
-// on the thread that runs step().
+// on the thread that runs step(), with its log-probabilities when the
+// request asked: only those rows' logits are read back (after sampling,
+// from the same step), so requests that do not ask cost nothing.
 //
 // Not thread-safe except as stated: submit(), cancel() and gauges() from any
 // thread; step() and waitForWork() from one thread (the one that owns the
@@ -36,6 +38,7 @@
 #include "runtime/exec/KvCache.h"
 #include "runtime/generate/Generator.h"
 #include "runtime/sample/SamplingParams.h"
+#include "runtime/serve/Logprobs.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <atomic>
@@ -46,6 +49,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +71,9 @@ struct ServeRequest {
   std::vector<std::string> stopStrings;
   /// End at the tokenizer's EOS token.
   bool stopAtEos = true;
+  /// Log-probabilities with each token (Logprobs.h): -1 none; 0 to
+  /// kMaxTopLogprobs: the chosen token's and this many most likely ones'.
+  int32_t logprobs = -1;
 };
 
 /// One delivery to a request's owner: a new token, its end, or both.
@@ -77,6 +84,8 @@ struct RequestEvent {
   /// Text that became final with this event (with a tokenizer; at the end,
   /// what was held back).
   std::string text;
+  /// With the token, when the request asked for log-probabilities.
+  std::optional<StepLogprobs> logprobs;
   bool finished = false;
   EndReason reason = EndReason::Length; ///< when finished
   std::string error;                    ///< when reason is Failed
@@ -174,7 +183,13 @@ private:
   void addChunk(Sequence &sequence, int64_t &budget, std::vector<Chunk> &chunks);
   bool admitFront(int64_t stepNumber, Sequence *&joined);
   Status runChunks(const std::vector<Chunk> &chunks, StepReport &report);
-  void deliver(Sequence &sequence, int32_t token);
+  Status computeStepLogprobs(const std::vector<Chunk> &chunks,
+                             const std::vector<bool> &samples,
+                             const std::vector<sample::SamplingParams> &rows,
+                             const std::vector<int32_t> &sampled,
+                             std::vector<std::optional<StepLogprobs>> &out);
+  void deliver(Sequence &sequence, int32_t token,
+               std::optional<StepLogprobs> logprobs);
   void updateGauges();
 
   generate::ModelSteps &model_;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -265,6 +266,83 @@ TEST_F(HttpServerTest, StreamingGivesTheSameTokensThenDone) {
   }
 }
 
+TEST_F(HttpServerTest, LogprobsStreamedOrNotOnBothEndpoints) {
+  startServer();
+  // The fake model: logit 10 for its token, 0 for the 303 others.
+  const double chosen = 10.0 - std::log(std::exp(10.0) + (kVocab - 1));
+  for (Endpoint endpoint : {Endpoint::Completions, Endpoint::ChatCompletions}) {
+    for (bool stream : {false, true}) {
+      const bool chat = endpoint == Endpoint::ChatCompletions;
+      SCOPED_TRACE(fmt::format("{} {}", chat ? "chat" : "completions",
+                               stream ? "streamed" : "whole"));
+      json body = {{"model", "tiny"}, {"max_tokens", 7}, {"temperature", 0},
+                   {"return_tokens_as_token_ids", true}, {"stream", stream}};
+      if (chat) {
+        body["messages"] = {{{"role", "user"}, {"content", "hello"}}};
+        body["logprobs"] = true;
+        body["top_logprobs"] = 2;
+      } else {
+        body["prompt"] = "hello world";
+        body["logprobs"] = 2;
+      }
+      const std::vector<int32_t> expected = expectedTokens(promptIds(endpoint, body), 7);
+      auto res = post(chat ? "/v1/chat/completions" : "/v1/completions", body);
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+      // Each choice's (or chunk's) logprobs, in order.
+      std::vector<json> parts;
+      if (stream) {
+        for (const std::string &event : sseData(res->body)) {
+          if (event == "[DONE]")
+            continue;
+          const json chunk = json::parse(event);
+          for (const json &choice : chunk["choices"])
+            if (!choice["logprobs"].is_null())
+              parts.push_back(choice["logprobs"]);
+        }
+        EXPECT_EQ(parts.size(), 7u); // one token per chunk
+      } else {
+        parts.push_back(json::parse(res->body)["choices"][0]["logprobs"]);
+      }
+      std::vector<int32_t> tokens;
+      std::vector<int64_t> offsets;
+      for (const json &part : parts) {
+        if (chat) {
+          for (const json &entry : part["content"]) {
+            tokens.push_back(std::stoi(entry["token"].get<std::string>().substr(9)));
+            EXPECT_NEAR(entry["logprob"].get<double>(), chosen, 1e-5);
+            ASSERT_EQ(entry["top_logprobs"].size(), 2u);
+            EXPECT_EQ(entry["top_logprobs"][0]["token"], entry["token"]);
+            EXPECT_EQ(entry["bytes"], json::array({tokens.back()})); // byte tokens
+          }
+        } else {
+          for (size_t k = 0; k < part["tokens"].size(); ++k) {
+            tokens.push_back(std::stoi(part["tokens"][k].get<std::string>().substr(9)));
+            EXPECT_NEAR(part["token_logprobs"][k].get<double>(), chosen, 1e-5);
+            EXPECT_EQ(part["top_logprobs"][k].size(), 2u); // the chosen is the top 1
+            offsets.push_back(part["text_offset"][k]);
+          }
+        }
+      }
+      EXPECT_EQ(tokens, expected);
+      if (!chat) {
+        // Characters before each token (the fake's tokens are single bytes).
+        std::vector<int64_t> want;
+        int64_t offset = 0;
+        for (int32_t token : expected) {
+          want.push_back(offset);
+          offset += (token & 0xC0) != 0x80;
+        }
+        EXPECT_EQ(offsets, want);
+      }
+    }
+  }
+  // Not asked: null.
+  auto plain = post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"max_tokens", 2}});
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(json::parse(plain->body)["choices"][0]["logprobs"].is_null());
+}
+
 TEST_F(HttpServerTest, BadRequestsAreOpenAiErrors) {
   startServer();
   auto res = client().Post("/v1/completions", "{not json", "application/json");
@@ -358,6 +436,7 @@ TEST_F(HttpServerTest, MetricsCountRequestsTokensAndLatency) {
             std::string::npos);
   EXPECT_NE(text.find("dsv3_inter_token_latency_seconds_count 3\n"),
             std::string::npos);
+  EXPECT_NE(text.find("dsv3_preemptions_total 0\n"), std::string::npos);
   EXPECT_NE(text.find("dsv3_running_requests 0\n"), std::string::npos);
   EXPECT_NE(text.find("dsv3_kv_pages_in_use 0\n"), std::string::npos);
   EXPECT_NE(text.find(fmt::format("dsv3_kv_pages {}\n", kPages)), std::string::npos);

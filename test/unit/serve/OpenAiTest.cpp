@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 namespace dsv3::serve {
 namespace {
 
@@ -124,6 +126,44 @@ TEST(OpenAiRequestTest, RefusesEveryBadField) {
   bad(R"("best_of": 3)", "best_of", "must be 1");
 }
 
+TEST(OpenAiRequestTest, ReadsLogprobs) {
+  const auto C = Endpoint::Completions, Chat = Endpoint::ChatCompletions;
+  const std::string messages = R"("messages": [{"role": "user", "content": "hi"}])";
+  auto chat = [&](const std::string &fields) {
+    return R"({"model": "m", )" + messages + (fields.empty() ? "" : ", " + fields) + "}";
+  };
+  // Not asked: -1, on both endpoints.
+  EXPECT_EQ(parsed(C, R"({"model": "m", "prompt": "x"})").logprobs, -1);
+  EXPECT_EQ(parsed(C, R"({"model": "m", "prompt": "x", "logprobs": null})").logprobs, -1);
+  EXPECT_EQ(parsed(Chat, chat("")).logprobs, -1);
+  EXPECT_EQ(parsed(Chat, chat(R"("logprobs": false)")).logprobs, -1);
+  // Completions: logprobs N in [0, 20].
+  EXPECT_EQ(parsed(C, R"({"model": "m", "prompt": "x", "logprobs": 0})").logprobs, 0);
+  EXPECT_EQ(parsed(C, R"({"model": "m", "prompt": "x", "logprobs": 20})").logprobs, 20);
+  // Chat: logprobs true (the chosen token's only), top_logprobs N.
+  EXPECT_EQ(parsed(Chat, chat(R"("logprobs": true)")).logprobs, 0);
+  EXPECT_EQ(parsed(Chat, chat(R"("logprobs": true, "top_logprobs": 3)")).logprobs, 3);
+  EXPECT_FALSE(parsed(Chat, chat(R"("logprobs": true)")).tokensAsIds);
+  EXPECT_TRUE(parsed(C, R"({"model": "m", "prompt": "x", "return_tokens_as_token_ids": true})")
+                  .tokensAsIds);
+
+  const std::string base = R"({"model": "m", "prompt": "x", )";
+  expectError(C, base + R"("logprobs": 21})", "logprobs", "must be in [0, 20]");
+  expectError(C, base + R"("logprobs": -1})", "logprobs", "must be in [0, 20]");
+  expectError(C, base + R"("logprobs": true})", "logprobs", "must be an integer");
+  expectError(C, base + R"("logprobs": 2.5})", "logprobs", "must be an integer");
+  expectError(C, base + R"("return_tokens_as_token_ids": 1})", "return_tokens_as_token_ids",
+              "must be true or false");
+  expectError(Chat, chat(R"("logprobs": 3)"), "logprobs", "must be true or false");
+  expectError(Chat, chat(R"("top_logprobs": 3)"), "top_logprobs", "needs 'logprobs': true");
+  expectError(Chat, chat(R"("logprobs": false, "top_logprobs": 1)"), "top_logprobs",
+              "needs 'logprobs': true");
+  expectError(Chat, chat(R"("logprobs": true, "top_logprobs": 21)"), "top_logprobs",
+              "must be in [0, 20]");
+  expectError(Chat, chat(R"("logprobs": true, "top_logprobs": "3")"), "top_logprobs",
+              "must be an integer");
+}
+
 TEST(OpenAiRequestTest, ErrorBodyHasOpenAisShape) {
   ApiError error;
   error.message = "bad \xff byte";
@@ -194,6 +234,10 @@ TEST_F(OpenAiTokenizerTest, EncodesPromptsAndChecksTheContext) {
   r.maxTokens.reset();
   EXPECT_FALSE(toServeRequest(r, *tokenizer, vocab, 5, 0, out));
   ASSERT_TRUE(toServeRequest(r, *tokenizer, vocab, 4, 0, out)); // no room for one
+  // Log-probabilities go through to the scheduler's request.
+  r = parsed(Endpoint::Completions, R"({"model": "m", "prompt": [1, 2], "logprobs": 4})");
+  ASSERT_FALSE(toServeRequest(r, *tokenizer, vocab, 64, 0, out));
+  EXPECT_EQ(out.logprobs, 4);
   r = parsed(Endpoint::Completions, R"({"model": "m", "prompt": [1, 320]})");
   error = toServeRequest(r, *tokenizer, vocab, 64, 0, out);
   ASSERT_TRUE(error);
@@ -263,6 +307,87 @@ TEST(OpenAiResponseTest, StreamChunks) {
   error.message = "boom";
   error.type = "server_error";
   EXPECT_EQ(eventJson(streamError(error))["error"]["type"], "server_error");
+}
+
+/// Log-probabilities of three tokens of the tiny tokenizer: "hello" (259),
+/// the byte 0xC3 (195, the first half of "é") and the special "</s>" (301).
+LogprobsPart threeTokens(const Tokenizer &tokenizer) {
+  const float inf = std::numeric_limits<float>::infinity();
+  LogprobsPart part;
+  int64_t offset = 0;
+  appendLogprobs(part, {{259, -0.25f}, {{259, -0.25f}, {104, -2.0f}}}, tokenizer, offset);
+  // Chosen outside the top 2 (sampled): completions' dict holds it too.
+  appendLogprobs(part, {{195, -3.5f}, {{32, -1.0f}, {97, -1.5f}}}, tokenizer, offset);
+  appendLogprobs(part, {{301, -inf}, {{32, -0.5f}, {301, -inf}}}, tokenizer, offset);
+  return part;
+}
+
+TEST_F(OpenAiTokenizerTest, LogprobsInCompletionResponses) {
+  ResponseHeader header{Endpoint::Completions, "cmpl-3", "m", 9, &*tokenizer};
+  LogprobsPart part = threeTokens(*tokenizer);
+  // Characters before each token: "hello" is 5, the half of "é" starts one,
+  // "</s>" is left out of the text.
+  EXPECT_EQ(part.textOffsets, (std::vector<int64_t>{0, 5, 6}));
+  json body = json::parse(
+      completionResponse(header, "hello\xc3", EndReason::EndOfSequence, {2, 3}, &part));
+  EXPECT_EQ(body["choices"][0]["logprobs"], json::parse(R"({
+      "tokens": ["hello", "\ufffd", "</s>"],
+      "token_logprobs": [-0.25, -3.5, -9999.0],
+      "top_logprobs": [{"hello": -0.25, "h": -2.0},
+                       {" ": -1.0, "a": -1.5, "\ufffd": -3.5},
+                       {" ": -0.5, "</s>": -9999.0}],
+      "text_offset": [0, 5, 6]})"));
+  header.tokensAsIds = true;
+  body = json::parse(completionResponse(header, "x", EndReason::Length, {2, 3}, &part));
+  EXPECT_EQ(body["choices"][0]["logprobs"]["tokens"],
+            json::parse(R"(["token_id:259", "token_id:195", "token_id:301"])"));
+  EXPECT_EQ(body["choices"][0]["logprobs"]["top_logprobs"][1],
+            json::parse(R"({"token_id:32": -1.0, "token_id:97": -1.5, "token_id:195": -3.5})"));
+  // Asked for, no tokens (cannot happen with a reply, but the shape holds).
+  LogprobsPart none;
+  body = json::parse(completionResponse(header, "", EndReason::Length, {2, 0}, &none));
+  EXPECT_EQ(body["choices"][0]["logprobs"]["tokens"], json::array());
+  // One chunk's tokens in a stream, at its absolute offsets.
+  LogprobsPart last;
+  last.steps = {part.steps[2]};
+  last.textOffsets = {6};
+  header.tokensAsIds = false;
+  json chunk = eventJson(streamChunk(header, "", false, EndReason::EndOfSequence, &last));
+  EXPECT_EQ(chunk["choices"][0]["logprobs"], json::parse(R"({"tokens": ["</s>"],
+      "token_logprobs": [-9999.0], "top_logprobs": [{" ": -0.5, "</s>": -9999.0}],
+      "text_offset": [6]})"));
+  EXPECT_EQ(chunk["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(OpenAiTokenizerTest, LogprobsInChatResponses) {
+  ResponseHeader header{Endpoint::ChatCompletions, "chatcmpl-3", "m", 9, &*tokenizer};
+  LogprobsPart part = threeTokens(*tokenizer);
+  json body = json::parse(
+      completionResponse(header, "hello", EndReason::EndOfSequence, {2, 3}, &part));
+  EXPECT_EQ(body["choices"][0]["logprobs"], json::parse(R"({"content": [
+      {"token": "hello", "logprob": -0.25, "bytes": [104, 101, 108, 108, 111],
+       "top_logprobs": [{"token": "hello", "logprob": -0.25, "bytes": [104, 101, 108, 108, 111]},
+                        {"token": "h", "logprob": -2.0, "bytes": [104]}]},
+      {"token": "\ufffd", "logprob": -3.5, "bytes": [195],
+       "top_logprobs": [{"token": " ", "logprob": -1.0, "bytes": [32]},
+                        {"token": "a", "logprob": -1.5, "bytes": [97]}]},
+      {"token": "</s>", "logprob": -9999.0, "bytes": [60, 47, 115, 62],
+       "top_logprobs": [{"token": " ", "logprob": -0.5, "bytes": [32]},
+                        {"token": "</s>", "logprob": -9999.0, "bytes": [60, 47, 115, 62]}]}]})"));
+  // A stream chunk: this chunk's token only; ids as names when asked, bytes
+  // still exact; an id that is no token has no bytes.
+  header.tokensAsIds = true;
+  LogprobsPart one;
+  one.steps = {{{270, -1.0f}, {{270, -1.0f}}}};
+  one.textOffsets = {0};
+  json chunk = eventJson(streamChunk(header, "", true, std::nullopt, &one));
+  EXPECT_EQ(chunk["choices"][0]["logprobs"], json::parse(R"({"content": [
+      {"token": "token_id:270", "logprob": -1.0, "bytes": null,
+       "top_logprobs": [{"token": "token_id:270", "logprob": -1.0, "bytes": null}]}]})"));
+  EXPECT_EQ(chunk["choices"][0]["delta"], json::parse(R"({"role": "assistant", "content": ""})"));
+  // Not asked: null.
+  EXPECT_EQ(eventJson(streamChunk(header, "a", false, std::nullopt))["choices"][0]["logprobs"],
+            nullptr);
 }
 
 } // namespace

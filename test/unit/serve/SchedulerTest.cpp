@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <random>
@@ -331,6 +333,11 @@ TEST(SchedulerTest, RefusesInvalidRequests) {
   ServeRequest stop = request({1}, 2);
   stop.stopStrings = {"x"};
   refused(stop, "stop strings need a tokenizer");
+  ServeRequest many = request({1}, 2);
+  many.logprobs = kMaxTopLogprobs + 1;
+  refused(many, "21 top log-probabilities asked for; at most 20");
+  many.logprobs = -2;
+  refused(many, "-2 top log-probabilities");
   // The cache's capacity bounds the context too.
   Fixture small(4, 4, 4);
   EXPECT_EQ(small.scheduler.maxContextTokens(), 16);
@@ -353,6 +360,121 @@ TEST(SchedulerTest, AModelFailureEndsTheStepsRequestsAndFreesTheirPages) {
   const RequestId b = f.submit(request(promptOf(4, 2), 3));
   f.runAll();
   EXPECT_EQ(f.events.tokens(b), expectedTokens(promptOf(4, 2), 3));
+}
+
+/// The fake model's log-probability of its chosen token: logit 10 against
+/// 303 logits of 0 (the padding column beyond the vocabulary not counted).
+const double kChosenLogprob = 10.0 - std::log(std::exp(10.0) + (kVocab - 1));
+
+/// Checks the log-probabilities of every token event of `id`: `top` entries
+/// asked for (-1: none sent).
+void expectLogprobs(Events &events, RequestId id, int32_t top) {
+  int tokens = 0;
+  for (const RequestEvent &e : events.of[id]) {
+    if (!e.hasToken)
+      continue;
+    ++tokens;
+    if (top < 0) {
+      EXPECT_FALSE(e.logprobs) << "request " << id;
+      continue;
+    }
+    ASSERT_TRUE(e.logprobs) << "request " << id;
+    EXPECT_EQ(e.logprobs->chosen.token, e.token);
+    EXPECT_NEAR(e.logprobs->chosen.logprob, kChosenLogprob, 1e-5);
+    ASSERT_EQ(e.logprobs->top.size(), size_t(top));
+    if (top > 0) {
+      EXPECT_EQ(e.logprobs->top[0].token, e.token);
+      EXPECT_NEAR(e.logprobs->top[0].logprob, kChosenLogprob, 1e-5);
+    }
+    if (top > 1) { // then the lowest id of logit 0
+      EXPECT_EQ(e.logprobs->top[1].token, e.token == 0 ? 1 : 0);
+    }
+  }
+  EXPECT_GT(tokens, 0);
+}
+
+TEST(SchedulerTest, DeliversLogprobsWithEachTokenOfTheRequestsThatAsk) {
+  Fixture f(64, 4, 4);
+  ServeRequest two = request(promptOf(5, 1), 6), none = request(promptOf(30, 2), 4),
+               zero = request(promptOf(3, 3), 5);
+  two.logprobs = 2;
+  zero.logprobs = 0;
+  const RequestId a = f.submit(two), b = f.submit(none), c = f.submit(zero);
+  f.runAll();
+  // Logprobs change nothing else.
+  EXPECT_EQ(f.events.tokens(a), expectedTokens(promptOf(5, 1), 6));
+  EXPECT_EQ(f.events.tokens(b), expectedTokens(promptOf(30, 2), 4));
+  expectLogprobs(f.events, a, 2);
+  expectLogprobs(f.events, b, -1);
+  expectLogprobs(f.events, c, 0);
+}
+
+/// The fake model behind a greedy "device" sampler, recording which logit
+/// rows the scheduler reads back.
+class DeviceSamplingModel : public generate::ModelSteps {
+public:
+  DeviceSamplingModel(int64_t numPages, int64_t pageSize) : inner(numPages, pageSize) {}
+  PagedCacheModel inner;
+  std::vector<std::vector<int32_t>> rowsRead;
+  int64_t batch = 0;
+
+  Status run(bool prefill, const exec::StepInputs &in) override {
+    batch = static_cast<int64_t>(in.lastRows.size());
+    return inner.run(prefill, in);
+  }
+  StatusOr<std::vector<float>> readLogits() override { return inner.readLogits(); }
+  StatusOr<std::vector<float>> readLogitRows(const std::vector<int32_t> &rows,
+                                             int64_t b, int64_t &columns) override {
+    EXPECT_EQ(b, batch);
+    rowsRead.push_back(rows);
+    return ModelSteps::readLogitRows(rows, b, columns); // the default
+  }
+  bool samplesOnDevice() const override { return true; }
+  int64_t countRows() const override { return 4; }
+  StatusOr<std::vector<int32_t>>
+  sampleTokens(const std::vector<sample::SamplingParams> &rows) override {
+    DSV3_ASSIGN_OR_RETURN(std::vector<float> logits, inner.readLogits());
+    const size_t columns = logits.size() / rows.size();
+    std::vector<int32_t> tokens;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float *row = logits.data() + r * columns;
+      tokens.push_back(static_cast<int32_t>(std::max_element(row, row + kVocab) - row));
+    }
+    return tokens;
+  }
+  Status clearTokenCounts(int64_t) override { return Status::success(); }
+};
+
+TEST(SchedulerTest, ReadsBackOnlyTheLogitRowsOfRequestsThatAsk) {
+  DeviceSamplingModel model(64, 4);
+  exec::PageAllocator pages(64, 4);
+  Events events;
+  Scheduler scheduler(model, pages, {64, 4, kVocab}, nullptr);
+  auto run = [&] {
+    for (int i = 0; i < 1000 && scheduler.hasWork(); ++i)
+      ASSERT_TRUE(scheduler.step().ok());
+  };
+  // Nobody asks: no row is read.
+  ASSERT_TRUE(scheduler.submit(request(promptOf(4, 1), 3), events.callback()).ok());
+  ASSERT_TRUE(scheduler.submit(request(promptOf(6, 2), 3), events.callback()).ok());
+  run();
+  EXPECT_TRUE(model.rowsRead.empty());
+
+  // One of three asks: one row per step, its own (the oldest is row 0; a
+  // decode step lists the running requests oldest first).
+  ServeRequest asks = request(promptOf(5, 3), 4);
+  asks.logprobs = 3;
+  const RequestId first = scheduler.submit(request(promptOf(4, 4), 6), events.callback())->id;
+  const RequestId asking = scheduler.submit(asks, events.callback())->id;
+  const RequestId last = scheduler.submit(request(promptOf(4, 5), 6), events.callback())->id;
+  run();
+  ASSERT_EQ(model.rowsRead.size(), 4u); // one per token of `asking`
+  for (const std::vector<int32_t> &rows : model.rowsRead)
+    EXPECT_EQ(rows, std::vector<int32_t>{1});
+  EXPECT_EQ(events.tokens(asking), expectedTokens(promptOf(5, 3), 4));
+  expectLogprobs(events, asking, 3);
+  expectLogprobs(events, first, -1);
+  expectLogprobs(events, last, -1);
 }
 
 class SchedulerTextTest : public ::testing::Test {
