@@ -10,6 +10,7 @@
 #include "runtime/serve/HttpServer.h"
 #include "runtime/serve/Scheduler.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -45,6 +46,11 @@ Status serve(generate::Engine &engine, const Tokenizer &tokenizer,
   serverOptions.port = options.port;
   serverOptions.apiKey = options.apiKey;
   serverOptions.defaultSeed = options.sampling.seed;
+  // Each open request holds a worker thread until its reply ends: enough
+  // for a full batch, as many queued behind it, and a few idle keep-alive
+  // connections and /metrics scrapes.
+  serverOptions.workerThreads =
+      static_cast<int>(std::max<int64_t>(16, 2 * limits.maxSequences + 16));
   serverOptions.modelName = options.modelName;
   if (serverOptions.modelName.empty()) {
     std::filesystem::path dir(options.checkpointDir);
