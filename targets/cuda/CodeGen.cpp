@@ -57,6 +57,28 @@ std::string elementTypeName(Value v) {
   return tensorOf(v).getElementType().isF32() ? "float" : "dsv3k::bf16";
 }
 
+/// How skinny_gemm.cuh's kernels cover a GEMM with N columns over K values of
+/// `valuesPerChunk` per 16-byte load (16 FP8, 8 BF16): SPLIT warps share
+/// each column's K, as many (1, 2, 4 or 8) as leave every lane at least 4
+/// chunks of it, since a lane's chunks are the loads it keeps in flight; each
+/// group of SPLIT warps owns COLS = 2 columns (measured on an H100: 4 spills
+/// registers for FP8 and gained nothing for BF16), or 1 when 2 would leave
+/// fewer than tuning.skinnyMinBlocks blocks.
+struct SkinnyShape {
+  int64_t split, cols;
+  int64_t blockColumns() const { return 8 / split * cols; }
+};
+SkinnyShape skinnyShape(int64_t n, int64_t k, int64_t valuesPerChunk,
+                        const KernelTuning &tuning) {
+  const int64_t chunks = (k + valuesPerChunk - 1) / valuesPerChunk;
+  SkinnyShape shape{8, 2};
+  while (shape.split > 1 && chunks < 4 * 32 * shape.split)
+    shape.split /= 2;
+  if ((n + shape.blockColumns() - 1) / shape.blockColumns() < tuning.skinnyMinBlocks)
+    shape.cols = 1;
+  return shape;
+}
+
 /// Builds one entry point's launches, sharing instances, weights and
 /// constants with the whole program.
 class EntryGenerator {
@@ -373,8 +395,14 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
                                              buf(gemm.getResult()), intArg(m)};
-              launch(op, "w8a16_skinny_gemm", params, {constDim((n + 3) / 4), one, one}, 256,
-                     args);
+              SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
+              SmallVector<std::string> skinnyParams = {
+                  str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
+                  str(skinny.split), str(skinny.cols), elementTypeName(gemm.getResult())};
+              launch(op, "w8a16_skinny_gemm", skinnyParams,
+                     {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
+                      one},
+                     256, args);
               launch(op, "w8a16_gemm", params, grid, 256, args);
               splitAt(m, tuning.skinnyMaxRows);
             }
@@ -387,8 +415,12 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                                elementTypeName(gemm.getResult())};
             std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k), buf(gemm.getRhs()),
                                            buf(gemm.getResult()), intArg(m)};
-            launch(op, "bf16_skinny_gemm", params, {constDim((n + 3) / 4), one, one}, 256,
-                   args);
+            SkinnyShape skinny = skinnyShape(n, k, 8, tuning);
+            launch(op, "bf16_skinny_gemm",
+                   {str(n), str(k), str(skinny.split), str(skinny.cols),
+                    elementTypeName(gemm.getResult())},
+                   {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one, one},
+                   256, args);
             launch(op, "bf16_gemm", params, {constDim((n + 63) / 64), dim(m, 64), one}, 256,
                    args);
             splitAt(m, tuning.skinnyMaxRows);
@@ -538,16 +570,24 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr r = rowsOf(gemm.getResult());
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64),
                                                  dim(r, 64, experts), one};
-            std::array<LaunchDimExpr, 3> skinnyGrid = {constDim((n + 3) / 4), dim(r), one};
+            // One block row per routed row: the column stripes alone set
+            // the skinny shape, as for a dense GEMM of N columns.
+            SkinnyShape skinny = skinnyShape(n, k, gemm.getRhsScales() ? 16 : 8, tuning);
+            std::array<LaunchDimExpr, 3> skinnyGrid = {
+                constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), dim(r), one};
             if (gemm.getRhsScales() && !gemm.getLhsScales()) {
               SmallVector<std::string> params = {
                   str(n), str(k), str(experts), str(gemm.getBlock()[0]),
                   str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())};
+              SmallVector<std::string> skinnyParams = {
+                  str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                  str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
+                  elementTypeName(gemm.getResult())};
               std::vector<KernelArg> args = {
                   buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
                   buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),
                   intArg(r)};
-              launch(op, "w8a16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
+              launch(op, "w8a16_grouped_skinny_gemm", skinnyParams, skinnyGrid, 256, args);
               launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
               splitAt(r, tuning.skinnyMaxRoutedRows);
             } else if (gemm.getLhsScales())
@@ -564,7 +604,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), optBuf(gemm.getGather()),
                                              buf(gemm.getRhs()), buf(gemm.getOffsets()),
                                              buf(gemm.getResult()), intArg(r)};
-              launch(op, "bf16_grouped_skinny_gemm", params, skinnyGrid, 256, args);
+              launch(op, "bf16_grouped_skinny_gemm",
+                     {str(n), str(k), str(experts), str(skinny.split), str(skinny.cols),
+                      elementTypeName(gemm.getResult())},
+                     skinnyGrid, 256, args);
               launch(op, "bf16_grouped_gemm", params, grid, 256, args);
               splitAt(r, tuning.skinnyMaxRoutedRows);
             }

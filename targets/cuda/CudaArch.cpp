@@ -8,11 +8,12 @@
 namespace dsv3 {
 
 // The tuning bounds were measured on an H100 (docs/PERF.md: skinny GEMMs at
-// M = 1..4 and one attention head per block at T = 1); the other targets use
-// the same bounds until they are measured on their own hardware.
+// M = 1..4 and one attention head per block at T = 1; 132 SMs); the other
+// targets use the same bounds until they are measured on their own hardware.
 static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
                                                  /*skinnyMaxRoutedRows=*/32,
-                                                 /*oneHeadPerBlockMaxTokens=*/16};
+                                                 /*oneHeadPerBlockMaxTokens=*/16,
+                                                 /*skinnyMinBlocks=*/264};
 
 static const CudaArch kArchs[] = {
     // name     major minor fp8    wgmma  tma

@@ -22,6 +22,9 @@ struct KernelTuning {
   /// mla_attention runs one head per block for steps of at most this many
   /// tokens (else as many heads per block as divide HEADS, up to 8).
   int64_t oneHeadPerBlockMaxTokens;
+  /// Skinny GEMMs give each warp group one column instead of two when two
+  /// would leave fewer blocks than this (two per SM keeps the GPU busy).
+  int64_t skinnyMinBlocks;
 };
 
 /// One code-generation target: an NVRTC architecture name and the hardware

@@ -246,15 +246,52 @@ std::vector<Timing> &timings() {
   return all;
 }
 
-/// Median of 5 timed launches (after the checked one), for the record only:
-/// these kernels are the correct baseline, not the fast ones.
+/// Device-to-device copy of 1 GiB, median of 5, bytes read plus written.
+double copyBandwidthGBs() {
+  constexpr size_t kBytes = 1u << 30;
+  DeviceBuffer<unsigned char> from(kBytes), to(kBytes);
+  CHECK_CUDA(cudaMemset(from.ptr, 1, kBytes));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  for (int i = 0; i < 6; ++i) {
+    CHECK_CUDA(cudaEventRecord(start));
+    CHECK_CUDA(cudaMemcpyAsync(to.ptr, from.ptr, kBytes, cudaMemcpyDeviceToDevice));
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float elapsed = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
+    if (i > 0) // the first is a warm-up
+      ms.push_back(elapsed);
+  }
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * kBytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
+/// Grid width of a skinny kernel: blocks of 8 / SPLIT * COLS columns.
+int skinnyBlocks(int N, int split, int cols) { return dsv3k::ceilDiv(N, 8 / split * cols); }
+
+/// Bytes overwritten before each timed launch so that it starts with none
+/// of its weights in L2 (50 MB on an H100), as each layer's do in a step.
+constexpr size_t kL2FlushBytes = 256u << 20;
+DeviceBuffer<unsigned char> &l2Flush() {
+  static DeviceBuffer<unsigned char> buffer(kL2FlushBytes);
+  return buffer;
+}
+
+/// Median of 11 timed launches (after the checked one), each after L2 was
+/// flushed.
 void timeLaunches(const std::string &kernel, const std::string &shape, double flops,
                   double weightBytes, const std::function<void()> &launch) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
   std::vector<float> ms;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 11; ++i) {
+    CHECK_CUDA(cudaMemsetAsync(l2Flush().ptr, i, kL2FlushBytes));
     CHECK_CUDA(cudaEventRecord(start));
     launch();
     CHECK_CUDA(cudaEventRecord(stop));
@@ -331,7 +368,7 @@ template <int N, int K> void testFp8GemmAllM() {
 
 /// bf16 activations (row stride lda, padding columns poisoned with 1e30)
 /// times a block-scaled FP8 weight.
-template <int N, int K, typename OutT>
+template <int N, int K, typename OutT, int SPLIT = 8, int COLS = 4>
 void testW8A16Gemm(int M, int lda, bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
   constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
@@ -353,8 +390,8 @@ void testW8A16Gemm(int M, int lda, bool timed = false, Family family = Family::k
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::w8a16_skinny_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
-          <<<dsv3k::ceilDiv(N, 4), 256>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
+      dsv3k::w8a16_skinny_gemm<N, K, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
+          <<<skinnyBlocks(N, SPLIT, COLS), 256>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
     else
       dsv3k::w8a16_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
           <<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dbs.ptr, dc.ptr, M);
@@ -377,7 +414,7 @@ void testW8A16Gemm(int M, int lda, bool timed = false, Family family = Family::k
 
 // ---------------------------------------------------------------- bf16_gemm
 
-template <int N, int K, typename OutT>
+template <int N, int K, typename OutT, int SPLIT = 8, int COLS = 4>
 void testBf16Gemm(int M, int lda, bool timed = false, Family family = Family::kTiles) {
   std::vector<bf16> a = randomBf16(static_cast<size_t>(M) * lda);
   for (int m = 0; m < M; ++m)
@@ -393,8 +430,8 @@ void testBf16Gemm(int M, int lda, bool timed = false, Family family = Family::kT
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::bf16_skinny_gemm<N, K, OutT>
-          <<<dsv3k::ceilDiv(N, 4), 256>>>(da.ptr, lda, db.ptr, dc.ptr, M);
+      dsv3k::bf16_skinny_gemm<N, K, SPLIT, COLS, OutT>
+          <<<skinnyBlocks(N, SPLIT, COLS), 256>>>(da.ptr, lda, db.ptr, dc.ptr, M);
     else
       dsv3k::bf16_gemm<N, K, OutT><<<grid, dim3(256)>>>(da.ptr, lda, db.ptr, dc.ptr, M);
   };
@@ -546,7 +583,7 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
                  1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
 }
 
-template <int N, int K, int E, typename OutT>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
 void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                       bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
@@ -573,9 +610,9 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::w8a16_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT>
-          <<<dim3(dsv3k::ceilDiv(N, 4), R), 256>>>(da.ptr, aRows, db.ptr, dbs.ptr,
-                                                   doffsets.ptr, dc.ptr, R);
+      dsv3k::w8a16_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
+          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, aRows, db.ptr, dbs.ptr,
+                                                          doffsets.ptr, dc.ptr, R);
     else
       dsv3k::w8a16_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
           da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
@@ -602,7 +639,7 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
                  1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
 }
 
-template <int N, int K, int E, typename OutT>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
 void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                      bool timed = false, Family family = Family::kTiles) {
   Routing routing = routeTokens(T, topK, E, candidates);
@@ -623,8 +660,9 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::bf16_grouped_skinny_gemm<N, K, E, OutT><<<dim3(dsv3k::ceilDiv(N, 4), R), 256>>>(
-          da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
+      dsv3k::bf16_grouped_skinny_gemm<N, K, E, SPLIT, COLS, OutT>
+          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, aRows, db.ptr, doffsets.ptr,
+                                                          dc.ptr, R);
     else
       dsv3k::bf16_grouped_gemm<N, K, E, OutT>
           <<<grid, dim3(256)>>>(da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
@@ -721,39 +759,58 @@ int main() {
   testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
 
   // Skinny kernels (decode, at most 4 rows, or a few dozen routed rows):
-  // every DeepSeek-V3 projection they serve at M = 1 and 4, M = 7 for the
-  // multi-pass path, partial blocks, strided A and element loads; each
-  // timed at M = 1 against its weight bytes.
+  // every DeepSeek-V3 projection they serve at M = 1 and 4, with the SPLIT
+  // and COLS dsv3c picks for it (test/targets/skinny-shapes.test checks the
+  // same choices for the real configs), M = 7 for the multi-pass path, partial blocks, strided A
+  // and element loads, every SPLIT; each timed at M = 1 against its weight
+  // bytes, from a flushed L2.
   constexpr Family kSkinny = Family::kSkinny;
   for (int M : {1, 4}) {
-    testW8A16Gemm<1536, 7168, float>(M, 7168, M == 1, kSkinny);  // q_a
-    testW8A16Gemm<24576, 1536, float>(M, 1536, M == 1, kSkinny); // q_b
-    testW8A16Gemm<576, 7168, float>(M, 7168, M == 1, kSkinny);   // kv_a
-    testW8A16Gemm<7168, 16384, float>(M, 16384, M == 1, kSkinny); // o_proj
-    testW8A16Gemm<18432, 7168, float>(M, 7168, M == 1, kSkinny); // dense gate/up
-    testW8A16Gemm<7168, 18432, float>(M, 18432, M == 1, kSkinny); // dense down
-    testW8A16Gemm<2048, 7168, bf16>(M, 7168, false, kSkinny);
-    testBf16Gemm<129280, 7168, float>(M, 7168, M == 1, kSkinny); // lm_head
-    testBf16Gemm<256, 7168, float>(M, 7168, M == 1, kSkinny);    // router
+    testW8A16Gemm<1536, 7168, float, 2, 1>(M, 7168, M == 1, kSkinny);    // q_a
+    testW8A16Gemm<24576, 1536, float, 1, 2>(M, 1536, M == 1, kSkinny);   // q_b
+    testW8A16Gemm<576, 7168, float, 2, 1>(M, 7168, M == 1, kSkinny);     // kv_a
+    testW8A16Gemm<7168, 16384, float, 8, 2>(M, 16384, M == 1, kSkinny);  // o_proj
+    testW8A16Gemm<18432, 7168, float, 2, 2>(M, 7168, M == 1, kSkinny);   // dense gate/up
+    testW8A16Gemm<7168, 18432, float, 8, 2>(M, 18432, M == 1, kSkinny);  // dense down
+    testW8A16Gemm<2048, 7168, bf16, 2, 1>(M, 7168, false, kSkinny);      // shared gate/up
+    testW8A16Gemm<7168, 2048, bf16, 1, 2>(M, 2048, M == 1, kSkinny);     // shared down
+    testBf16Gemm<129280, 7168, float, 4, 2>(M, 7168, M == 1, kSkinny);   // lm_head
+    testBf16Gemm<256, 7168, float, 4, 1>(M, 7168, M == 1, kSkinny);      // router
+    testBf16Gemm<1536, 7168, bf16, 4, 2>(M, 7168, M == 1, kSkinny);      // BF16 q_a
+    testBf16Gemm<24576, 1536, bf16, 1, 2>(M, 1536, M == 1, kSkinny);     // BF16 q_b
   }
-  testW8A16Gemm<80, 256, float>(7, 264, false, kSkinny);
-  testW8A16Gemm<96, 200, float>(3, 203, false, kSkinny);
-  testBf16Gemm<32768, 512, bf16>(7, 576, false, kSkinny);
-  testBf16Gemm<80, 200, float>(2, 203, false, kSkinny);
+  // Other SPLIT x COLS choices for some of those shapes, timed at M = 1:
+  // the evidence for dsv3c's rule (targets/cuda/CodeGen.cpp, skinnyShape).
+  testW8A16Gemm<7168, 16384, float, 4, 2>(1, 16384, true, kSkinny);
+  testW8A16Gemm<18432, 7168, float, 4, 2>(1, 7168, true, kSkinny);
+  testW8A16Gemm<1536, 7168, float, 8, 1>(1, 7168, true, kSkinny);
+  testBf16Gemm<129280, 7168, float, 8, 2>(1, 7168, true, kSkinny);
+  testBf16Gemm<1536, 7168, bf16, 8, 4>(1, 7168, true, kSkinny);
+  testW8A16Gemm<80, 256, float, 1, 8>(7, 264, false, kSkinny);
+  testW8A16Gemm<96, 200, float, 2, 3>(3, 203, false, kSkinny);
+  testW8A16Gemm<300, 2048, float, 8, 1>(5, 2048, false, kSkinny);
+  testBf16Gemm<32768, 512, bf16, 1, 4>(7, 576, false, kSkinny);
+  testBf16Gemm<80, 200, float, 4, 2>(2, 203, false, kSkinny);
   // Decode MoE: 1 and 4 tokens x top-8 of 256 experts, gathered gate/up and
   // routed-order down; tiny experts with odd shapes.
   for (int T : {1, 4}) {
-    testW8A16Grouped<2048, 7168, 256, float>(T, 8, allExperts(256), true, T == 1, kSkinny);
-    testW8A16Grouped<7168, 2048, 256, float>(T, 8, allExperts(256), false, T == 1, kSkinny);
-    testBf16Grouped<2048, 7168, 256, float>(T, 8, allExperts(256), true, T == 1, kSkinny);
+    testW8A16Grouped<2048, 7168, 256, float, 2, 1>(T, 8, allExperts(256), true, T == 1, kSkinny);
+    testW8A16Grouped<7168, 2048, 256, float, 1, 2>(T, 8, allExperts(256), false, T == 1,
+                                                    kSkinny);
+    testBf16Grouped<2048, 7168, 256, float, 4, 2>(T, 8, allExperts(256), true, T == 1, kSkinny);
+    testBf16Grouped<7168, 2048, 256, float, 2, 2>(T, 8, allExperts(256), false, T == 1, kSkinny);
   }
-  testW8A16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false, false, kSkinny);
-  testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
+  testW8A16Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, false, false, kSkinny);
+  testBf16Grouped<80, 200, 16, float, 2, 1>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
 
   int status = finish("gemm_test");
-  std::printf("\n== gemm_test timings (median of 5; GB/s counts each weight byte once)\n");
+  const double copyGBs = copyBandwidthGBs();
+  std::printf("\n== gemm_test timings (median of 11 from a flushed L2; GB/s counts each weight "
+              "byte once; copy ceiling %.0f GB/s, read + write)\n",
+              copyGBs);
   for (const Timing &t : timings())
-    std::printf("%-34s %-44s %10.1f us %8.2f TFLOP/s %8.0f GB/s weights\n", t.kernel.c_str(),
-                t.shape.c_str(), t.microseconds, t.tflops, t.weightGBs);
+    std::printf("%-34s %-44s %10.1f us %8.2f TFLOP/s %8.0f GB/s weights %4.0f%% of copy\n",
+                t.kernel.c_str(), t.shape.c_str(), t.microseconds, t.tflops, t.weightGBs,
+                100.0 * t.weightGBs / copyGBs);
   return status;
 }

@@ -2,22 +2,31 @@
 //
 // C = A * B^T for M of 1 to a few rows (decode), where the product is bound
 // by reading B once: gemm.cuh's 64 x 64 tiles would leave most of a tile's
-// rows empty and launch too few blocks to keep HBM busy. Here a block of 8
-// warps owns kColumns = 4 output columns and splits K among its warps:
+// rows empty and launch too few blocks to keep HBM busy. Here the 8 warps of
+// a block form 8 / SPLIT groups of SPLIT warps; each group owns COLS output
+// columns and splits K among its warps:
 //
-//  - warp w, lane l takes the 16-byte weight chunks c = w * 32 + l, + 256, ...
-//    of each of the 4 weight rows (16 e4m3 or 8 bf16 values per chunk), and
-//    the matching activation values of each output row (bf16, 16-byte loads,
-//    held in registers and reused for all 4 columns);
+//  - lane l of the group's warp p takes the 16-byte weight chunks
+//    c = p * 32 + l, + 32 * SPLIT, ... of each of its COLS weight rows (16
+//    e4m3 or 8 bf16 values per chunk), and the matching activation values of
+//    each output row (bf16, 16-byte loads, reused for all COLS columns);
+//  - the chunks a lane will read are unrolled so that several 16-byte weight
+//    loads (up to 8) are in flight before the first is used: decode GEMMs
+//    are latency-bound otherwise. Weights bypass L1 (read once), activations
+//    stay there (read by every column);
 //  - an FP8 chunk lies inside one BLOCK_K-deep scale block (BLOCK_K is a
 //    multiple of 16), so its 16 products are summed in fp32 and scaled by
 //    that block's weight scale: the weight is dequantized exactly, in fp32;
-//  - partial sums are reduced across lanes with shuffles and across warps in
-//    shared memory; one thread per (row, column) writes the result.
+//  - partial sums are reduced across lanes with shuffles and across the
+//    group's warps in shared memory; one thread per (row, column) writes.
+//
+// The code generator picks SPLIT and COLS per shape: SPLIT large enough for
+// long K to be shared by several warps, small enough that each lane still
+// has a few chunks (K = 1536 FP8 is 96 chunks: one warp per column); COLS
+// as large as the GPU stays full (N / columns-per-block blocks).
 //
 // Rows are processed kRowsPerPass = 4 at a time: for M <= 4 every weight byte
-// is read once. The grid has ceil(N / 4) blocks, enough to fill the GPU for
-// every DeepSeek-V3 projection (N >= 576 gives 144 blocks).
+// is read once.
 //
 // Layouts that do not allow 16-byte loads (K not a multiple of the chunk,
 // unaligned pointers or row strides) take a scalar path with the same
@@ -36,8 +45,14 @@ namespace skinny_detail {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kColumns = 4;
 constexpr int kRowsPerPass = 4;
+/// 16-byte weight loads a thread keeps in flight.
+constexpr int kLoadsInFlight = 8;
+
+/// Output columns of one block.
+template <int SPLIT, int COLS> __host__ __device__ constexpr int blockColumns() {
+  return kWarps / SPLIT * COLS;
+}
 
 /// Weight values per 16-byte chunk.
 template <typename TB> struct ChunkWidth;
@@ -56,26 +71,43 @@ template <int kWidth> __device__ __forceinline__ void loadActivations(const bf16
   }
 }
 
-/// Output columns n0 .. n0 + 3 of rows rowBegin .. rowBegin + rows - 1 of
-/// C = A * B^T. Output row i reads A row gatherRows ? gatherRows[rowBegin +
-/// i] : rowBegin + i (stride lda). kScaled: B's block scales are
-/// bScales[(n / BLOCK_N) * KB + k / BLOCK_K]; otherwise BLOCK_K is unused.
-/// Called by all kThreads threads of the block.
-template <typename TB, int N, int K, int BLOCK_N, int BLOCK_K, bool kScaled, typename OutT>
+/// 16 bytes read once: not kept in L1.
+__device__ __forceinline__ uint4 loadStreaming(const void *p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+/// Output columns blockColumn0 .. + blockColumns<SPLIT, COLS>() - 1 of rows
+/// rowBegin .. rowBegin + rows - 1 of C = A * B^T. Output row i reads A row
+/// gatherRows ? gatherRows[rowBegin + i] : rowBegin + i (stride lda).
+/// kScaled: B's block scales are bScales[(n / BLOCK_N) * KB + k / BLOCK_K];
+/// otherwise BLOCK_K is unused. Called by all kThreads threads of the block.
+template <typename TB, int N, int K, int BLOCK_N, int BLOCK_K, bool kScaled, int SPLIT, int COLS,
+          typename OutT>
 __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, const int *gatherRows,
                                               int rowBegin, int rows, const TB *b,
-                                              const float *bScales, OutT *c, int n0) {
+                                              const float *bScales, OutT *c, int blockColumn0) {
+  static_assert(kWarps % SPLIT == 0, "SPLIT must divide the block's 8 warps");
+  static_assert(COLS >= 1 && COLS <= kLoadsInFlight, "COLS: 1 to 8 columns per warp group");
   constexpr int kWidth = ChunkWidth<TB>::value;
   constexpr int kChunks = K / kWidth;
   constexpr int kBlocksK = kScaled ? ceilDiv(K, BLOCK_K) : 1;
+  constexpr int kStride = 32 * SPLIT; // chunks between one lane's successive chunks
+  constexpr int kIters = ceilDiv(kChunks, kStride);
+  constexpr int kUnroll = kLoadsInFlight / COLS;
   static_assert(!kScaled || BLOCK_K % 16 == 0, "a chunk must not straddle two scale blocks");
-  __shared__ float partial[kWarps][kRowsPerPass][kColumns];
+  __shared__ float partial[kWarps][kRowsPerPass][COLS];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const TB *bRows[kColumns];
-  int scaleRow[kColumns]; // row of B's scales; unused when !kScaled
+  const int group = warp / SPLIT, part = warp % SPLIT;
+  const int n0 = blockColumn0 + group * COLS;
+  const TB *bRows[COLS];
+  int scaleRow[COLS]; // row of B's scales; unused when !kScaled
 #pragma unroll
-  for (int j = 0; j < kColumns; ++j) {
+  for (int j = 0; j < COLS; ++j) {
     int n = n0 + j < N ? n0 + j : N - 1; // past-the-end columns recompute N - 1, unwritten
     bRows[j] = b + static_cast<long long>(n) * K;
     scaleRow[j] = n / BLOCK_N;
@@ -92,44 +124,60 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
       long long source = gatherRows != nullptr ? gatherRows[row] : row;
       aRows[m] = a + source * lda;
     }
-    float acc[kRowsPerPass][kColumns];
+    float acc[kRowsPerPass][COLS];
 #pragma unroll
     for (int m = 0; m < kRowsPerPass; ++m)
 #pragma unroll
-      for (int j = 0; j < kColumns; ++j)
+      for (int j = 0; j < COLS; ++j)
         acc[m][j] = 0.0f;
 
     if (vectorized) {
-      for (int chunk = warp * 32 + lane; chunk < kChunks; chunk += kThreads) {
-        const int k = chunk * kWidth;
-        float activations[kRowsPerPass][kWidth];
+#pragma unroll 1
+      for (int it0 = 0; it0 < kIters; it0 += kUnroll) {
+        uint4 raw[kUnroll][COLS];
 #pragma unroll
-        for (int m = 0; m < kRowsPerPass; ++m)
-          if (m < passRows)
-            loadActivations<kWidth>(aRows[m] + k, activations[m]);
+        for (int u = 0; u < kUnroll; ++u) {
+          const int chunk = part * 32 + lane + (it0 + u) * kStride;
+          if (it0 + u < kIters && chunk < kChunks)
 #pragma unroll
-        for (int j = 0; j < kColumns; ++j) {
-          float weights[kWidth];
-          gemm_detail::unpackVector(*reinterpret_cast<const uint4 *>(bRows[j] + k), weights);
-          float scale = 1.0f;
-          if (kScaled)
-            scale = bScales[scaleRow[j] * kBlocksK + k / BLOCK_K];
+            for (int j = 0; j < COLS; ++j)
+              raw[u][j] = loadStreaming(bRows[j] + chunk * kWidth);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const int chunk = part * 32 + lane + (it0 + u) * kStride;
+          if (it0 + u >= kIters || chunk >= kChunks)
+            continue;
+          const int k = chunk * kWidth;
+          float scales[COLS];
+#pragma unroll
+          for (int j = 0; j < COLS; ++j)
+            scales[j] = kScaled ? bScales[scaleRow[j] * kBlocksK + k / BLOCK_K] : 1.0f;
+          // One row's activations at a time, the weights unpacked again for
+          // each row: registers stay few enough for two blocks per SM.
 #pragma unroll
           for (int m = 0; m < kRowsPerPass; ++m) {
-            if (m < passRows) {
+            if (m >= passRows)
+              break;
+            float activations[kWidth];
+            loadActivations<kWidth>(aRows[m] + k, activations);
+#pragma unroll
+            for (int j = 0; j < COLS; ++j) {
+              float weights[kWidth];
+              gemm_detail::unpackVector(raw[u][j], weights);
               float dot = 0.0f;
 #pragma unroll
               for (int i = 0; i < kWidth; ++i)
-                dot = fmaf(activations[m][i], weights[i], dot);
-              acc[m][j] = fmaf(dot, scale, acc[m][j]);
+                dot = fmaf(activations[i], weights[i], dot);
+              acc[m][j] = fmaf(dot, scales[j], acc[m][j]);
             }
           }
         }
       }
     } else {
-      for (int k = warp * 32 + lane; k < K; k += kThreads) {
+      for (int k = part * 32 + lane; k < K; k += kStride) {
 #pragma unroll
-        for (int j = 0; j < kColumns; ++j) {
+        for (int j = 0; j < COLS; ++j) {
           float weight = toFloat(bRows[j][k]);
           if (kScaled)
             weight *= bScales[scaleRow[j] * kBlocksK + k / BLOCK_K];
@@ -144,20 +192,23 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
 #pragma unroll
     for (int m = 0; m < kRowsPerPass; ++m)
 #pragma unroll
-      for (int j = 0; j < kColumns; ++j) {
+      for (int j = 0; j < COLS; ++j) {
         float total = warpSum(acc[m][j]);
         if (lane == 0)
           partial[warp][m][j] = total;
       }
     __syncthreads();
-    if (threadIdx.x < kRowsPerPass * kColumns) {
-      int m = threadIdx.x / kColumns, j = threadIdx.x % kColumns;
-      if (m < passRows && n0 + j < N) {
+    constexpr int kOutputs = kWarps / SPLIT * kRowsPerPass * COLS;
+    if (threadIdx.x < kOutputs) {
+      const int outGroup = threadIdx.x / (kRowsPerPass * COLS);
+      const int m = threadIdx.x / COLS % kRowsPerPass, j = threadIdx.x % COLS;
+      const int n = blockColumn0 + outGroup * COLS + j;
+      if (m < passRows && n < N) {
         float total = 0.0f;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w)
-          total += partial[w][m][j];
-        c[static_cast<long long>(rowBegin + pass + m) * N + n0 + j] = fromFloat<OutT>(total);
+        for (int p = 0; p < SPLIT; ++p)
+          total += partial[outGroup * SPLIT + p][m][j];
+        c[static_cast<long long>(rowBegin + pass + m) * N + n] = fromFloat<OutT>(total);
       }
     }
     __syncthreads(); // partial is rewritten by the next pass
@@ -183,39 +234,43 @@ __device__ __forceinline__ int expertOfRow(const int *expert_offsets, int r) {
 /// FP8 weight, bf16 activations, few rows: C[M, N] = A[M, K] * dequant(B)^T
 /// with a: [M, lda] bf16, b: [N, K] e4m3, b_scales: [ceilDiv(N, BLOCK_N),
 /// ceilDiv(K, BLOCK_K)], c: [M, N] of OutT. Same results as w8a16_gemm up
-/// to the order of fp32 additions; fastest for M <= 4.
+/// to the order of fp32 additions; fastest for M <= 4. SPLIT warps share
+/// each column's K; each warp group owns COLS columns.
 ///
-/// Launch: grid = (ceilDiv(N, 4), 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int N, int K, int BLOCK_N, int BLOCK_K, typename OutT>
-__global__ void __launch_bounds__(skinny_detail::kThreads)
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS, typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     w8a16_skinny_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c,
                       int M) {
-  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, OutT>(
-      a, lda, nullptr, 0, M, b, b_scales, c, blockIdx.x * skinny_detail::kColumns);
+  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
+      a, lda, nullptr, 0, M, b, b_scales, c,
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
 /// BF16 weight, few rows: C[M, N] = A[M, K] * B[N, K]^T, a: [M, lda] bf16, c:
 /// [M, N] of OutT (the router and lm_head write float).
 ///
-/// Launch: grid = (ceilDiv(N, 4), 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int N, int K, typename OutT>
-__global__ void __launch_bounds__(skinny_detail::kThreads)
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int SPLIT, int COLS, typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     bf16_skinny_gemm(const bf16 *a, int lda, const bf16 *b, OutT *c, int M) {
-  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, OutT>(
-      a, lda, nullptr, 0, M, b, nullptr, c, blockIdx.x * skinny_detail::kColumns);
+  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
+      a, lda, nullptr, 0, M, b, nullptr, c,
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
-/// Routed experts over few rows: block (x, r) computes columns 4x .. 4x + 3
-/// of routed row r with the weight of the expert owning r (as
-/// w8a16_grouped_gemm: a [*, K] bf16 gathered through a_rows or in routed
-/// order; b [NUM_EXPERTS, N, K] e4m3 with b_scales [NUM_EXPERTS,
+/// Routed experts over few rows: block (x, r) computes the x-th stripe of
+/// 8 / SPLIT * COLS columns of routed row r with the weight of the expert
+/// owning r (as w8a16_grouped_gemm: a [*, K] bf16 gathered through a_rows or
+/// in routed order; b [NUM_EXPERTS, N, K] e4m3 with b_scales [NUM_EXPERTS,
 /// ceilDiv(N, BLOCK_N), ceilDiv(K, BLOCK_K)]; c [R, N] of OutT). Each
 /// routed row reads its expert's weight slice, so it suits R up to a few
 /// dozen (decode at small batch).
 ///
-/// Launch: grid = (ceilDiv(N, 4), R, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, typename OutT>
-__global__ void __launch_bounds__(skinny_detail::kThreads)
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), R, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS,
+          typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     w8a16_grouped_skinny_gemm(const bf16 *a, const int *a_rows, const fp8 *b,
                               const float *b_scales, const int *expert_offsets, OutT *c, int R) {
   const int r = blockIdx.y;
@@ -224,26 +279,27 @@ __global__ void __launch_bounds__(skinny_detail::kThreads)
   const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
   constexpr long long kScalesPerExpert =
       static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, OutT>(
+  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
       a, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
-      b_scales + expert * kScalesPerExpert, c, blockIdx.x * skinny_detail::kColumns);
+      b_scales + expert * kScalesPerExpert, c,
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
 /// BF16 routed experts over few rows: as w8a16_grouped_skinny_gemm without
 /// scales (b: [NUM_EXPERTS, N, K] bf16).
 ///
-/// Launch: grid = (ceilDiv(N, 4), R, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int N, int K, int NUM_EXPERTS, typename OutT>
-__global__ void __launch_bounds__(skinny_detail::kThreads)
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), R, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int NUM_EXPERTS, int SPLIT, int COLS, typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     bf16_grouped_skinny_gemm(const bf16 *a, const int *a_rows, const bf16 *b,
                              const int *expert_offsets, OutT *c, int R) {
   const int r = blockIdx.y;
   if (r >= R)
     return;
   const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, OutT>(
+  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
       a, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K, nullptr, c,
-      blockIdx.x * skinny_detail::kColumns);
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
 } // namespace dsv3k
