@@ -229,6 +229,10 @@ Status Device::fill(CUdeviceptr target, uint8_t value, uint64_t bytes) const {
                fmt::format("cuMemsetD8Async({} bytes)", bytes));
 }
 
+Status Device::makeCurrent() const {
+  return check(api().ctxSetCurrent(context_), "cuCtxSetCurrent");
+}
+
 Status Device::synchronize(std::string_view after) const {
   return check(api().streamSynchronize(stream_),
                fmt::format("cuStreamSynchronize after {}", after));

@@ -114,6 +114,11 @@ public:
   }
   /// The stream all work is queued on.
   CUstream stream() const { return stream_; }
+  /// Makes the device's context current on the calling thread. A CUDA
+  /// context is current per thread: open() makes it current on its own; any
+  /// other thread that queues work (a server's stepping thread) calls this
+  /// first, or the driver answers CUDA_ERROR_INVALID_CONTEXT.
+  Status makeCurrent() const;
 
   /// `bytes` of device memory; `what` names the use in the error message.
   StatusOr<DeviceBuffer> allocate(uint64_t bytes, std::string_view what) const;

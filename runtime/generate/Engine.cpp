@@ -54,4 +54,10 @@ Status Engine::start(const EngineStartOptions &options) {
   return Status::success();
 }
 
+Status Engine::makeCurrentOnThisThread() const {
+  if (!device_)
+    return Status::error("the engine is not started: no GPU to make current");
+  return device_->makeCurrent();
+}
+
 } // namespace dsv3::generate

@@ -47,6 +47,10 @@ public:
   /// After start(): one line naming the GPU and the memory the plan needs.
   const std::string &deviceSummary() const { return deviceSummary_; }
 
+  /// After start(), on a thread other than the one that called it, before
+  /// that thread runs steps: makes the GPU's context current there.
+  Status makeCurrentOnThisThread() const;
+
   const plan::Plan &plan() const { return planFile_.plan(); }
   ModelLimits limits() const { return ModelLimits::of(plan()); }
   bool hasSampler() const { return plan().sampler() >= 0; }

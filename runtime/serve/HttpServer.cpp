@@ -11,6 +11,7 @@
 #include <array>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -451,8 +452,17 @@ StatusOr<int> HttpServer::start() {
     return Status::error("HTTP server: cannot listen on {}:{} (address in use, "
                          "or not an address of this machine)",
                          options_.host, options_.port);
-  started_ = true;
-  stepThread_ = std::thread([this] {
+  // The stepping thread first runs the caller's preparation (a GPU engine
+  // makes its context current there); start() fails if that does.
+  std::promise<Status> prepared;
+  std::future<Status> preparation = prepared.get_future();
+  stepThread_ = std::thread([this, &prepared] {
+    Status ready = options_.prepareSteppingThread ? options_.prepareSteppingThread()
+                                                  : Status::success();
+    const bool ok = ready.ok();
+    prepared.set_value(std::move(ready)); // `prepared` is not touched after this
+    if (!ok)
+      return;
     while (!stopping_) {
       scheduler_.waitForWork(std::chrono::milliseconds(100));
       if (stopping_ || !scheduler_.hasWork())
@@ -465,6 +475,12 @@ StatusOr<int> HttpServer::start() {
         metrics_->countPreemptions(static_cast<int64_t>(report->preempted.size()));
     }
   });
+  Status ready = preparation.get();
+  if (!ready.ok()) {
+    stepThread_.join();
+    return ready.withPrefix("HTTP server: preparing the stepping thread: ");
+  }
+  started_ = true;
   listenThread_ = std::thread([this] {
     try {
       http_->listen_after_bind();

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -53,6 +54,10 @@ struct HttpServerOptions {
   int retryAfterSeconds = 1;
   /// httplib's worker threads (each open connection holds one).
   int workerThreads = 16;
+  /// Run first on the thread that will step the scheduler, before any step:
+  /// a GPU model makes its context current there (contexts are per thread).
+  /// start() fails with its error.
+  std::function<Status()> prepareSteppingThread;
 };
 
 class HttpMetrics;

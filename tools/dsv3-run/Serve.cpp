@@ -57,6 +57,10 @@ Status serve(generate::Engine &engine, const Tokenizer &tokenizer,
     serverOptions.modelName =
         (dir.has_filename() ? dir.filename() : dir.parent_path().filename()).string();
   }
+  // The server steps the model on a thread of its own.
+  serverOptions.prepareSteppingThread = [&engine] {
+    return engine.makeCurrentOnThisThread();
+  };
   serve::HttpServer server(scheduler, tokenizer, limits.vocab, serverOptions);
   DSV3_ASSIGN_OR_RETURN(int port, server.start());
   std::fprintf(stderr,

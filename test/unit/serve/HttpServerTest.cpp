@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -33,8 +34,10 @@ public:
   SlowModel(int64_t numPages, int64_t pageSize) : inner(numPages, pageSize) {}
   PagedCacheModel inner;
   std::atomic<int> delayMs{0};
+  std::thread::id runThread; ///< the thread of the last step
 
   Status run(bool prefill, const exec::StepInputs &in) override {
+    runThread = std::this_thread::get_id();
     std::this_thread::sleep_for(std::chrono::milliseconds(delayMs.load()));
     return inner.run(prefill, in);
   }
@@ -82,6 +85,7 @@ protected:
     options.modelName = "tiny";
     options.defaultSeed = 7;
     options.retryAfterSeconds = 3;
+    options.prepareSteppingThread = prepare;
     server.emplace(*scheduler, *tokenizer, kVocab, options);
     StatusOr<int> bound = server->start();
     ASSERT_TRUE(bound.ok()) << bound.status().message();
@@ -125,6 +129,7 @@ protected:
   std::optional<Scheduler> scheduler;
   std::optional<HttpServer> server;
   int port = 0;
+  std::function<Status()> prepare; ///< the server's prepareSteppingThread
 };
 
 /// The `data:` payloads of an SSE body, in order.
@@ -341,6 +346,44 @@ TEST_F(HttpServerTest, LogprobsStreamedOrNotOnBothEndpoints) {
   auto plain = post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"max_tokens", 2}});
   ASSERT_TRUE(plain);
   EXPECT_TRUE(json::parse(plain->body)["choices"][0]["logprobs"].is_null());
+}
+
+TEST_F(HttpServerTest, StepsRunOnThePreparedThread) {
+  // What a GPU model needs: its context made current on the thread that
+  // steps it, before the first step.
+  std::atomic<int> calls{0};
+  std::thread::id prepared;
+  prepare = [&] {
+    prepared = std::this_thread::get_id();
+    ++calls;
+    return Status::success();
+  };
+  startServer();
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(prepared, std::this_thread::get_id());
+  auto res = post("/v1/completions", {{"model", "tiny"}, {"prompt", "hi"}, {"max_tokens", 3}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  server->stop();
+  EXPECT_EQ(model.runThread, prepared);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(HttpServerTest, AFailedPreparationFailsStart) {
+  json config = test::tinyConfigJson();
+  test::writeTokenizer(dir, test::tinyTokenizerJson(), config);
+  auto loaded = Tokenizer::load(dir.path());
+  ASSERT_TRUE(loaded.ok());
+  Scheduler scheduler(model, pages, generate::ModelLimits{64, 4, kVocab}, &*loaded);
+  HttpServerOptions options;
+  options.port = 0;
+  options.prepareSteppingThread = [] { return Status::error("no GPU context"); };
+  HttpServer failing(scheduler, *loaded, kVocab, options);
+  StatusOr<int> bound = failing.start();
+  ASSERT_FALSE(bound.ok());
+  EXPECT_EQ(bound.status().message(),
+            "HTTP server: preparing the stepping thread: no GPU context");
+  failing.stop(); // nothing to stop; must not hang
 }
 
 TEST_F(HttpServerTest, BadRequestsAreOpenAiErrors) {
