@@ -320,7 +320,8 @@ std::string gemmShape(int N, int K, int M) {
 
 // ---------------------------------------------------------------- fp8_gemm
 
-template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = false) {
+template <int N, int K, typename OutT, int SPLIT = 8, int COLS = 4>
+void testFp8Gemm(int M, bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
   constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
   std::vector<fp8> a = randomFp8(static_cast<size_t>(M) * K);
@@ -338,8 +339,12 @@ template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = fals
   dc.poison();
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(M, 64), 1);
   auto launch = [&] {
-    dsv3k::fp8_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
-        <<<grid, dim3(256)>>>(da.ptr, das.ptr, db.ptr, dbs.ptr, dc.ptr, M);
+    if (family == Family::kSkinny)
+      dsv3k::fp8_skinny_gemm<N, K, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
+          <<<skinnyBlocks(N, SPLIT, COLS), 256>>>(da.ptr, das.ptr, db.ptr, dbs.ptr, dc.ptr, M);
+    else
+      dsv3k::fp8_gemm<N, K, kScaleBlock, kScaleBlock, OutT>
+          <<<grid, dim3(256)>>>(da.ptr, das.ptr, db.ptr, dbs.ptr, dc.ptr, M);
   };
   launch();
   CHECK_LAUNCH();
@@ -350,7 +355,7 @@ template <int N, int K, typename OutT> void testFp8Gemm(int M, bool timed = fals
   for (size_t i = 0; i < rows.size(); ++i)
     referenceScaledRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
                     bScales.data(), N, K, &ref[i * N]);
-  std::string name = std::string("fp8_gemm ") + outName<OutT>();
+  std::string name = std::string(familyPrefix(family)) + "fp8_gemm " + outName<OutT>();
   compareRows(name, gemmShape(N, K, M), c, N, rows, ref);
   if (timed)
     timeLaunches(name, gemmShape(N, K, M), 2.0 * M * N * K, 1.0 * N * K, launch);
@@ -532,9 +537,9 @@ std::string groupedShape(int E, int N, int K, const Routing &routing, bool gathe
 
 /// gather: A holds one row per token and a_rows picks it (gate/up of the
 /// routed experts); otherwise A is already in routed order (down).
-template <int N, int K, int E, typename OutT>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
 void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
-                    bool timed = false) {
+                    bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
   constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
   Routing routing = routeTokens(T, topK, E, candidates);
@@ -559,8 +564,13 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
-    dsv3k::fp8_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
-        da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+    if (family == Family::kSkinny)
+      dsv3k::fp8_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
+          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, das.ptr, aRows, db.ptr,
+                                                          dbs.ptr, doffsets.ptr, dc.ptr, R);
+    else
+      dsv3k::fp8_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
+          da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
@@ -575,7 +585,7 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
                     &b[static_cast<size_t>(e) * N * K], &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK],
                     N, K, &ref[i * N]);
   }
-  std::string name = std::string("fp8_grouped_gemm ") + outName<OutT>();
+  std::string name = std::string(familyPrefix(family)) + "fp8_grouped_gemm " + outName<OutT>();
   std::string shape = groupedShape(E, N, K, routing, gather);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
@@ -801,6 +811,21 @@ int main() {
     testBf16Grouped<7168, 2048, 256, float, 2, 2>(T, 8, allExperts(256), false, T == 1, kSkinny);
   }
   testW8A16Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, false, false, kSkinny);
+  // FP8 activations (--activation-dtype=fp8) at decode: the same shapes and
+  // choices, per-row activation scales, gathered rows with their scales.
+  for (int M : {1, 4}) {
+    testFp8Gemm<1536, 7168, float, 2, 1>(M, M == 1, kSkinny);   // q_a
+    testFp8Gemm<24576, 1536, float, 1, 2>(M, M == 1, kSkinny);  // q_b
+    testFp8Gemm<7168, 16384, float, 8, 2>(M, M == 1, kSkinny);  // o_proj
+    testFp8Gemm<18432, 7168, float, 2, 2>(M, M == 1, kSkinny);  // dense gate/up
+    testFp8Gemm<7168, 2048, bf16, 1, 2>(M, false, kSkinny);     // shared down
+  }
+  testFp8Gemm<96, 200, float, 2, 1>(3, false, kSkinny); // element loads, partial blocks
+  for (int T : {1, 4}) {
+    testFp8Grouped<2048, 7168, 256, float, 2, 1>(T, 8, allExperts(256), true, T == 1, kSkinny);
+    testFp8Grouped<7168, 2048, 256, float, 1, 2>(T, 8, allExperts(256), false, T == 1, kSkinny);
+  }
+  testFp8Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
   testBf16Grouped<80, 200, 16, float, 2, 1>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
 
   int status = finish("gemm_test");

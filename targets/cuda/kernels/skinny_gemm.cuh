@@ -71,6 +71,16 @@ template <int kWidth> __device__ __forceinline__ void loadActivations(const bf16
   }
 }
 
+/// 16 e4m3 activations at p (16-byte aligned) as floats (unscaled).
+template <int kWidth> __device__ __forceinline__ void loadActivations(const fp8 *p, float *out) {
+  static_assert(kWidth == 16, "FP8 activations meet FP8 weights: 16 per chunk");
+  float sixteen[16];
+  gemm_detail::unpackVector(*reinterpret_cast<const uint4 *>(p), sixteen);
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    out[i] = sixteen[i];
+}
+
 /// 16 bytes read once: not kept in L1.
 __device__ __forceinline__ uint4 loadStreaming(const void *p) {
   uint4 v;
@@ -84,12 +94,18 @@ __device__ __forceinline__ uint4 loadStreaming(const void *p) {
 /// rowBegin .. rowBegin + rows - 1 of C = A * B^T. Output row i reads A row
 /// gatherRows ? gatherRows[rowBegin + i] : rowBegin + i (stride lda).
 /// kScaled: B's block scales are bScales[(n / BLOCK_N) * KB + k / BLOCK_K];
-/// otherwise BLOCK_K is unused. Called by all kThreads threads of the block.
-template <typename TB, int N, int K, int BLOCK_N, int BLOCK_K, bool kScaled, int SPLIT, int COLS,
-          typename OutT>
-__device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, const int *gatherRows,
-                                              int rowBegin, int rows, const TB *b,
-                                              const float *bScales, OutT *c, int blockColumn0) {
+/// otherwise BLOCK_K is unused. FP8 activations (TA = fp8) have scales
+/// aScales[row * KB + k / BLOCK_K], row being the A row read.
+/// Called by all kThreads threads of the block.
+template <typename TA, typename TB, int N, int K, int BLOCK_N, int BLOCK_K, bool kScaled,
+          int SPLIT, int COLS, typename OutT>
+__device__ __forceinline__ void skinnyColumns(const TA *a, const float *aScales, long long lda,
+                                              const int *gatherRows, int rowBegin, int rows,
+                                              const TB *b, const float *bScales, OutT *c,
+                                              int blockColumn0) {
+  constexpr bool kFp8Activations = sizeof(TA) == 1;
+  static_assert(!kFp8Activations || (sizeof(TB) == 1 && kScaled),
+                "FP8 activations meet block-scaled FP8 weights only");
   static_assert(kWarps % SPLIT == 0, "SPLIT must divide the block's 8 warps");
   static_assert(COLS >= 1 && COLS <= kLoadsInFlight, "COLS: 1 to 8 columns per warp group");
   constexpr int kWidth = ChunkWidth<TB>::value;
@@ -112,17 +128,19 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
     bRows[j] = b + static_cast<long long>(n) * K;
     scaleRow[j] = n / BLOCK_N;
   }
-  const bool vectorized = K % kWidth == 0 && lda % 8 == 0 && gemm_detail::aligned16(a) &&
-                          gemm_detail::aligned16(b);
+  const bool vectorized = K % kWidth == 0 && lda % (16 / sizeof(TA)) == 0 &&
+                          gemm_detail::aligned16(a) && gemm_detail::aligned16(b);
 
   for (int pass = 0; pass < rows; pass += kRowsPerPass) {
     const int passRows = rows - pass < kRowsPerPass ? rows - pass : kRowsPerPass;
-    const bf16 *aRows[kRowsPerPass];
+    const TA *aRows[kRowsPerPass];
+    const float *aRowScales[kRowsPerPass]; // FP8 activations only
 #pragma unroll
     for (int m = 0; m < kRowsPerPass; ++m) {
       int row = rowBegin + pass + (m < passRows ? m : 0);
       long long source = gatherRows != nullptr ? gatherRows[row] : row;
       aRows[m] = a + source * lda;
+      aRowScales[m] = kFp8Activations ? aScales + source * kBlocksK : nullptr;
     }
     float acc[kRowsPerPass][COLS];
 #pragma unroll
@@ -161,6 +179,7 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
               break;
             float activations[kWidth];
             loadActivations<kWidth>(aRows[m] + k, activations);
+            const float aScale = kFp8Activations ? aRowScales[m][k / BLOCK_K] : 1.0f;
 #pragma unroll
             for (int j = 0; j < COLS; ++j) {
               float weights[kWidth];
@@ -169,7 +188,7 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
 #pragma unroll
               for (int i = 0; i < kWidth; ++i)
                 dot = fmaf(activations[i], weights[i], dot);
-              acc[m][j] = fmaf(dot, scales[j], acc[m][j]);
+              acc[m][j] = fmaf(dot, kFp8Activations ? scales[j] * aScale : scales[j], acc[m][j]);
             }
           }
         }
@@ -183,8 +202,12 @@ __device__ __forceinline__ void skinnyColumns(const bf16 *a, long long lda, cons
             weight *= bScales[scaleRow[j] * kBlocksK + k / BLOCK_K];
 #pragma unroll
           for (int m = 0; m < kRowsPerPass; ++m)
-            if (m < passRows)
-              acc[m][j] = fmaf(toFloat(aRows[m][k]), weight, acc[m][j]);
+            if (m < passRows) {
+              float activation = toFloat(aRows[m][k]);
+              if (kFp8Activations)
+                activation *= aRowScales[m][k / BLOCK_K];
+              acc[m][j] = fmaf(activation, weight, acc[m][j]);
+            }
         }
       }
     }
@@ -242,8 +265,23 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS, typename 
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     w8a16_skinny_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c,
                       int M) {
-  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
-      a, lda, nullptr, 0, M, b, b_scales, c,
+  skinny_detail::skinnyColumns<bf16, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
+      a, nullptr, lda, nullptr, 0, M, b, b_scales, c,
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
+}
+
+/// FP8 activations and weights, few rows (DeepSeek's scheme, dsv3c
+/// --activation-dtype=fp8): the arguments and results of fp8_gemm — a: [M, K]
+/// e4m3 with a_scales [M, ceilDiv(K, BLOCK_K)], b and b_scales as above —
+/// each 16-value chunk's fp32 sum scaled by a_scales x b_scales of its block.
+///
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS, typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
+    fp8_skinny_gemm(const fp8 *a, const float *a_scales, const fp8 *b, const float *b_scales,
+                    OutT *c, int M) {
+  skinny_detail::skinnyColumns<fp8, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
+      a, a_scales, K, nullptr, 0, M, b, b_scales, c,
       blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
@@ -254,8 +292,8 @@ __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
 template <int N, int K, int SPLIT, int COLS, typename OutT>
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     bf16_skinny_gemm(const bf16 *a, int lda, const bf16 *b, OutT *c, int M) {
-  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
-      a, lda, nullptr, 0, M, b, nullptr, c,
+  skinny_detail::skinnyColumns<bf16, bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
+      a, nullptr, lda, nullptr, 0, M, b, nullptr, c,
       blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
@@ -279,8 +317,31 @@ __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
   const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
   constexpr long long kScalesPerExpert =
       static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  skinny_detail::skinnyColumns<fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
-      a, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
+  skinny_detail::skinnyColumns<bf16, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
+      a, nullptr, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
+      b_scales + expert * kScalesPerExpert, c,
+      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
+}
+
+/// FP8 activations and routed FP8 experts over few rows: the arguments and
+/// results of fp8_grouped_gemm (a [*, K] e4m3 and a_scales [*, ceilDiv(K,
+/// BLOCK_K)], both read at row a_rows[r] when gathering), one block row per
+/// routed row as w8a16_grouped_skinny_gemm.
+///
+/// Launch: grid = (ceilDiv(N, 8 / SPLIT * COLS), R, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS,
+          typename OutT>
+__global__ void __launch_bounds__(skinny_detail::kThreads, 2)
+    fp8_grouped_skinny_gemm(const fp8 *a, const float *a_scales, const int *a_rows, const fp8 *b,
+                            const float *b_scales, const int *expert_offsets, OutT *c, int R) {
+  const int r = blockIdx.y;
+  if (r >= R)
+    return;
+  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
+  constexpr long long kScalesPerExpert =
+      static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
+  skinny_detail::skinnyColumns<fp8, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
+      a, a_scales, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
       b_scales + expert * kScalesPerExpert, c,
       blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
@@ -297,8 +358,8 @@ __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
   if (r >= R)
     return;
   const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  skinny_detail::skinnyColumns<bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
-      a, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K, nullptr, c,
+  skinny_detail::skinnyColumns<bf16, bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
+      a, nullptr, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K, nullptr, c,
       blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
 }
 
