@@ -152,6 +152,8 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
 
   const unsigned *weightRows = reinterpret_cast<const unsigned *>(
       kv_b + static_cast<long long>(head) * (NOPE + V) * KV_LORA);
+  // A decode step has fewer tokens than the tile: skip the empty ones.
+  const int validTokens = T - firstToken < kTokens ? T - firstToken : kTokens;
   float acc[kWordsPerThread][kTokens][2];
 #pragma unroll
   for (int k = 0; k < kWordsPerThread; ++k)
@@ -159,7 +161,7 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
     for (int j = 0; j < kTokens; ++j)
       acc[k][j][0] = acc[k][j][1] = 0.0f;
 
-#pragma unroll 4
+#pragma unroll 8
   for (int n = 0; n < NOPE; ++n) {
     float tokenValues[kTokens];
 #pragma unroll
@@ -175,8 +177,10 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
         float2 w = unpackPair(weightRows[n * kWords + word]);
 #pragma unroll
         for (int j = 0; j < kTokens; ++j) {
-          acc[k][j][0] += tokenValues[j] * w.x;
-          acc[k][j][1] += tokenValues[j] * w.y;
+          if (j < validTokens) {
+            acc[k][j][0] += tokenValues[j] * w.x;
+            acc[k][j][1] += tokenValues[j] * w.y;
+          }
         }
       }
     }
@@ -451,6 +455,9 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const unsigned *valueRows = reinterpret_cast<const unsigned *>(
       kv_b + (static_cast<long long>(head) * (NOPE + V) + NOPE) * KV_LORA);
+  // Each token costs a warp reduction per output column: a decode step's one
+  // token must not pay for the tile's sixteen.
+  const int validTokens = T - firstToken < kTokens ? T - firstToken : kTokens;
   for (int v = warp; v < V; v += kWarps) {
     float2 weights[kWordsPerLane];
 #pragma unroll
@@ -459,6 +466,8 @@ __global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
     float mine = 0.0f; // lane j keeps token j's sum
 #pragma unroll
     for (int j = 0; j < kTokens; ++j) {
+      if (j >= validTokens)
+        break;
       float partial = 0.0f;
 #pragma unroll
       for (int k = 0; k < kWordsPerLane; ++k) {
