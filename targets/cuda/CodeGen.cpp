@@ -79,6 +79,16 @@ SkinnyShape skinnyShape(int64_t n, int64_t k, int64_t valuesPerChunk,
   return shape;
 }
 
+/// mla_decode_shared_bytes<group, lora, rope>() of mla_decode.cuh: the
+/// query rows and two 64-row cache tiles (rows of 16-byte chunks, a multiple
+/// of 8 of them), the probabilities, and fp32 statistics.
+unsigned mlaDecodeSharedBytes(int64_t group, int64_t lora, int64_t rope) {
+  int64_t rowBytes = (lora + rope + 63) / 64 * 128;
+  int64_t keyGroups = 8 / (group / 16);
+  return static_cast<unsigned>((group + 2 * 64) * rowBytes + group * 64 * 2 +
+                               (2 * keyGroups + 2) * group * 4);
+}
+
 /// Builds one entry point's launches, sharing instances, weights and
 /// constants with the whole program.
 class EntryGenerator {
@@ -95,7 +105,7 @@ private:
   LogicalResult emit(Operation *op);
   void launch(Operation *op, StringRef kernel, ArrayRef<std::string> templateArgs,
               std::array<LaunchDimExpr, 3> grid, int threads,
-              std::vector<KernelArg> args);
+              std::vector<KernelArg> args, unsigned sharedBytes = 0);
   /// Guards the last two launches: the first for rows <= limit, the second
   /// for more.
   void splitAt(SizeExpr rows, int64_t limit) {
@@ -107,6 +117,23 @@ private:
       l.whenMax = i == count - 2 ? limit : std::numeric_limits<int64_t>::max();
     }
   }
+  /// Guards the last `count` launches to min <= rows <= max.
+  void guardLast(size_t count, SizeExpr rows, int64_t min, int64_t max) {
+    for (size_t i = result.launches.size() - count; i < result.launches.size(); ++i) {
+      result.launches[i].whenRows = rows;
+      result.launches[i].whenMin = min;
+      result.launches[i].whenMax = max;
+    }
+  }
+  /// A temporary region of `bytes` at the end of the arena, for results that
+  /// live from one launch of an op to the next launch of the same op (split
+  /// attention's partials). One region serves every op: an entry point runs
+  /// its launches one at a time on one stream, and entry points one at a time.
+  KernelArg scratch(uint64_t bytes) {
+    scratchBytes = std::max(scratchBytes, llvm::alignTo(bytes, kScratchAlignment));
+    return KernelArg::make(KernelArg::Arena, static_cast<int64_t>(scratchOffset));
+  }
+  static constexpr uint64_t kScratchAlignment = 256;
 
   FailureOr<KernelArg> buffer(Value v);
   FailureOr<SizeExpr> rows(Value v);
@@ -141,6 +168,7 @@ private:
   func::FuncOp entry;
   EntryProgram result;
   llvm::DenseMap<Value, int64_t> valueWeights;
+  uint64_t scratchOffset = 0, scratchBytes = 0; ///< see scratch()
 };
 
 FailureOr<SizeExpr> EntryGenerator::rows(Value v) {
@@ -291,7 +319,7 @@ FailureOr<KernelArg> EntryGenerator::buffer(Value v) {
 void EntryGenerator::launch(Operation *op, StringRef kernel,
                             ArrayRef<std::string> templateArgs,
                             std::array<LaunchDimExpr, 3> grid, int threads,
-                            std::vector<KernelArg> args) {
+                            std::vector<KernelArg> args, unsigned sharedBytes) {
   std::string instance =
       llvm::formatv("dsv3k::{0}<{1}>", kernel, llvm::join(templateArgs, ", "));
   auto [it, inserted] =
@@ -303,6 +331,7 @@ void EntryGenerator::launch(Operation *op, StringRef kernel,
   for (int d = 0; d < 3; ++d)
     l.grid[d] = grid[d];
   l.block[0] = threads;
+  l.sharedBytes = sharedBytes;
   l.args = std::move(args);
   l.op = op->getName().getStringRef().str();
   result.launches.push_back(std::move(l));
@@ -507,12 +536,15 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             return success();
           })
           .Case([&](MlaAttentionOp attention) {
+            // mla_decode.cuh on tensor cores, by step size (KernelTuning):
+            // few tokens split each context over the GPU with 16 heads per
+            // block, more split it with 64 heads per block, many (prefill)
+            // give each token a block per 64 heads. Split launches merge
+            // their partials with mla_decode_combine, through arena scratch.
             MlaShapeAttr s = attention.getShape();
             SizeExpr t = rowsOf(attention.getQLat());
-            int64_t heads = s.getHeads();
-            // Heads per block: up to 8 share each staged key (many tokens), or
-            // one per block so that a decode step of few tokens fills the GPU.
-            int64_t group = heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
+            int64_t heads = s.getHeads(), lora = s.getKvLoraRank(), rope = s.getQkRopeHeadDim();
+            int64_t wide = heads <= 16 ? 16 : heads <= 32 ? 32 : 64;
             std::vector<KernelArg> args = {
                 buf(attention.getQLat()), buf(attention.getQ()),
                 KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
@@ -520,15 +552,41 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                 buf(attention.getTokenSeq()), buf(attention.getPositions()),
                 buf(attention.getResult()), intArg(t),
                 floatArg(attention.getSoftmaxScale().convertToDouble())};
-            for (int64_t perBlock : {int64_t{1}, group}) {
-              launch(op, "mla_attention",
-                     {str(heads), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
-                      str(s.getKvLoraRank()), str(program.pageSize),
-                      elementTypeName(attention.getQLat()), elementTypeName(attention.getResult()),
-                      str(perBlock)},
-                     {dim(t), constDim(heads / perBlock), one}, 256, args);
+            std::string qType = elementTypeName(attention.getQLat());
+            std::string outType = elementTypeName(attention.getResult());
+            auto attend = [&](int64_t group, LaunchDimExpr blocks, KernelArg partials,
+                              bool split) {
+              std::vector<KernelArg> all = args;
+              all.push_back(partials);
+              all.push_back(intConst(split ? 1 : 0));
+              launch(op, "mla_decode_attention",
+                     {str(heads), str(s.getQkNopeHeadDim()), str(rope), str(lora),
+                      str(program.pageSize), qType, outType, str(group)},
+                     {blocks, constDim((heads + group - 1) / group), one}, 256, all,
+                     mlaDecodeSharedBytes(group, lora, rope));
+            };
+            auto splitLaunches = [&](int64_t group) {
+              int64_t groups = (heads + group - 1) / group;
+              int64_t blocks = std::max<int64_t>(1, tuning.attentionSplitBlocks / groups);
+              KernelArg partials = scratch(2 * blocks * heads * (lora + 1) * sizeof(float));
+              attend(group, constDim(blocks), partials, /*split=*/true);
+              launch(op, "mla_decode_combine", {str(heads), str(lora), outType},
+                     {dim(t), constDim((heads * lora + 1023) / 1024), one}, 256,
+                     {partials, intConst(blocks), buf(attention.getPositions()),
+                      buf(attention.getResult()), intArg(t)});
+            };
+            int64_t smallMax = tuning.attentionSmallMaxTokens;
+            int64_t splitMax = std::max(smallMax, tuning.attentionSplitMaxTokens);
+            if (smallMax > 0) {
+              splitLaunches(16);
+              guardLast(2, t, 0, smallMax);
             }
-            splitAt(t, tuning.oneHeadPerBlockMaxTokens);
+            if (splitMax > smallMax) {
+              splitLaunches(wide);
+              guardLast(2, t, smallMax + 1, splitMax);
+            }
+            attend(wide, dim(t), KernelArg::make(KernelArg::Null), /*split=*/false);
+            guardLast(1, t, splitMax + 1, std::numeric_limits<int64_t>::max());
             return success();
           })
           .Case([&](MlaAbsorbOutOp absorb) {
@@ -639,6 +697,7 @@ llvm::Expected<EntryProgram> EntryGenerator::run() {
                                    "@%s has no arena; run dsv3-plan-memory first",
                                    result.name.c_str());
   result.arenaBytes = arena.getInt();
+  scratchOffset = llvm::alignTo(result.arenaBytes, kScratchAlignment);
   for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
     FailureOr<KernelArg> arg = buffer(entry.getArgument(i));
     if (failed(arg))
@@ -651,6 +710,8 @@ llvm::Expected<EntryProgram> EntryGenerator::run() {
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "@%s: code generation failed",
                                      result.name.c_str());
+  if (scratchBytes)
+    result.arenaBytes = scratchOffset + scratchBytes;
   auto ret = llvm::cast<func::ReturnOp>(entry.getBody().front().getTerminator());
   for (Value v : ret.getOperands()) {
     FailureOr<KernelArg> where = buffer(v);

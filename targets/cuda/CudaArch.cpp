@@ -8,11 +8,16 @@
 namespace dsv3 {
 
 // The tuning bounds were measured on an H100 (docs/PERF.md: skinny GEMMs at
-// M = 1..4 and one attention head per block at T = 1; 132 SMs); the other
-// targets use the same bounds until they are measured on their own hardware.
+// M = 1..4; 132 SMs; MLA attention by mla_decode_test at 1..128 tokens over
+// contexts of 1024: 16 heads per block split over 16 blocks per head group
+// fastest up to 8 tokens, 64 heads split over 66 up to 32, one block per
+// token and 64 heads from 48); the other targets use the same bounds until
+// they are measured on their own hardware.
 static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
                                                  /*skinnyMaxRoutedRows=*/32,
-                                                 /*oneHeadPerBlockMaxTokens=*/16,
+                                                 /*attentionSmallMaxTokens=*/8,
+                                                 /*attentionSplitMaxTokens=*/32,
+                                                 /*attentionSplitBlocks=*/132,
                                                  /*skinnyMinBlocks=*/264};
 
 static const CudaArch kArchs[] = {

@@ -19,9 +19,15 @@ struct KernelTuning {
   /// Grouped expert GEMMs over at most this many routed rows (top_k x T)
   /// use the grouped skinny kernels.
   int64_t skinnyMaxRoutedRows;
-  /// mla_attention runs one head per block for steps of at most this many
-  /// tokens (else as many heads per block as divide HEADS, up to 8).
-  int64_t oneHeadPerBlockMaxTokens;
+  /// MLA attention (mla_decode.cuh) splits each token's context over the
+  /// GPU with 16 heads per block for steps of at most attentionSmallMaxTokens
+  /// tokens, with 64 heads per block up to attentionSplitMaxTokens, and gives
+  /// each token one block per 64 heads above that.
+  int64_t attentionSmallMaxTokens;
+  int64_t attentionSplitMaxTokens;
+  /// Blocks of a split attention launch, all head groups together (one per
+  /// SM: a block takes most of an SM's shared memory).
+  int64_t attentionSplitBlocks;
   /// Skinny GEMMs give each warp group one column instead of two when two
   /// would leave fewer blocks than this (two per SM keeps the GPU busy).
   int64_t skinnyMinBlocks;

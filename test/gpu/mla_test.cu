@@ -2,13 +2,16 @@
 // mla_attention and mla_out_absorb each against a float64 CPU reference on
 // fresh random inputs, and the whole absorbed pipeline against plain
 // (non-absorbed) MLA computed in float64: k_nope = W_UK c, v = W_UV c per head,
-// standard causal softmax attention. Shapes: DeepSeek-V3 (128 heads, nope 128,
-// rope 64, v 128, kv_lora 512, page 64) and a tiny model (4 heads, 32, 16, 32,
-// 64, page 16). Attention runs on a batch of 4 sequences of mixed lengths
-// whose pages are shuffled (never contiguous): prefill (1, 17, 300, 1000: every
-// token attends causally) and decode (one new token per sequence over 4096,
-// 16384, 513 and 1 cached positions). Block-table entries past a sequence's
-// pages point at a page of NaNs, so a read past the causal limit fails.
+// standard causal softmax attention; the pipeline's decode step also runs
+// through mla_decode.cuh's split attention, as dsv3c runs decode steps
+// (mla_decode_test.cu checks that kernel on its own). Shapes: DeepSeek-V3
+// (128 heads, nope 128, rope 64, v 128, kv_lora 512, page 64) and a tiny
+// model (4 heads, 32, 16, 32, 64, page 16). Attention runs on a batch of 4
+// sequences of mixed lengths whose pages are shuffled (never contiguous):
+// prefill (1, 17, 300, 1000: every token attends causally) and decode (one
+// new token per sequence over 4096, 16384, 513 and 1 cached positions).
+// Block-table entries past a sequence's pages point at a page of NaNs, so a
+// read past the causal limit fails.
 //
 // Every test runs twice over the activations' element type: float, what dsv3c
 // instantiates (q and kv_a come from fp32 GEMM outputs; q_lat and out_lat stay
@@ -44,9 +47,10 @@
 //    token's ratio), since short-context tokens dominate a batch-wide norm.
 //  - Untouched regions (q's nope half, cache rows no token owns) must not
 //    change at all: tolerance 0 on a count of changed values.
-#include "harness.h"
+#include "mla_common.h"
 
 #include "targets/cuda/kernels/mla.cuh"
+#include "targets/cuda/kernels/mla_decode.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -58,6 +62,7 @@
 #include <vector>
 
 using namespace gpu_test;
+using namespace mla_testing;
 using dsv3k::bf16;
 
 namespace {
@@ -69,45 +74,10 @@ constexpr double kPipelineBf16 = 1e-2;
 constexpr double kExact = 0.0;
 constexpr float kEps = 1e-6f;
 
-/// DeepSeek-V3: softmax scale 192^-0.5 times mscale^2 under YaRN (factor 40,
-/// mscale_all_dim 1: mscale = 0.1 ln 40 + 1); its rope mscale ratio is 1.
-struct DeepSeekV3Shape {
-  static constexpr int HEADS = 128, NOPE = 128, ROPE = 64, V = 128, KV_LORA = 512, PAGE = 64;
-  static constexpr const char *kName = "dsv3";
-  static float softmaxScale() {
-    double mscale = 0.1 * std::log(40.0) + 1.0;
-    return static_cast<float>(mscale * mscale / std::sqrt(192.0));
-  }
-  static constexpr float kRopeScale = 1.0f;
-};
-
-/// A tiny model with a page smaller than the key tile and rope_scale != 1,
-/// which must multiply both q and k.
-struct TinyShape {
-  static constexpr int HEADS = 4, NOPE = 32, ROPE = 16, V = 32, KV_LORA = 64, PAGE = 16;
-  static constexpr const char *kName = "tiny";
-  static float softmaxScale() { return static_cast<float>(1.0 / std::sqrt(48.0)); }
-  static constexpr float kRopeScale = 1.25f;
-};
-
 /// The tolerance of an output of type T: `fp32` for float, one bf16
 /// rounding for bf16.
 template <typename T> double outputTolerance(double fp32) {
   return std::is_same_v<T, float> ? fp32 : kBf16Output;
-}
-
-/// Runs body(i) for i < n on all host cores (the float64 references of the
-/// real shapes are billions of multiply-adds).
-template <typename Body> void parallelFor(size_t n, Body body) {
-  unsigned workers = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), 32));
-  std::vector<std::thread> pool;
-  for (unsigned w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      for (size_t i = w; i < n; i += workers)
-        body(i);
-    });
-  for (std::thread &thread : pool)
-    thread.join();
 }
 
 /// DeepSeek-V3's YaRN frequencies (base 10000, factor 40, original context
@@ -155,120 +125,6 @@ void referenceNorm(const float *x, const float *w, int n, double *y) {
   double inverseRms = 1.0 / std::sqrt(sumSquares / n + kEps);
   for (int i = 0; i < n; ++i)
     y[i] = static_cast<double>(w[i]) * (x[i] * inverseRms);
-}
-
-/// A paged cache for a batch of sequences: each sequence's pages are drawn
-/// from a shuffled pool, and every block-table entry past them points at a
-/// spare page that the tests fill with NaN.
-struct PagedLayout {
-  int page = 0, maxPages = 0, numPages = 0, sparePage = 0;
-  std::vector<int> blockTable; // [sequences, maxPages]
-  long long slot(int sequence, int position) const {
-    return static_cast<long long>(blockTable[sequence * maxPages + position / page]) * page +
-           position % page;
-  }
-};
-
-PagedLayout makePagedLayout(const std::vector<int> &capacities, int page) {
-  PagedLayout layout;
-  layout.page = page;
-  int used = 0;
-  for (int capacity : capacities) {
-    int pages = (capacity + page - 1) / page;
-    layout.maxPages = std::max(layout.maxPages, pages);
-    used += pages;
-  }
-  layout.numPages = used + 3; // the spare page and two never referenced
-  std::vector<int> pool(layout.numPages);
-  std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng());
-  layout.sparePage = pool.back();
-  layout.blockTable.assign(capacities.size() * layout.maxPages, layout.sparePage);
-  int next = 0;
-  for (size_t s = 0; s < capacities.size(); ++s)
-    for (int p = 0; p < (capacities[s] + page - 1) / page; ++p)
-      layout.blockTable[s * layout.maxPages + p] = pool[next++];
-  return layout;
-}
-
-/// Tokens of a batch: sequence and position of each.
-struct TokenBatch {
-  std::vector<int> sequence, position;
-  int size() const { return static_cast<int>(sequence.size()); }
-};
-
-/// Every position of every sequence, sequence by sequence (prefill).
-TokenBatch prefillTokens(const std::vector<int> &lengths) {
-  TokenBatch batch;
-  for (size_t s = 0; s < lengths.size(); ++s)
-    for (int p = 0; p < lengths[s]; ++p) {
-      batch.sequence.push_back(static_cast<int>(s));
-      batch.position.push_back(p);
-    }
-  return batch;
-}
-
-/// One token per sequence at its last position (decode).
-TokenBatch decodeTokens(const std::vector<int> &lengths) {
-  TokenBatch batch;
-  for (size_t s = 0; s < lengths.size(); ++s) {
-    batch.sequence.push_back(static_cast<int>(s));
-    batch.position.push_back(lengths[s] - 1);
-  }
-  return batch;
-}
-
-/// Token indices checked against the reference: all when few, else the
-/// first and last token of each sequence plus random ones.
-std::vector<int> sampleTokens(const TokenBatch &batch, int wanted) {
-  std::vector<int> picked;
-  if (batch.size() <= wanted) {
-    picked.resize(batch.size());
-    std::iota(picked.begin(), picked.end(), 0);
-    return picked;
-  }
-  for (int t = 0; t < batch.size(); ++t)
-    if (t == 0 || t == batch.size() - 1 || batch.sequence[t] != batch.sequence[t - 1] ||
-        batch.sequence[t] != batch.sequence[t + 1])
-      picked.push_back(t);
-  std::uniform_int_distribution<int> pick(0, batch.size() - 1);
-  while (static_cast<int>(picked.size()) < wanted)
-    picked.push_back(pick(rng()));
-  std::sort(picked.begin(), picked.end());
-  picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
-  return picked;
-}
-
-std::string lengthsName(const std::vector<int> &lengths) {
-  std::string name = "{";
-  for (size_t i = 0; i < lengths.size(); ++i)
-    name += (i ? "," : "") + std::to_string(lengths[i]);
-  return name + "}";
-}
-
-size_t countChangedFromPoison(const std::vector<bf16> &values, const std::vector<bool> &owned) {
-  size_t changed = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint16_t raw;
-    std::memcpy(&raw, &values[i], 2);
-    if (!owned[i] && raw != 0xFFFF)
-      ++changed;
-  }
-  return changed;
-}
-
-/// The largest per-token ||out - ref|| / ||ref|| over rows of `width` values:
-/// the norm over a whole batch is dominated by short-context tokens (whose
-/// output is close to a single cached row, nearly exact in bf16) and would
-/// hide an error confined to the long contexts.
-double worstTokenError(const std::vector<float> &out, const std::vector<double> &ref, size_t width) {
-  double worst = 0;
-  for (size_t row = 0; row * width < ref.size(); ++row) {
-    std::vector<float> outRow(out.begin() + row * width, out.begin() + (row + 1) * width);
-    std::vector<double> refRow(ref.begin() + row * width, ref.begin() + (row + 1) * width);
-    worst = std::max(worst, relativeError(outRow, refRow));
-  }
-  return worst;
 }
 
 constexpr int attentionHeadsPerBlock(int heads) {
@@ -320,9 +176,30 @@ void launchOutAbsorb(const InT *outLat, const bf16 *kvB, bf16 *out, int T) {
   CHECK_LAUNCH();
 }
 
-/// A check's shape: model, activation type, case.
-template <class S, typename T> std::string shapeName(const std::string &rest) {
-  return std::string(S::kName) + " " + typeName<T>() + " " + rest;
+/// mla_decode_attention over 66 blocks of 64 heads, mla_decode_combine and
+/// mla_out_absorb (mla_decode_test.cu checks the attention on its own);
+/// outLat, out and the partials are poisoned first.
+template <class S, typename QT>
+void launchSplitDecode(const QT *qLat, const QT *q, const bf16 *cache, const int *blockTable,
+                       int maxPages, const int *tokenSeq, const int *positions, QT *outLat,
+                       bf16 *out, const bf16 *kvB, int T) {
+  constexpr int kHeads = 64, kBlocks = 66;
+  constexpr int kShared = dsv3k::mla_decode_shared_bytes<kHeads, S::KV_LORA, S::ROPE>();
+  auto kernel =
+      dsv3k::mla_decode_attention<S::HEADS, S::NOPE, S::ROPE, S::KV_LORA, S::PAGE, QT, QT, kHeads>;
+  CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kShared));
+  DeviceBuffer<float> partials(2ull * kBlocks * S::HEADS * (S::KV_LORA + 1));
+  partials.poison();
+  CHECK_CUDA(cudaMemset(outLat, 0xFF, sizeof(QT) * T * S::HEADS * S::KV_LORA));
+  CHECK_CUDA(cudaMemset(out, 0xFF, sizeof(bf16) * T * S::HEADS * S::V));
+  kernel<<<dim3(kBlocks, dsv3k::ceilDiv(S::HEADS, kHeads), 1), 256, kShared>>>(
+      qLat, q, cache, blockTable, maxPages, tokenSeq, positions, outLat, T, S::softmaxScale(),
+      partials.ptr, 1);
+  CHECK_LAUNCH();
+  dsv3k::mla_decode_combine<S::HEADS, S::KV_LORA, QT>
+      <<<dim3(T, dsv3k::ceilDiv(S::HEADS * S::KV_LORA, 1024), 1), 256>>>(partials.ptr, kBlocks, positions, outLat, T);
+  CHECK_LAUNCH();
+  launchOutAbsorb<S>(outLat, kvB, out, T);
 }
 
 // ---- single kernels ---------------------------------------------------------
@@ -485,41 +362,6 @@ void testKvWrite(const std::vector<int> &capacities, TokenBatch batch, const std
   report("mla_kv_write k_pe", shape, relativeError(fromBf16(ropeOut), ropeRef), kBf16Output);
   report("mla_kv_write other rows", shape,
          static_cast<double>(countChangedFromPoison(cacheBits, owned)), kExact);
-}
-
-/// Float64 absorbed attention of token t, head h over a host copy of the cache.
-template <class S>
-void referenceAttention(const std::vector<float> &qLat, const std::vector<float> &q,
-                        const std::vector<float> &cache, const PagedLayout &layout, int t,
-                        int sequence, int position, int h, double *out) {
-  constexpr int kRow = S::KV_LORA + S::ROPE;
-  const float *queryLatent = &qLat[(static_cast<size_t>(t) * S::HEADS + h) * S::KV_LORA];
-  const float *queryRope =
-      &q[static_cast<size_t>(t) * S::HEADS * (S::NOPE + S::ROPE) + h * (S::NOPE + S::ROPE) + S::NOPE];
-  std::vector<double> scores(position + 1);
-  double maxScore = -INFINITY;
-  for (int j = 0; j <= position; ++j) {
-    const float *key = &cache[static_cast<size_t>(layout.slot(sequence, j)) * kRow];
-    double dot = 0;
-    for (int c = 0; c < S::KV_LORA; ++c)
-      dot += static_cast<double>(queryLatent[c]) * key[c];
-    for (int r = 0; r < S::ROPE; ++r)
-      dot += static_cast<double>(queryRope[r]) * key[S::KV_LORA + r];
-    scores[j] = dot * static_cast<double>(S::softmaxScale());
-    maxScore = std::max(maxScore, scores[j]);
-  }
-  double denominator = 0;
-  for (double &s : scores) {
-    s = std::exp(s - maxScore);
-    denominator += s;
-  }
-  std::fill(out, out + S::KV_LORA, 0.0);
-  for (int j = 0; j <= position; ++j) {
-    const float *key = &cache[static_cast<size_t>(layout.slot(sequence, j)) * kRow];
-    double weight = scores[j] / denominator;
-    for (int c = 0; c < S::KV_LORA; ++c)
-      out[c] += weight * key[c];
-  }
 }
 
 /// mla_attention on a random paged cache holding `lengths` positions per
@@ -725,6 +567,14 @@ template <class S, typename Act> void testPipeline(const std::vector<int> &lengt
     launchAttention<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
                        dSequences.ptr, dPositions.ptr, dOutLat.ptr, T);
     launchOutAbsorb<S>(dOutLat.ptr, dKvB.ptr, dOut.ptr, T);
+    // The decode step also through mla_decode_attention (64 heads per block,
+    // split over 66 blocks), as dsv3c runs decode steps.
+    DeviceBuffer<Act> dDecodeOutLat(dQLat.n);
+    DeviceBuffer<bf16> dDecodeOut(dOut.n);
+    if (decode)
+      launchSplitDecode<S>(dQLat.ptr, dQ.ptr, dCache.ptr, dBlockTable.ptr, layout.maxPages,
+                           dSequences.ptr, dPositions.ptr, dDecodeOutLat.ptr, dDecodeOut.ptr,
+                           dKvB.ptr, T);
 
     // The reference's cache: c = bf16(rms_norm) and k_pe = bf16(rope), as
     // the model stores them. Tokens arrive in position order per sequence.
@@ -767,6 +617,18 @@ template <class S, typename Act> void testPipeline(const std::vector<int> &lengt
     for (float v : all)
       unwritten += !std::isfinite(v);
     report("absorbed MLA all written", shape, static_cast<double>(unwritten), kExact);
+    if (decode) {
+      // bf16 queries and probabilities in the tensor-core products: a few
+      // roundings of 1e-3, as bf16 activations.
+      std::vector<float> decodeAll = fromBf16(dDecodeOut.download()), decodeOut;
+      for (int t : checked)
+        decodeOut.insert(decodeOut.end(), decodeAll.begin() + static_cast<size_t>(t) * S::HEADS * S::V,
+                         decodeAll.begin() + static_cast<size_t>(t + 1) * S::HEADS * S::V);
+      report("absorbed (mla_decode) vs plain", shape, relativeError(decodeOut, ref),
+             kPipelineBf16);
+      report("absorbed (mla_decode) vs plain worst token", shape,
+             worstTokenError(decodeOut, ref, static_cast<size_t>(S::HEADS) * S::V), kPipelineBf16);
+    }
   }
 }
 
