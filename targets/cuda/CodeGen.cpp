@@ -89,15 +89,42 @@ unsigned mlaDecodeSharedBytes(int64_t group, int64_t lora, int64_t rope) {
                                (2 * keyGroups + 2) * group * 4);
 }
 
+/// fp8_wgmma_gemm.cuh's tiles (sm_90a, rows above the skinny bound):
+/// 256 x 128 outputs per block, the fastest of its tile shapes on every
+/// DeepSeek-V3 projection at 4096 rows (docs/PERF.md). Its blocks are
+/// persistent: one per multiprocessor of the sm_90a parts (H100, H200: 132)
+/// loop over the tiles; any other count is still correct.
+constexpr int64_t kWgmmaTileM = 256, kWgmmaTileN = 128, kWgmmaBlocks = 132;
+constexpr int kWgmmaThreads = 384;
+
+/// wgmma_detail::TileShape<tileM, tileN>::kSharedBytes: as many stages of
+/// A (tileM x 128 bytes), B (tileN x 128), scales (4 tileM + 16) and two
+/// 8-byte barriers as fit 227 KB less 4 KB of static shared memory and 1 KB
+/// of alignment slack, at most 8, plus that slack. The kernel traps if a
+/// launch gives it less.
+unsigned fp8WgmmaSharedBytes(int64_t tileM, int64_t tileN) {
+  int64_t stage = tileM * 128 + tileN * 128 + tileM * 4 + 16 + 2 * 8;
+  int64_t stages = std::min<int64_t>(8, (227 * 1024 - 4096 - 1024) / stage);
+  return static_cast<unsigned>(1024 + stages * stage);
+}
+
+/// Whether fp8_wgmma_gemm.cuh computes an FP8 x FP8 product of this shape:
+/// a wgmma target, 128 x 128 scale blocks, whole 16-byte row chunks (K %
+/// 16) and paired output columns (N even).
+bool fp8WgmmaApplies(const CudaArch &arch, int64_t n, int64_t k, ArrayRef<int64_t> block) {
+  return arch.warpGroupMma && block.size() == 2 && block[0] == 128 && block[1] == 128 &&
+         k % 16 == 0 && n % 2 == 0;
+}
+
 /// Builds one entry point's launches, sharing instances, weights and
 /// constants with the whole program.
 class EntryGenerator {
 public:
-  EntryGenerator(CudaProgram &program, const KernelTuning &tuning, SymbolTable &symbols,
+  EntryGenerator(CudaProgram &program, const CudaArch &arch, SymbolTable &symbols,
                  llvm::StringMap<unsigned> &instanceIndex,
                  llvm::StringMap<int64_t> &weightIndex, func::FuncOp entry)
-      : program(program), tuning(tuning), symbols(symbols), instanceIndex(instanceIndex),
-        weightIndex(weightIndex), entry(entry) {}
+      : program(program), arch(arch), tuning(arch.tuning), symbols(symbols),
+        instanceIndex(instanceIndex), weightIndex(weightIndex), entry(entry) {}
 
   llvm::Expected<EntryProgram> run();
 
@@ -161,6 +188,7 @@ private:
   }
 
   CudaProgram &program;
+  const CudaArch &arch;
   const KernelTuning &tuning;
   SymbolTable &symbols;
   llvm::StringMap<unsigned> &instanceIndex;
@@ -416,11 +444,21 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                                str(gemm.getBlock()[1]),
                                                elementTypeName(gemm.getResult())};
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64), dim(m, 64), one};
-            if (gemm.getLhsScales())
-              launch(op, "fp8_gemm", params, grid, 256,
-                     {buf(gemm.getLhs()), buf(gemm.getLhsScales()), buf(gemm.getRhs()),
-                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)});
-            else {
+            if (gemm.getLhsScales()) {
+              std::vector<KernelArg> args = {buf(gemm.getLhs()), buf(gemm.getLhsScales()),
+                                             buf(gemm.getRhs()), buf(gemm.getRhsScales()),
+                                             buf(gemm.getResult()), intArg(m)};
+              launch(op, "fp8_gemm", params, grid, 256, args);
+              // Tensor cores above the skinny bound (fp8_gemm keeps the few-row steps).
+              if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
+                launch(op, "fp8_wgmma_gemm",
+                       {str(n), str(k), str(kWgmmaTileM), str(kWgmmaTileN),
+                        elementTypeName(gemm.getResult())},
+                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
+                result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
+                splitAt(m, tuning.skinnyMaxRows);
+              }
+            } else {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
                                              buf(gemm.getResult()), intArg(m)};
@@ -648,15 +686,26 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               launch(op, "w8a16_grouped_skinny_gemm", skinnyParams, skinnyGrid, 256, args);
               launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
               splitAt(r, tuning.skinnyMaxRoutedRows);
-            } else if (gemm.getLhsScales())
+            } else if (gemm.getLhsScales()) {
+              std::vector<KernelArg> args = {
+                  buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
+                  buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
+                  buf(gemm.getResult()), intArg(r)};
               launch(op, "fp8_grouped_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
                       str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
-                     grid, 256,
-                     {buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
-                      buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
-                      buf(gemm.getResult()), intArg(r)});
-            else {
+                     grid, 256, args);
+              // Tensor cores above the skinny bound; the kernel keeps two
+              // tables of experts + 1 ints in 4 KB of static shared memory.
+              if (fp8WgmmaApplies(arch, n, k, gemm.getBlock()) && experts <= 511) {
+                launch(op, "fp8_wgmma_grouped_gemm",
+                       {str(n), str(k), str(experts), str(kWgmmaTileM), str(kWgmmaTileN),
+                        elementTypeName(gemm.getResult())},
+                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
+                result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
+                splitAt(r, tuning.skinnyMaxRoutedRows);
+              }
+            } else {
               SmallVector<std::string> params = {str(n), str(k), str(experts),
                                                  elementTypeName(gemm.getResult())};
               std::vector<KernelArg> args = {buf(gemm.getLhs()), optBuf(gemm.getGather()),
@@ -737,7 +786,7 @@ llvm::Expected<CudaProgram> generateCudaProgram(ModuleOp module, const CudaArch 
   SymbolTable symbols(module);
   for (func::FuncOp entry : module.getOps<func::FuncOp>()) {
     llvm::Expected<EntryProgram> generated =
-        EntryGenerator(program, arch.tuning, symbols, instanceIndex, weightIndex, entry).run();
+        EntryGenerator(program, arch, symbols, instanceIndex, weightIndex, entry).run();
     if (!generated)
       return generated.takeError();
     program.entries.push_back(std::move(*generated));

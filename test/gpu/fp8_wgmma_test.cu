@@ -1,0 +1,819 @@
+// GPU test and benchmark of fp8_wgmma_gemm.cuh (fp8_wgmma_gemm,
+// fp8_wgmma_grouped_gemm; sm_90a only).
+//
+// Correctness: against a float64 CPU reference on fresh random inputs
+// (every finite e4m3 code; block scales 2^U(-4,4) * 1e-3, different per
+// block), for each tile shape, float and bf16 outputs: partial N blocks
+// (N = 80, 576), partial K blocks (K = 64, 208), M from 1 to 4096 including
+// one row either side of the 128- and 256-row tiles, and the grouped product
+// with gathered and routed-order rows, empty experts and multi-tile experts.
+// Outputs are poisoned (NaN) before each run, every element is checked to be
+// finite, and a guard region after C must stay poisoned (no stray writes).
+// Large products compare a sample of rows (first, last, tile edges, random).
+//
+// Tolerances (relative Frobenius error): Hopper's FP8 MMA keeps about 14
+// bits in its internal accumulator (DeepSeek-V3 report, 3.3.2), which is why
+// the kernel promotes into fp32 every 128-deep K block; a 128-term partial
+// sum of random-sign products then carries ~1e-4 relative error at worst,
+// so float outputs must be within 5e-4 (a layout or scale-index error gives
+// O(1)); bf16 outputs within 4e-3 (rounding to bf16 alone gives ~1.1e-3).
+//
+// Benchmark: at M = 4096 every FP8 x FP8 GEMM shape of DeepSeek-V3 that a
+// plan compiled with --activation-dtype=fp8 launches (kv_b is absorbed in
+// bf16, so not among them): each tile shape of this kernel, cuBLASLt's
+// block-scaled FP8 GEMM on the same data (A: 1 x 128 VEC128_32F scales,
+// B: 128 x 128 BLK128x128_32F; checked to agree with ours), and cuBLASLt's
+// per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling. Median
+// of 20 timed runs after 3 warm-ups, CUDA events. The table comes last.
+#include "harness.h"
+
+#include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
+
+#include <cublasLt.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using namespace gpu_test;
+using dsv3k::bf16;
+using dsv3k::fp8;
+
+namespace {
+
+constexpr int kScaleBlock = 128;
+constexpr double kFloatTolerance = 5e-4;
+constexpr double kBf16Tolerance = 4e-3;
+constexpr int kSampledRows = 16;
+constexpr size_t kGuardElements = 4096; // poisoned tail after every C
+
+int multiprocessors() {
+  static int count = [] {
+    int device = 0, value = 0;
+    CHECK_CUDA(cudaGetDevice(&device));
+    CHECK_CUDA(cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device));
+    return value;
+  }();
+  return count;
+}
+
+template <typename OutT> double tolerance() {
+  return std::is_same<OutT, float>::value ? kFloatTolerance : kBf16Tolerance;
+}
+template <typename OutT> const char *outName() {
+  return std::is_same<OutT, float>::value ? "f32" : "bf16";
+}
+
+void parallelFor(size_t count, const std::function<void(size_t)> &fn) {
+  size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min(workers, std::max<size_t>(1, count));
+  size_t chunk = (count + workers - 1) / workers;
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      for (size_t i = w * chunk; i < std::min(count, (w + 1) * chunk); ++i)
+        fn(i);
+    });
+  for (std::thread &t : threads)
+    t.join();
+}
+
+uint64_t splitMix(uint64_t &state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Random finite e4m3 codes (the two NaN codes become +-448), in parallel
+/// from seeds drawn from the harness rng: fresh every run.
+std::vector<fp8> randomFp8(size_t n) {
+  std::vector<fp8> v(n);
+  uint8_t *bytes = reinterpret_cast<uint8_t *>(v.data());
+  constexpr size_t kPieces = 256;
+  std::vector<uint64_t> seeds(kPieces);
+  for (uint64_t &s : seeds)
+    s = rng()();
+  size_t piece = (n + kPieces - 1) / kPieces;
+  parallelFor(kPieces, [&](size_t p) {
+    uint64_t state = seeds[p];
+    size_t begin = p * piece, end = std::min(n, begin + piece);
+    for (size_t i = begin; i < end; i += 8) {
+      uint64_t bits = splitMix(state);
+      std::memcpy(bytes + i, &bits, std::min<size_t>(8, end - i));
+    }
+    for (size_t i = begin; i < end; ++i)
+      if ((bytes[i] & 0x7F) == 0x7F)
+        bytes[i] ^= 0x01;
+  });
+  return v;
+}
+
+std::vector<float> randomScales(size_t n) {
+  std::vector<float> v = randomFloats(n, -4.0f, 4.0f);
+  for (float &x : v)
+    x = std::exp2(x) * 1e-3f;
+  return v;
+}
+
+const std::vector<double> &fp8Values() {
+  static const std::vector<double> table = [] {
+    std::vector<double> t(256);
+    for (int code = 0; code < 256; ++code) {
+      fp8 v;
+      v.__x = static_cast<__nv_fp8_storage_t>(code);
+      t[code] = static_cast<float>(v);
+    }
+    return t;
+  }();
+  return table;
+}
+
+/// out[n] = sum_kb aScales[kb] * bScales[n / 128, kb] * sum_{k in kb} a[k] b[n, k].
+void referenceRow(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales, int N,
+                  int K, double *out) {
+  const int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  const std::vector<double> &table = fp8Values();
+  std::vector<double> aRow(K);
+  for (int k = 0; k < K; ++k)
+    aRow[k] = table[a[k].__x];
+  parallelFor(N, [&](size_t n) {
+    const fp8 *bRow = b + n * K;
+    double total = 0;
+    for (int kb = 0; kb < blocksK; ++kb) {
+      double partial = 0;
+      for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
+        partial += aRow[k] * table[bRow[k].__x];
+      total += partial * aScales[kb] * bScales[(n / kScaleBlock) * blocksK + kb];
+    }
+    out[n] = total;
+  });
+}
+
+std::vector<int> sampleRows(int rows, const std::vector<int> &mustInclude) {
+  std::vector<int> picked;
+  if (rows <= kSampledRows) {
+    for (int r = 0; r < rows; ++r)
+      picked.push_back(r);
+    return picked;
+  }
+  picked = {0, rows - 1};
+  for (int edge : {127, 128, 255, 256})
+    if (edge < rows)
+      picked.push_back(edge);
+  for (int r : mustInclude)
+    if (r >= 0 && r < rows)
+      picked.push_back(r);
+  std::uniform_int_distribution<int> pick(0, rows - 1);
+  while (picked.size() < static_cast<size_t>(kSampledRows) + mustInclude.size())
+    picked.push_back(pick(rng()));
+  std::sort(picked.begin(), picked.end());
+  picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+  return picked;
+}
+
+inline float hostFloat(float v) { return v; }
+inline float hostFloat(bf16 v) { return __bfloat162float(v); }
+
+/// Output buffer of rows x N plus a poisoned guard tail.
+template <typename OutT> struct Output {
+  DeviceBuffer<OutT> buffer;
+  size_t elements;
+  Output(size_t rows, int N) : buffer(rows * N + kGuardElements), elements(rows * N) {}
+  void poison() { buffer.poison(); }
+};
+
+/// Checks the whole output (finite, guard still poisoned), then the sampled
+/// rows against the reference; prints the first wrong elements so that a
+/// layout error shows its pattern.
+template <typename OutT>
+void check(const std::string &kernel, const std::string &shape, const Output<OutT> &out, int N,
+           const std::vector<int> &rows, const std::vector<double> &ref) {
+  std::vector<OutT> c = out.buffer.download();
+  size_t nonFinite = 0, firstNonFinite = 0;
+  for (size_t i = 0; i < out.elements; ++i)
+    if (!std::isfinite(hostFloat(c[i])) && nonFinite++ == 0)
+      firstNonFinite = i;
+  size_t guardWritten = 0;
+  for (size_t i = out.elements; i < c.size(); ++i) {
+    uint8_t bytes[sizeof(OutT)];
+    std::memcpy(bytes, &c[i], sizeof(OutT));
+    for (uint8_t byte : bytes)
+      guardWritten += byte != 0xFF;
+  }
+  if (nonFinite || guardWritten) {
+    std::printf("  %zu non-finite outputs (first at row %zu col %zu), %zu guard bytes written\n",
+                nonFinite, firstNonFinite / N, firstNonFinite % N, guardWritten);
+    report(kernel, shape + " (unwritten or stray writes)", INFINITY, tolerance<OutT>());
+    return;
+  }
+  std::vector<float> sampled;
+  int shown = 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (int n = 0; n < N; ++n) {
+      float got = hostFloat(c[static_cast<size_t>(rows[i]) * N + n]);
+      double want = ref[i * N + n];
+      sampled.push_back(got);
+      if (std::fabs(got - want) > 0.05 * std::fabs(want) + 1e-3 && shown < 4) {
+        std::printf("  row %d col %d: got %.6g want %.6g\n", rows[i], n, got, want);
+        ++shown;
+      }
+    }
+  report(kernel, shape, relativeError(sampled, ref), tolerance<OutT>());
+}
+
+template <int TILE_M, int TILE_N> int sharedBytes() {
+  return dsv3k::wgmma_detail::TileShape<TILE_M, TILE_N>::kSharedBytes;
+}
+
+int gridFor(long long tiles) {
+  return static_cast<int>(std::max<long long>(1, std::min<long long>(tiles, multiprocessors())));
+}
+
+template <int N, int K, int TILE_M, int TILE_N, typename OutT>
+void launchDense(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales, OutT *c,
+                 int M) {
+  auto kernel = dsv3k::fp8_wgmma_gemm<N, K, TILE_M, TILE_N, OutT>;
+  static bool configured = false;
+  if (!configured) {
+    CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    sharedBytes<TILE_M, TILE_N>()));
+    configured = true;
+  }
+  long long tiles = 1ll * dsv3k::ceilDiv(M, TILE_M) * dsv3k::ceilDiv(N, TILE_N);
+  kernel<<<gridFor(tiles), dsv3k::wgmma_detail::kThreads, sharedBytes<TILE_M, TILE_N>()>>>(
+      a, aScales, b, bScales, c, M);
+}
+
+std::string tileName(int tileM, int tileN) {
+  return std::to_string(tileM) + "x" + std::to_string(tileN);
+}
+
+// ------------------------------------------------------------------ dense
+
+template <int N, int K> struct DenseData {
+  static constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  static constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  int M;
+  std::vector<fp8> a, b;
+  std::vector<float> aScales, bScales;
+  DeviceBuffer<fp8> da, db;
+  DeviceBuffer<float> das, dbs;
+  explicit DenseData(int rows)
+      : M(rows), a(randomFp8(static_cast<size_t>(rows) * K)),
+        b(randomFp8(static_cast<size_t>(N) * K)),
+        aScales(randomScales(static_cast<size_t>(rows) * kBlocksK)),
+        bScales(randomScales(static_cast<size_t>(kBlocksN) * kBlocksK)), da(a.size()),
+        db(b.size()), das(aScales.size()), dbs(bScales.size()) {
+    da.upload(a);
+    db.upload(b);
+    das.upload(aScales);
+    dbs.upload(bScales);
+  }
+  std::vector<double> reference(const std::vector<int> &rows) const {
+    std::vector<double> ref(rows.size() * N);
+    for (size_t i = 0; i < rows.size(); ++i)
+      referenceRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
+                   bScales.data(), N, K, &ref[i * N]);
+    return ref;
+  }
+};
+
+template <int N, int K, int TILE_M, int TILE_N, typename OutT>
+void testDense(const DenseData<N, K> &data) {
+  Output<OutT> out(data.M, N);
+  out.poison();
+  launchDense<N, K, TILE_M, TILE_N, OutT>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                          out.buffer.ptr, data.M);
+  CHECK_LAUNCH();
+  std::vector<int> rows = sampleRows(data.M, {});
+  std::string name = "fp8_wgmma_gemm " + tileName(TILE_M, TILE_N) + " " + outName<OutT>();
+  std::string shape =
+      std::to_string(N) + "x" + std::to_string(K) + " M=" + std::to_string(data.M);
+  check(name, shape, out, N, rows, data.reference(rows));
+}
+
+/// Every tile shape and both outputs on one set of inputs.
+template <int N, int K> void testDenseAllTiles(int M) {
+  DenseData<N, K> data(M);
+  testDense<N, K, 128, 128, float>(data);
+  testDense<N, K, 256, 128, float>(data);
+  testDense<N, K, 128, 64, float>(data);
+  testDense<N, K, 128, 128, bf16>(data);
+  testDense<N, K, 256, 128, bf16>(data);
+  testDense<N, K, 128, 64, bf16>(data);
+}
+
+// ---------------------------------------------------------------- grouped
+
+struct Routing {
+  std::vector<int> rowToken, expertOffsets;
+  int rows() const { return static_cast<int>(rowToken.size()); }
+};
+
+/// T tokens each pick topK distinct experts among `candidates`; rows sorted
+/// by expert, tokens ascending within one.
+Routing routeTokens(int T, int topK, int numExperts, std::vector<int> candidates) {
+  std::vector<std::pair<int, int>> pairs;
+  for (int t = 0; t < T; ++t) {
+    std::shuffle(candidates.begin(), candidates.end(), rng());
+    for (int j = 0; j < topK; ++j)
+      pairs.push_back({candidates[j], t});
+  }
+  std::sort(pairs.begin(), pairs.end());
+  Routing routing;
+  routing.expertOffsets.assign(numExperts + 1, 0);
+  for (const auto &p : pairs) {
+    routing.rowToken.push_back(p.second);
+    routing.expertOffsets[p.first + 1] += 1;
+  }
+  for (int e = 0; e < numExperts; ++e)
+    routing.expertOffsets[e + 1] += routing.expertOffsets[e];
+  return routing;
+}
+
+std::vector<int> allExperts(int n) {
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i)
+    v[i] = i;
+  return v;
+}
+
+template <int N, int K, int E> struct GroupedData {
+  static constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  static constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
+  Routing routing;
+  bool gather;
+  int aRowCount;
+  std::vector<fp8> a, b;
+  std::vector<float> aScales, bScales;
+  DeviceBuffer<fp8> da, db;
+  DeviceBuffer<float> das, dbs;
+  DeviceBuffer<int> drows, doffsets;
+  GroupedData(int T, int topK, const std::vector<int> &candidates, bool gatherRows)
+      : routing(routeTokens(T, topK, E, candidates)), gather(gatherRows),
+        aRowCount(gatherRows ? T : routing.rows()),
+        a(randomFp8(static_cast<size_t>(aRowCount) * K)),
+        b(randomFp8(static_cast<size_t>(E) * N * K)),
+        aScales(randomScales(static_cast<size_t>(aRowCount) * kBlocksK)),
+        bScales(randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK)), da(a.size()),
+        db(b.size()), das(aScales.size()), dbs(bScales.size()), drows(routing.rows()),
+        doffsets(E + 1) {
+    da.upload(a);
+    db.upload(b);
+    das.upload(aScales);
+    dbs.upload(bScales);
+    drows.upload(routing.rowToken);
+    doffsets.upload(routing.expertOffsets);
+  }
+  int R() const { return routing.rows(); }
+  const int *aRows() const { return gather ? drows.ptr : nullptr; }
+  int expertOf(int r) const {
+    return static_cast<int>(std::upper_bound(routing.expertOffsets.begin(),
+                                             routing.expertOffsets.end(), r) -
+                            routing.expertOffsets.begin()) -
+           1;
+  }
+  /// Sampled rows plus each non-empty expert's first and last row (up to 12 experts).
+  std::vector<int> rowsToCheck() const {
+    std::vector<int> edges;
+    for (int e = 0; e < E && edges.size() < 24; ++e)
+      if (routing.expertOffsets[e + 1] > routing.expertOffsets[e]) {
+        edges.push_back(routing.expertOffsets[e]);
+        edges.push_back(routing.expertOffsets[e + 1] - 1);
+      }
+    return sampleRows(R(), edges);
+  }
+  std::vector<double> reference(const std::vector<int> &rows) const {
+    std::vector<double> ref(rows.size() * N);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      int r = rows[i], e = expertOf(r), source = gather ? routing.rowToken[r] : r;
+      referenceRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
+                   &b[static_cast<size_t>(e) * N * K],
+                   &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K, &ref[i * N]);
+    }
+    return ref;
+  }
+  std::string shape() const {
+    int used = 0;
+    for (int e = 0; e < E; ++e)
+      used += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
+    return "E=" + std::to_string(E) + " " + std::to_string(N) + "x" + std::to_string(K) +
+           " R=" + std::to_string(R()) + " used=" + std::to_string(used) +
+           (gather ? " gather" : "");
+  }
+};
+
+template <int N, int K, int E, int TILE_M, int TILE_N, typename OutT>
+void launchGrouped(const GroupedData<N, K, E> &data, OutT *c) {
+  auto kernel = dsv3k::fp8_wgmma_grouped_gemm<N, K, E, TILE_M, TILE_N, OutT>;
+  static bool configured = false;
+  if (!configured) {
+    CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    sharedBytes<TILE_M, TILE_N>()));
+    configured = true;
+  }
+  long long tiles = (1ll * dsv3k::ceilDiv(data.R(), TILE_M) + E) * dsv3k::ceilDiv(N, TILE_N);
+  kernel<<<gridFor(tiles), dsv3k::wgmma_detail::kThreads, sharedBytes<TILE_M, TILE_N>()>>>(
+      data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr, data.doffsets.ptr, c,
+      data.R());
+}
+
+template <int N, int K, int E, int TILE_M, int TILE_N, typename OutT>
+void testGrouped(const GroupedData<N, K, E> &data) {
+  Output<OutT> out(data.R(), N);
+  out.poison();
+  launchGrouped<N, K, E, TILE_M, TILE_N, OutT>(data, out.buffer.ptr);
+  CHECK_LAUNCH();
+  std::vector<int> rows = data.rowsToCheck();
+  std::string name =
+      "fp8_wgmma_grouped_gemm " + tileName(TILE_M, TILE_N) + " " + outName<OutT>();
+  check(name, data.shape(), out, N, rows, data.reference(rows));
+}
+
+template <int N, int K, int E>
+void testGroupedAllTiles(int T, int topK, const std::vector<int> &candidates, bool gather) {
+  GroupedData<N, K, E> data(T, topK, candidates, gather);
+  testGrouped<N, K, E, 128, 128, float>(data);
+  testGrouped<N, K, E, 256, 128, bf16>(data);
+  testGrouped<N, K, E, 128, 64, float>(data);
+}
+
+// --------------------------------------------------------------- cuBLASLt
+
+#define FP8_TEST_CUBLASLT_FUNCTIONS(X)                                                             \
+  X(create, cublasLtCreate)                                                                        \
+  X(destroy, cublasLtDestroy)                                                                      \
+  X(getVersion, cublasLtGetVersion)                                                                \
+  X(descCreate, cublasLtMatmulDescCreate)                                                          \
+  X(descDestroy, cublasLtMatmulDescDestroy)                                                        \
+  X(descSetAttribute, cublasLtMatmulDescSetAttribute)                                              \
+  X(layoutCreate, cublasLtMatrixLayoutCreate)                                                      \
+  X(layoutDestroy, cublasLtMatrixLayoutDestroy)                                                    \
+  X(preferenceCreate, cublasLtMatmulPreferenceCreate)                                              \
+  X(preferenceDestroy, cublasLtMatmulPreferenceDestroy)                                            \
+  X(preferenceSetAttribute, cublasLtMatmulPreferenceSetAttribute)                                  \
+  X(algoGetHeuristic, cublasLtMatmulAlgoGetHeuristic)                                              \
+  X(matmul, cublasLtMatmul)
+
+/// libcublasLt through dlopen (the test links no CUDA library but the runtime).
+struct CublasLt {
+#define FP8_TEST_MEMBER(member, symbol) decltype(&symbol) member = nullptr;
+  FP8_TEST_CUBLASLT_FUNCTIONS(FP8_TEST_MEMBER)
+#undef FP8_TEST_MEMBER
+  cublasLtHandle_t handle = nullptr;
+  bool loaded = false;
+  CublasLt() {
+    void *library = nullptr;
+    for (const char *name : {"libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.13",
+                             "libcublasLt.so.12", "libcublasLt.so"})
+      if ((library = dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr)
+        break;
+    if (library == nullptr) {
+      std::printf("cuBLASLt: not found (%s)\n", dlerror());
+      return;
+    }
+#define FP8_TEST_RESOLVE(member, symbol)                                                           \
+  member = reinterpret_cast<decltype(member)>(dlsym(library, #symbol));                            \
+  if (member == nullptr)                                                                           \
+    return;
+    FP8_TEST_CUBLASLT_FUNCTIONS(FP8_TEST_RESOLVE)
+#undef FP8_TEST_RESOLVE
+    loaded = create(&handle) == CUBLAS_STATUS_SUCCESS;
+    if (loaded)
+      std::printf("cuBLASLt %zu loaded\n", getVersion());
+  }
+};
+
+CublasLt &cublasLt() {
+  static CublasLt lt;
+  return lt;
+}
+
+#define CHECK_BLAS(expr)                                                                           \
+  do {                                                                                             \
+    cublasStatus_t status_ = (expr);                                                               \
+    if (status_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+      std::printf("%s:%d: %s: cuBLAS status %d\n", __FILE__, __LINE__, #expr,                      \
+                  static_cast<int>(status_));                                                      \
+      return false;                                                                                \
+    }                                                                                              \
+  } while (0)
+
+/// One cuBLASLt FP8 product D[rows, cols] (row-major) = X[rows, K] * W[cols, K]^T, e4m3 in,
+/// fp32 accumulation. blockScaled: W with 128 x 128 scales (wScales [cols/128][KBpad]),
+/// X with 1 x 128 scales (xScales [KB][rows], rows fastest); otherwise per-tensor scales.
+/// Prepares the algorithm; run() launches it.
+struct CublasGemm {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t layoutW = nullptr, layoutX = nullptr, layoutD = nullptr;
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  DeviceBuffer<uint8_t> workspace{64u << 20};
+  DeviceBuffer<float> unitScale{1};
+  const void *w = nullptr, *x = nullptr;
+  void *d = nullptr;
+  bool ready = false;
+
+  bool prepare(const void *wData, const float *wScales, const void *xData, const float *xScales,
+               void *dData, cudaDataType_t dType, int rows, int cols, int K, bool blockScaled) {
+    CublasLt &lt = cublasLt();
+    if (!lt.loaded)
+      return false;
+    release(); // a second try with another output type starts afresh
+    w = wData, x = xData, d = dData;
+    unitScale.upload({1.0f});
+    CHECK_BLAS(lt.descCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t transposed = CUBLAS_OP_T, plain = CUBLAS_OP_N;
+    CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transposed, sizeof transposed));
+    CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &plain, sizeof plain));
+    const float *aScale = blockScaled ? wScales : unitScale.ptr;
+    const float *bScale = blockScaled ? xScales : unitScale.ptr;
+    CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &aScale, sizeof aScale));
+    CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &bScale, sizeof bScale));
+    if (blockScaled) {
+      const int32_t aMode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+      const int32_t bMode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+      CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &aMode, sizeof aMode));
+      CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &bMode, sizeof bMode));
+    } else {
+      const int8_t fast = 1;
+      CHECK_BLAS(lt.descSetAttribute(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof fast));
+    }
+    // Column-major views: W stored K x cols (used transposed), X stored K x rows,
+    // D stored cols x rows, which is D[rows, cols] row-major.
+    CHECK_BLAS(lt.layoutCreate(&layoutW, CUDA_R_8F_E4M3, K, cols, K));
+    CHECK_BLAS(lt.layoutCreate(&layoutX, CUDA_R_8F_E4M3, K, rows, K));
+    CHECK_BLAS(lt.layoutCreate(&layoutD, dType, cols, rows, cols));
+    cublasLtMatmulPreference_t preference = nullptr;
+    CHECK_BLAS(lt.preferenceCreate(&preference));
+    uint64_t bytes = workspace.n;
+    CHECK_BLAS(lt.preferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                         &bytes, sizeof bytes));
+    int found = 0;
+    cublasStatus_t status = lt.algoGetHeuristic(lt.handle, desc, layoutW, layoutX, layoutD,
+                                                layoutD, preference, 1, &heuristic, &found);
+    lt.preferenceDestroy(preference);
+    if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
+      std::printf("cuBLASLt: no %s algorithm for %dx%dx%d (status %d)\n",
+                  blockScaled ? "block-scaled" : "per-tensor", rows, cols, K,
+                  static_cast<int>(status));
+      return false;
+    }
+    ready = true;
+    return true;
+  }
+  bool run() {
+    CublasLt &lt = cublasLt();
+    const float alpha = 1.0f, beta = 0.0f;
+    CHECK_BLAS(lt.matmul(lt.handle, desc, &alpha, w, layoutW, x, layoutX, &beta, d, layoutD, d,
+                         layoutD, &heuristic.algo, workspace.ptr, workspace.n, nullptr));
+    return true;
+  }
+  void release() {
+    CublasLt &lt = cublasLt();
+    for (cublasLtMatrixLayout_t *layout : {&layoutW, &layoutX, &layoutD})
+      if (*layout)
+        lt.layoutDestroy(*layout), *layout = nullptr;
+    if (desc)
+      lt.descDestroy(desc), desc = nullptr;
+    ready = false;
+  }
+  ~CublasGemm() {
+    if (cublasLt().loaded)
+      release();
+  }
+};
+
+// -------------------------------------------------------------- benchmark
+
+/// Median milliseconds of `launch` over 20 runs after 3 warm-ups.
+double medianMs(const std::function<void()> &launch) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i)
+    launch();
+  CHECK_LAUNCH();
+  std::vector<float> times;
+  for (int i = 0; i < 20; ++i) {
+    CHECK_CUDA(cudaEventRecord(start));
+    launch();
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    CHECK_CUDA(cudaGetLastError());
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+  }
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+struct BenchRow {
+  std::string name, shape;
+  double flops;
+  double oursMs[3] = {0, 0, 0}; // 128x128, 256x128, 128x64
+  double cublasMs = 0;          // 0: not measured
+  double cublasAgreement = -1;  // relative difference of cuBLASLt's output from ours
+};
+std::vector<BenchRow> &benchRows() {
+  static std::vector<BenchRow> rows;
+  return rows;
+}
+
+double relativeDifference(const std::vector<float> &x, const std::vector<float> &y) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    diff += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    norm += double(y[i]) * y[i];
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : INFINITY;
+}
+
+/// One DeepSeek-V3 projection at M rows, f32 output (what the plans use).
+template <int N, int K> void benchDense(const char *name, int M) {
+  DenseData<N, K> data(M);
+  Output<float> ours(M, N), theirs(M, N);
+  BenchRow row{name, std::to_string(N) + "x" + std::to_string(K), 2.0 * M * N * K};
+  auto p = [&](auto launch, int slot) {
+    ours.poison();
+    row.oursMs[slot] = medianMs(launch);
+  };
+  p([&] {
+    launchDense<N, K, 128, 128, float>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                       ours.buffer.ptr, M);
+  }, 0);
+  p([&] {
+    launchDense<N, K, 256, 128, float>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                       ours.buffer.ptr, M);
+  }, 1);
+  p([&] {
+    launchDense<N, K, 128, 64, float>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                      ours.buffer.ptr, M);
+  }, 2);
+  // The last run (128x64) is checked against the reference as well.
+  std::vector<int> rows = sampleRows(M, {});
+  check("bench fp8_wgmma_gemm 128x64 f32", row.shape + " M=" + std::to_string(M), ours, N, rows,
+        data.reference(rows));
+
+  // cuBLASLt wants X's scales with rows fastest and W's K blocks padded to 4.
+  constexpr int kBlocksK = DenseData<N, K>::kBlocksK, kBlocksN = DenseData<N, K>::kBlocksN;
+  constexpr int kPaddedK = (kBlocksK + 3) / 4 * 4;
+  std::vector<float> xScales(static_cast<size_t>(kBlocksK) * M), wScales(kBlocksN * kPaddedK, 0);
+  for (int m = 0; m < M; ++m)
+    for (int kb = 0; kb < kBlocksK; ++kb)
+      xScales[static_cast<size_t>(kb) * M + m] = data.aScales[static_cast<size_t>(m) * kBlocksK + kb];
+  for (int nb = 0; nb < kBlocksN; ++nb)
+    for (int kb = 0; kb < kBlocksK; ++kb)
+      wScales[nb * kPaddedK + kb] = data.bScales[nb * kBlocksK + kb];
+  DeviceBuffer<float> dx(xScales.size()), dw(wScales.size());
+  dx.upload(xScales);
+  dw.upload(wScales);
+  // f32 output as ours; cuBLASLt may offer block scaling with bf16 output only.
+  DeviceBuffer<bf16> theirsBf16(static_cast<size_t>(M) * N);
+  CublasGemm gemm;
+  bool bf16Out = false;
+  if (!gemm.prepare(data.db.ptr, dw.ptr, data.da.ptr, dx.ptr, theirs.buffer.ptr, CUDA_R_32F, M, N,
+                    K, true)) {
+    bf16Out = gemm.prepare(data.db.ptr, dw.ptr, data.da.ptr, dx.ptr, theirsBf16.ptr, CUDA_R_16BF,
+                           M, N, K, true);
+    if (!bf16Out) {
+      benchRows().push_back(row);
+      return;
+    }
+    row.name += " (cuBLASLt bf16 out)";
+  }
+  theirs.poison();
+  row.cublasMs = medianMs([&] {
+    if (!gemm.run())
+      std::exit(2);
+  });
+  std::vector<float> a = ours.buffer.download();
+  a.resize(ours.elements);
+  std::vector<float> b = bf16Out ? fromBf16(theirsBf16.download()) : theirs.buffer.download();
+  b.resize(ours.elements);
+  row.cublasAgreement = relativeDifference(b, a);
+  benchRows().push_back(row);
+}
+
+template <int N, int K, int E> void benchGrouped(const char *name, int T, bool gather) {
+  GroupedData<N, K, E> data(T, 8, allExperts(E), gather);
+  Output<float> out(data.R(), N);
+  BenchRow row{name, std::to_string(N) + "x" + std::to_string(K) + " R=" +
+                         std::to_string(data.R()),
+               2.0 * data.R() * N * K};
+  out.poison();
+  row.oursMs[0] = medianMs([&] { launchGrouped<N, K, E, 128, 128, float>(data, out.buffer.ptr); });
+  out.poison();
+  row.oursMs[1] = medianMs([&] { launchGrouped<N, K, E, 256, 128, float>(data, out.buffer.ptr); });
+  out.poison();
+  row.oursMs[2] = medianMs([&] { launchGrouped<N, K, E, 128, 64, float>(data, out.buffer.ptr); });
+  std::vector<int> rows = data.rowsToCheck();
+  check("bench fp8_wgmma_grouped_gemm 128x64 f32", data.shape(), out, N, rows,
+        data.reference(rows));
+  benchRows().push_back(row);
+}
+
+/// cuBLASLt's per-tensor-scaled FP8 GEMM at 8192^3, bf16 out, fast accumulation: the
+/// device's FP8 ceiling as dsv3-bench measures it. FLOP/s, or 0.
+double fp8Ceiling() {
+  constexpr int kSize = 8192;
+  DenseData<kSize, kSize> data(kSize);
+  DeviceBuffer<bf16> d(static_cast<size_t>(kSize) * kSize);
+  CublasGemm gemm;
+  if (!gemm.prepare(data.db.ptr, nullptr, data.da.ptr, nullptr, d.ptr, CUDA_R_16BF, kSize, kSize,
+                    kSize, false))
+    return 0;
+  double ms = medianMs([&] {
+    if (!gemm.run())
+      std::exit(2);
+  });
+  return 2.0 * kSize * kSize * kSize / (ms * 1e-3);
+}
+
+} // namespace
+
+/// FP8_WGMMA_PROFILE=1: only o_proj at M = 4096, each tile shape launched
+/// twice, for a profiler (ncu) to pick up; no checks.
+int profileOnly() {
+  constexpr int N = 7168, K = 16384, M = 4096;
+  DenseData<N, K> data(M);
+  Output<float> out(M, N);
+  for (int i = 0; i < 2; ++i) {
+    launchDense<N, K, 128, 128, float>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                       out.buffer.ptr, M);
+    launchDense<N, K, 256, 128, float>(data.da.ptr, data.das.ptr, data.db.ptr, data.dbs.ptr,
+                                       out.buffer.ptr, M);
+  }
+  CHECK_LAUNCH();
+  return 0;
+}
+
+int main() {
+  if (const char *profile = std::getenv("FP8_WGMMA_PROFILE"); profile && *profile == '1')
+    return profileOnly();
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d multiprocessors, sm_%d%d\n", prop.name, prop.multiProcessorCount,
+              prop.major, prop.minor);
+
+  // Correctness. Odd shapes at every tile shape and output type.
+  for (int M : {1, 7, 64, 127, 128, 129, 255, 256, 257, 300})
+    testDenseAllTiles<80, 256>(M); // N < one tile: partial N block
+  for (int M : {1, 129, 300})
+    testDenseAllTiles<192, 208>(M); // partial K block (208 = 128 + 80)
+  for (int M : {5, 257})
+    testDenseAllTiles<256, 64>(M); // K < 128: one partial K block
+  for (int M : {1, 200, 1000})
+    testDenseAllTiles<576, 7168>(M); // kv_a: last N block has 64 rows
+  testDenseAllTiles<1536, 7168>(4096);
+  testDenseAllTiles<7168, 2048>(333);
+  // Grouped: 16 experts with most empty and multi-tile experts (3 used, ~133
+  // rows each); 6 of 16 with odd N and K; DeepSeek-V3's 256 experts at 64
+  // tokens x top-8, gathered gate/up and routed-order down.
+  testGroupedAllTiles<192, 128, 16>(200, 2, {2, 3, 11}, true);
+  testGroupedAllTiles<80, 208, 16>(5, 2, {0, 4, 5, 9, 14, 15}, false);
+  testGroupedAllTiles<80, 256, 16>(1, 2, {6, 7}, true);
+  testGroupedAllTiles<2048, 7168, 256>(64, 8, allExperts(256), true);
+  testGroupedAllTiles<7168, 2048, 256>(64, 8, allExperts(256), false);
+  int status = finish("fp8_wgmma_test");
+
+  // Benchmark at M = 4096 (prefill of 4096 tokens).
+  constexpr int kM = 4096;
+  double ceiling = fp8Ceiling();
+  benchDense<1536, 7168>("q_a_proj", kM);
+  benchDense<24576, 1536>("q_b_proj", kM);
+  benchDense<576, 7168>("kv_a_proj_with_mqa", kM);
+  benchDense<7168, 16384>("o_proj", kM);
+  benchDense<18432, 7168>("dense gate/up_proj", kM);
+  benchDense<7168, 18432>("dense down_proj", kM);
+  benchDense<2048, 7168>("shared expert gate/up", kM);
+  benchDense<7168, 2048>("shared expert down", kM);
+  benchGrouped<2048, 7168, 256>("routed experts gate/up", kM, true);
+  benchGrouped<7168, 2048, 256>("routed experts down", kM, false);
+  status |= finish("fp8_wgmma_test (with benchmark checks)");
+
+  std::printf("\n== FP8 block-scaled GEMM, M = %d (routed: %d tokens x top-8 of 256), f32 out; "
+              "TFLOP/s; FP8 per-tensor ceiling (cuBLASLt 8192^3) %.0f TFLOP/s\n",
+              kM, kM, ceiling / 1e12);
+  std::printf("%-24s %-20s %9s %9s %9s %9s %8s %8s %10s\n", "GEMM", "NxK", "128x128", "256x128",
+              "128x64", "cuBLASLt", "best/cu", "best/pk", "cu agrees");
+  for (const BenchRow &r : benchRows()) {
+    double best = *std::min_element(r.oursMs, r.oursMs + 3);
+    auto tf = [&](double ms) { return ms > 0 ? r.flops / (ms * 1e-3) / 1e12 : 0.0; };
+    std::printf("%-24s %-20s %9.0f %9.0f %9.0f %9.0f %7.2fx %7.0f%% %10.1e\n", r.name.c_str(),
+                r.shape.c_str(), tf(r.oursMs[0]), tf(r.oursMs[1]), tf(r.oursMs[2]),
+                tf(r.cublasMs), r.cublasMs > 0 ? r.cublasMs / best : 0.0,
+                ceiling > 0 ? 100.0 * tf(best) * 1e12 / ceiling : 0.0, r.cublasAgreement);
+  }
+  return status;
+}
