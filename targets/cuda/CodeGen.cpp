@@ -57,6 +57,82 @@ std::string elementTypeName(Value v) {
   return tensorOf(v).getElementType().isF32() ? "float" : "dsv3k::bf16";
 }
 
+/// A tile of tc_gemm.cuh's tensor-core GEMMs (bf16 activations): BM x BN
+/// outputs per block, STAGES pipeline stages, K split between KSPLIT groups
+/// of threads (dense kernels only).
+struct TensorCoreTile {
+  int64_t bm, bn, stages, ksplit;
+  bool operator==(const TensorCoreTile &o) const {
+    return bm == o.bm && bn == o.bn && stages == o.stages && ksplit == o.ksplit;
+  }
+  /// KSPLIT * tileThreads(BM, BN).
+  int threads() const { return static_cast<int>(ksplit * 32 * (bm >= 32 ? 2 : 1) * (bn / 32)); }
+  /// KSPLIT * tileSharedBytes(BM, BN, STAGES, weightBytes): each stage holds
+  /// 128 bytes of every weight row and the same K columns of BM bf16 rows.
+  int64_t sharedBytes(int64_t weightBytes) const {
+    return ksplit * stages * (128 / (32 * weightBytes)) * (bm * 64 + bn * 32 * weightBytes);
+  }
+  /// This tile with fewer stages (down to two), then fewer K groups, until
+  /// it fits `maxBytes` of shared memory (smaller GPUs than the H100).
+  TensorCoreTile fitting(int64_t weightBytes, int64_t maxBytes) const {
+    TensorCoreTile tile = *this;
+    while (tile.sharedBytes(weightBytes) > maxBytes && (tile.stages > 2 || tile.ksplit > 1)) {
+      if (tile.stages > 2)
+        --tile.stages;
+      else
+        tile.ksplit /= 2;
+    }
+    return tile;
+  }
+};
+
+/// Whether tc_gemm.cuh computes a product with K columns: whole 16-byte
+/// chunks of every row (K % 16 for e4m3 weights, K % 8 for bf16) and scale
+/// blocks of whole 32-column sub-tiles.
+bool tensorCoresApply(int64_t k, int64_t weightBytes, int64_t blockK = 32) {
+  return k % (16 / weightBytes) == 0 && k % 8 == 0 && blockK % 32 == 0;
+}
+
+// Tiles by step size, the fastest measured with tc_gemm_test on an H100 on
+// DeepSeek-V3's shapes (docs/PERF.md), e4m3 and bf16 weights alike unless
+// said. Dense GEMMs (rows: the step's tokens or sequences):
+//  - up to tuning.tensorCoreSmallMaxRows rows (decode batches, measured at
+//    32): 32-row blocks; N up to 2048 (q_a, kv_a, shared experts' gate/up,
+//    the router) gives few column blocks, so 32-column tiles with K split
+//    between 4 thread groups; N of 16384 and more (q_b, dense gate/up, the
+//    head) many blocks of 64 columns; between, 64 columns split 4 ways;
+//  - up to tuning.tensorCoreMidMaxRows (measured at 128): N up to 1024 as
+//    above, up to 2048 64 columns split 4 ways, wider 64 x 128 tiles;
+//  - above (prefill): 128 x 128 tiles for e4m3 weights, 64 x 128 for bf16.
+TensorCoreTile denseSmallTile(int64_t n) {
+  if (n <= 2048)
+    return {32, 32, 3, 4};
+  if (n >= 16384)
+    return {32, 64, 3, 1};
+  return {32, 64, 2, 4};
+}
+TensorCoreTile denseMidTile(int64_t n) {
+  if (n <= 1024)
+    return {32, 32, 3, 4};
+  if (n <= 2048)
+    return {32, 64, 2, 4};
+  return {64, 128, 3, 1};
+}
+TensorCoreTile denseLargeTile(int64_t weightBytes) {
+  return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{64, 128, 3, 1};
+}
+// Grouped GEMMs, by routed rows per expert (measured at 1.5, 4, 32 and 128):
+// 16-row tiles up to tuning.tensorCoreSmallMaxRowsPerExpert (one expert's
+// few decode rows); up to tuning.tensorCoreMidMaxRowsPerExpert 32-row tiles
+// for e4m3 and 64-row for bf16; above, 128 x 128 for e4m3, 64 x 128 for bf16.
+TensorCoreTile groupedSmallTile() { return {16, 128, 3, 1}; }
+TensorCoreTile groupedMidTile(int64_t weightBytes) {
+  return weightBytes == 1 ? TensorCoreTile{32, 128, 3, 1} : TensorCoreTile{64, 128, 3, 1};
+}
+TensorCoreTile groupedLargeTile(int64_t weightBytes) {
+  return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{64, 128, 3, 1};
+}
+
 /// How skinny_gemm.cuh's kernels cover a GEMM with N columns over K values of
 /// `valuesPerChunk` per 16-byte load (16 FP8, 8 BF16): SPLIT warps share
 /// each column's K, as many (1, 2, 4 or 8) as leave every lane at least 4
@@ -144,6 +220,18 @@ private:
       l.whenMax = i == count - 2 ? limit : std::numeric_limits<int64_t>::max();
     }
   }
+  /// Guards the last bounds.size() + 1 launches to consecutive ranges of
+  /// rows: [0, bounds[0]], [bounds[0] + 1, bounds[1]], ..., [bounds.back() + 1,
+  /// max]. The bounds must increase.
+  void splitAt(SizeExpr rows, ArrayRef<int64_t> bounds) {
+    size_t first = result.launches.size() - bounds.size() - 1;
+    for (size_t i = 0; i <= bounds.size(); ++i) {
+      KernelLaunch &l = result.launches[first + i];
+      l.whenRows = rows;
+      l.whenMin = i == 0 ? 0 : bounds[i - 1] + 1;
+      l.whenMax = i == bounds.size() ? std::numeric_limits<int64_t>::max() : bounds[i];
+    }
+  }
   /// Guards the last `count` launches to min <= rows <= max.
   void guardLast(size_t count, SizeExpr rows, int64_t min, int64_t max) {
     for (size_t i = result.launches.size() - count; i < result.launches.size(); ++i) {
@@ -161,6 +249,56 @@ private:
     return KernelArg::make(KernelArg::Arena, static_cast<int64_t>(scratchOffset));
   }
   static constexpr uint64_t kScratchAlignment = 256;
+
+  /// tc_gemm.cuh's launches of one GEMM after its skinny candidate (which
+  /// runs up to skinnyMax rows): tiles[i].first up to tiles[i].second rows,
+  /// the last tile for all rows above. Tiles shrink to the target's shared
+  /// memory; a range left empty is dropped and a tile equal to the next one
+  /// merges into it. The grid is (ceil(N / BN), ceil(rows / BM) +
+  /// gridOffset); dense kernels take KSPLIT as their last template argument.
+  void tensorCoreLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params, int64_t n,
+                          int64_t weightBytes, SizeExpr rows, int64_t gridOffset, bool dense,
+                          const std::vector<KernelArg> &args, int64_t skinnyMax,
+                          ArrayRef<std::pair<TensorCoreTile, int64_t>> tiles) {
+    SmallVector<int64_t> bounds = {skinnyMax};
+    for (size_t i = 0; i < tiles.size(); ++i) {
+      bool last = i + 1 == tiles.size();
+      TensorCoreTile tile =
+          tiles[i].first.fitting(weightBytes, tuning.tensorCoreMaxSharedBytes);
+      if (!last && (tiles[i].second <= bounds.back() || tiles[i].first == tiles[i + 1].first))
+        continue;
+      SmallVector<std::string> all(params.begin(), params.end());
+      all.append({std::to_string(tile.bm), std::to_string(tile.bn), std::to_string(tile.stages)});
+      if (dense)
+        all.push_back(std::to_string(tile.ksplit));
+      launch(op, kernel, all,
+             {constDim((n + tile.bn - 1) / tile.bn), dim(rows, tile.bm, gridOffset), constDim(1)},
+             tile.threads(), args);
+      result.launches.back().sharedBytes = static_cast<unsigned>(tile.sharedBytes(weightBytes));
+      if (!last)
+        bounds.push_back(tiles[i].second);
+    }
+    splitAt(rows, bounds);
+  }
+  void denseTensorCoreLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params,
+                               int64_t n, int64_t weightBytes, SizeExpr rows,
+                               const std::vector<KernelArg> &args) {
+    tensorCoreLaunches(op, kernel, params, n, weightBytes, rows, 0, /*dense=*/true, args,
+                       tuning.skinnyMaxRows,
+                       {{denseSmallTile(n), tuning.tensorCoreSmallMaxRows},
+                        {denseMidTile(n), tuning.tensorCoreMidMaxRows},
+                        {denseLargeTile(weightBytes), 0}});
+  }
+  void groupedTensorCoreLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params,
+                                 int64_t n, int64_t weightBytes, int64_t experts, SizeExpr rows,
+                                 const std::vector<KernelArg> &args) {
+    tensorCoreLaunches(
+        op, kernel, params, n, weightBytes, rows, experts, /*dense=*/false, args,
+        tuning.skinnyMaxRoutedRows,
+        {{groupedSmallTile(), tuning.tensorCoreSmallMaxRowsPerExpert * experts},
+         {groupedMidTile(weightBytes), tuning.tensorCoreMidMaxRowsPerExpert * experts},
+         {groupedLargeTile(weightBytes), 0}});
+  }
 
   FailureOr<KernelArg> buffer(Value v);
   FailureOr<SizeExpr> rows(Value v);
@@ -470,8 +608,12 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                      {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
                       one},
                      256, args);
-              launch(op, "w8a16_gemm", params, grid, 256, args);
-              splitAt(m, tuning.skinnyMaxRows);
+              if (tensorCoresApply(k, 1, gemm.getBlock()[1])) {
+                denseTensorCoreLaunches(op, "tc_w8a16_gemm", params, n, 1, m, args);
+              } else {
+                launch(op, "w8a16_gemm", params, grid, 256, args);
+                splitAt(m, tuning.skinnyMaxRows);
+              }
             }
             return success();
           })
@@ -488,9 +630,13 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     elementTypeName(gemm.getResult())},
                    {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one, one},
                    256, args);
-            launch(op, "bf16_gemm", params, {constDim((n + 63) / 64), dim(m, 64), one}, 256,
-                   args);
-            splitAt(m, tuning.skinnyMaxRows);
+            if (tensorCoresApply(k, 2)) {
+              denseTensorCoreLaunches(op, "tc_bf16_gemm", params, n, 2, m, args);
+            } else {
+              launch(op, "bf16_gemm", params, {constDim((n + 63) / 64), dim(m, 64), one}, 256,
+                     args);
+              splitAt(m, tuning.skinnyMaxRows);
+            }
             return success();
           })
           .Case([&](SwigluOp swiglu) {
@@ -684,8 +830,13 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                   buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),
                   intArg(r)};
               launch(op, "w8a16_grouped_skinny_gemm", skinnyParams, skinnyGrid, 256, args);
-              launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
-              splitAt(r, tuning.skinnyMaxRoutedRows);
+              if (tensorCoresApply(k, 1, gemm.getBlock()[1])) {
+                groupedTensorCoreLaunches(op, "tc_w8a16_grouped_gemm", params, n, 1, experts, r,
+                                          args);
+              } else {
+                launch(op, "w8a16_grouped_gemm", params, grid, 256, args);
+                splitAt(r, tuning.skinnyMaxRoutedRows);
+              }
             } else if (gemm.getLhsScales()) {
               std::vector<KernelArg> args = {
                   buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
@@ -715,8 +866,13 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                      {str(n), str(k), str(experts), str(skinny.split), str(skinny.cols),
                       elementTypeName(gemm.getResult())},
                      skinnyGrid, 256, args);
-              launch(op, "bf16_grouped_gemm", params, grid, 256, args);
-              splitAt(r, tuning.skinnyMaxRoutedRows);
+              if (tensorCoresApply(k, 2)) {
+                groupedTensorCoreLaunches(op, "tc_bf16_grouped_gemm", params, n, 2, experts, r,
+                                          args);
+              } else {
+                launch(op, "bf16_grouped_gemm", params, grid, 256, args);
+                splitAt(r, tuning.skinnyMaxRoutedRows);
+              }
             }
             return success();
           })

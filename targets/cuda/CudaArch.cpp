@@ -18,12 +18,25 @@ static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
                                                  /*attentionSmallMaxTokens=*/8,
                                                  /*attentionSplitMaxTokens=*/32,
                                                  /*attentionSplitBlocks=*/132,
-                                                 /*skinnyMinBlocks=*/264};
+                                                 /*skinnyMinBlocks=*/264,
+                                                 /*tensorCoreSmallMaxRows=*/64,
+                                                 /*tensorCoreMidMaxRows=*/256,
+                                                 /*tensorCoreSmallMaxRowsPerExpert=*/16,
+                                                 /*tensorCoreMidMaxRowsPerExpert=*/64,
+                                                 /*tensorCoreMaxSharedBytes=*/227 * 1024};
+
+/// The H100's bounds on a GPU with less shared memory per block.
+static constexpr KernelTuning withMaxSharedBytes(KernelTuning tuning, int64_t bytes) {
+  tuning.tensorCoreMaxSharedBytes = bytes;
+  return tuning;
+}
 
 static const CudaArch kArchs[] = {
     // name     major minor fp8    wgmma  tma
-    {"sm_80", 8, 0, false, false, false, kMeasuredOnH100},  // A100
-    {"sm_89", 8, 9, true, false, false, kMeasuredOnH100},   // L40S, RTX 4090
+    {"sm_80", 8, 0, false, false, false,
+     withMaxSharedBytes(kMeasuredOnH100, 163 * 1024)}, // A100
+    {"sm_89", 8, 9, true, false, false,
+     withMaxSharedBytes(kMeasuredOnH100, 99 * 1024)}, // L40S, RTX 4090
     {"sm_90a", 9, 0, true, true, true, kMeasuredOnH100},    // H100, H200
     {"sm_100a", 10, 0, true, false, true, kMeasuredOnH100}, // B200 (tcgen05 MMA, not wgmma)
 };

@@ -31,6 +31,20 @@ struct KernelTuning {
   /// Skinny GEMMs give each warp group one column instead of two when two
   /// would leave fewer blocks than this (two per SM keeps the GPU busy).
   int64_t skinnyMinBlocks;
+  /// Bf16-activation GEMMs on tensor cores (tc_gemm.cuh), above the skinny
+  /// bounds: dense ones use decode tiles up to tensorCoreSmallMaxRows rows,
+  /// wider tiles up to tensorCoreMidMaxRows and prefill tiles above; grouped
+  /// ones use 16-row tiles up to tensorCoreSmallMaxRowsPerExpert routed rows
+  /// per expert (top_k x T / E), mid-size tiles up to
+  /// tensorCoreMidMaxRowsPerExpert and prefill tiles above (measured on an
+  /// H100 by tc_gemm_test, docs/PERF.md).
+  int64_t tensorCoreSmallMaxRows;
+  int64_t tensorCoreMidMaxRows;
+  int64_t tensorCoreSmallMaxRowsPerExpert;
+  int64_t tensorCoreMidMaxRowsPerExpert;
+  /// Dynamic shared memory a block may have on the target (the opt-in
+  /// maximum); tc_gemm.cuh tiles drop stages or K groups to fit.
+  int64_t tensorCoreMaxSharedBytes;
 };
 
 /// One code-generation target: an NVRTC architecture name and the hardware
