@@ -738,6 +738,22 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                 floatArg(attention.getSoftmaxScale().convertToDouble())};
             std::string qType = elementTypeName(attention.getQLat());
             std::string outType = elementTypeName(attention.getResult());
+            int64_t sharedLimit = tuning.tensorCoreMaxSharedBytes;
+            if (mlaDecodeSharedBytes(16, lora, rope) > sharedLimit) {
+              // A target with less shared memory per block than 16 heads need
+              // (A100, sm_89 at DeepSeek-V3's shape): mla.cuh's CUDA-core
+              // kernel, one head per block for few tokens, up to 8 above.
+              int64_t group = heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
+              for (int64_t perBlock : {int64_t{1}, group})
+                launch(op, "mla_attention",
+                       {str(heads), str(s.getQkNopeHeadDim()), str(rope), str(lora),
+                        str(program.pageSize), qType, outType, str(perBlock)},
+                       {dim(t), constDim(heads / perBlock), one}, 256, args);
+              splitAt(t, tuning.attentionSmallMaxTokens);
+              return success();
+            }
+            while (wide > 16 && mlaDecodeSharedBytes(wide, lora, rope) > sharedLimit)
+              wide /= 2;
             auto attend = [&](int64_t group, LaunchDimExpr blocks, KernelArg partials,
                               bool split) {
               std::vector<KernelArg> all = args;
