@@ -102,8 +102,9 @@ bool tensorCoresApply(int64_t k, int64_t weightBytes, int64_t blockK = 32) {
 //    between 4 thread groups; N of 16384 and more (q_b, dense gate/up, the
 //    head) many blocks of 64 columns; between, 64 columns split 4 ways;
 //  - up to tuning.tensorCoreMidMaxRows (measured at 128): N up to 1024 as
-//    above, up to 2048 64 columns split 4 ways, wider 64 x 128 tiles;
-//  - above (prefill): 128 x 128 tiles for e4m3 weights, 64 x 128 for bf16.
+//    above, up to 2048 64 columns split 4 ways, wider 64 x 64 tiles for
+//    e4m3 weights and 128 x 64 for bf16 (the head);
+//  - above (prefill): 128 x 128 tiles for e4m3 weights, 128 x 64 for bf16.
 TensorCoreTile denseSmallTile(int64_t n) {
   if (n <= 2048)
     return {32, 32, 3, 4};
@@ -111,15 +112,15 @@ TensorCoreTile denseSmallTile(int64_t n) {
     return {32, 64, 3, 1};
   return {32, 64, 2, 4};
 }
-TensorCoreTile denseMidTile(int64_t n) {
+TensorCoreTile denseMidTile(int64_t n, int64_t weightBytes) {
   if (n <= 1024)
     return {32, 32, 3, 4};
   if (n <= 2048)
     return {32, 64, 2, 4};
-  return {64, 128, 3, 1};
+  return weightBytes == 1 ? TensorCoreTile{64, 64, 3, 1} : TensorCoreTile{128, 64, 3, 1};
 }
 TensorCoreTile denseLargeTile(int64_t weightBytes) {
-  return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{64, 128, 3, 1};
+  return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{128, 64, 3, 1};
 }
 // Grouped GEMMs, by routed rows per expert (measured at 1.5, 4, 32 and 128):
 // 16-row tiles up to tuning.tensorCoreSmallMaxRowsPerExpert (one expert's
@@ -165,12 +166,16 @@ unsigned mlaDecodeSharedBytes(int64_t group, int64_t lora, int64_t rope) {
                                (2 * keyGroups + 2) * group * 4);
 }
 
-/// fp8_wgmma_gemm.cuh's tiles (sm_90a, rows above the skinny bound):
-/// 256 x 128 outputs per block, the fastest of its tile shapes on every
-/// DeepSeek-V3 projection at 4096 rows (docs/PERF.md). Its blocks are
-/// persistent: one per multiprocessor of the sm_90a parts (H100, H200: 132)
-/// loop over the tiles; any other count is still correct.
-constexpr int64_t kWgmmaTileM = 256, kWgmmaTileN = 128, kWgmmaBlocks = 132;
+/// fp8_wgmma_gemm.cuh's tiles (sm_90a, rows above the skinny bound),
+/// measured with fp8_wgmma_test on an H100 (docs/PERF.md): dense products
+/// 256 x 128 outputs per block (the fastest, or within run-to-run noise, on
+/// the DeepSeek-V3 projections at 4096 rows but for q_a); grouped ones
+/// 128 x 128 (routed experts get 128-256 rows each at 4096-8192 tokens, and
+/// 256-row tiles run half empty). The blocks are persistent: one per
+/// multiprocessor of the sm_90a parts (H100, H200: 132) loop over the
+/// tiles; any other count is still correct.
+constexpr int64_t kWgmmaTileM = 256, kWgmmaGroupedTileM = 128, kWgmmaTileN = 128;
+constexpr int64_t kWgmmaBlocks = 132;
 constexpr int kWgmmaThreads = 384;
 
 /// wgmma_detail::TileShape<tileM, tileN>::kSharedBytes: as many stages of
@@ -286,7 +291,7 @@ private:
     tensorCoreLaunches(op, kernel, params, n, weightBytes, rows, 0, /*dense=*/true, args,
                        tuning.skinnyMaxRows,
                        {{denseSmallTile(n), tuning.tensorCoreSmallMaxRows},
-                        {denseMidTile(n), tuning.tensorCoreMidMaxRows},
+                        {denseMidTile(n, weightBytes), tuning.tensorCoreMidMaxRows},
                         {denseLargeTile(weightBytes), 0}});
   }
   void groupedTensorCoreLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params,
@@ -586,16 +591,25 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), buf(gemm.getLhsScales()),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
                                              buf(gemm.getResult()), intArg(m)};
-              launch(op, "fp8_gemm", params, grid, 256, args);
-              // Tensor cores above the skinny bound (fp8_gemm keeps the few-row steps).
+              // Few rows: skinny_gemm.cuh; more: wgmma tiles where the target
+              // has them, else the CUDA-core tiles.
+              SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
+              launch(op, "fp8_skinny_gemm",
+                     {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
+                      str(skinny.split), str(skinny.cols), elementTypeName(gemm.getResult())},
+                     {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
+                      one},
+                     256, args);
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
                 launch(op, "fp8_wgmma_gemm",
                        {str(n), str(k), str(kWgmmaTileM), str(kWgmmaTileN),
                         elementTypeName(gemm.getResult())},
                        {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
                 result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
-                splitAt(m, tuning.skinnyMaxRows);
+              } else {
+                launch(op, "fp8_gemm", params, grid, 256, args);
               }
+              splitAt(m, tuning.skinnyMaxRows);
             } else {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
@@ -858,20 +872,27 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                   buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
                   buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
                   buf(gemm.getResult()), intArg(r)};
-              launch(op, "fp8_grouped_gemm",
+              launch(op, "fp8_grouped_skinny_gemm",
                      {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                      str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
-                     grid, 256, args);
-              // Tensor cores above the skinny bound; the kernel keeps two
-              // tables of experts + 1 ints in 4 KB of static shared memory.
+                      str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
+                      elementTypeName(gemm.getResult())},
+                     skinnyGrid, 256, args);
+              // wgmma keeps two tables of experts + 1 ints in 4 KB of static
+              // shared memory.
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock()) && experts <= 511) {
                 launch(op, "fp8_wgmma_grouped_gemm",
-                       {str(n), str(k), str(experts), str(kWgmmaTileM), str(kWgmmaTileN),
+                       {str(n), str(k), str(experts), str(kWgmmaGroupedTileM), str(kWgmmaTileN),
                         elementTypeName(gemm.getResult())},
                        {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
-                result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
-                splitAt(r, tuning.skinnyMaxRoutedRows);
+                result.launches.back().sharedBytes =
+                    fp8WgmmaSharedBytes(kWgmmaGroupedTileM, kWgmmaTileN);
+              } else {
+                launch(op, "fp8_grouped_gemm",
+                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                        str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
+                       grid, 256, args);
               }
+              splitAt(r, tuning.skinnyMaxRoutedRows);
             } else {
               SmallVector<std::string> params = {str(n), str(k), str(experts),
                                                  elementTypeName(gemm.getResult())};

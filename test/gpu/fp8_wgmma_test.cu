@@ -800,9 +800,13 @@ int main() {
   benchDense<7168, 2048>("shared expert down", kM);
   benchGrouped<2048, 7168, 256>("routed experts gate/up", kM, true);
   benchGrouped<7168, 2048, 256>("routed experts down", kM, false);
+  // W1's prefill of 8 x 1024 tokens: twice the routed rows per expert.
+  benchGrouped<2048, 7168, 256>("routed gate/up, 8192 tok", 2 * kM, true);
+  benchGrouped<7168, 2048, 256>("routed down, 8192 tok", 2 * kM, false);
   status |= finish("fp8_wgmma_test (with benchmark checks)");
 
-  std::printf("\n== FP8 block-scaled GEMM, M = %d (routed: %d tokens x top-8 of 256), f32 out; "
+  std::printf("\n== FP8 block-scaled GEMM, M = %d (routed: %d tokens x top-8 of 256 unless "
+              "said), f32 out; "
               "TFLOP/s; FP8 per-tensor ceiling (cuBLASLt 8192^3) %.0f TFLOP/s\n",
               kM, kM, ceiling / 1e12);
   std::printf("%-24s %-20s %9s %9s %9s %9s %8s %8s %10s\n", "GEMM", "NxK", "128x128", "256x128",
