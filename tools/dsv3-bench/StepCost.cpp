@@ -110,7 +110,10 @@ StatusOr<PlanModel> analyzePlan(const plan::Plan &plan) {
     for (const plan::Kernel *kernel : *plan.kernels()) {
       const std::string_view name = kernelTemplateName(
           kernel->instance() ? kernel->instance()->string_view() : "");
-      model.fp8Activations |= name == "fp8_gemm" || name == "fp8_grouped_gemm";
+      // FP8 x FP8 products are the fp8_*gemm kernels (tiles, skinny, wgmma,
+      // grouped or not); w8a16_* multiply FP8 weights by bf16 activations.
+      model.fp8Activations |= name.substr(0, 4) == "fp8_" && name.size() >= 4 &&
+                              name.substr(name.size() - 4) == "gemm";
     }
 
   // Layer 0's attention shapes, for the heads (below).
