@@ -10,6 +10,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <map>
@@ -271,34 +272,59 @@ void HttpServer::installRoutes() {
                          .count();
 
     if (!parsed.stream) {
-      std::string text;
-      RequestEvent last;
-      LogprobsPart logprobs;
-      int64_t textOffset = 0;
-      std::unique_lock<std::mutex> lock(state->mutex);
-      while (!state->finished) {
-        if (stopping_) {
-          lock.unlock();
-          scheduler_.cancel(id);
-          return replyError(res, serverError(503, "The server is stopping."));
-        }
-        state->changed.wait_for(lock, kPoll);
-      }
-      for (const RequestEvent &event : state->events) {
-        text += event.text;
-        if (event.logprobs)
-          appendLogprobs(logprobs, *event.logprobs, tokenizer_, textOffset);
-        last = event;
-      }
-      lock.unlock();
-      if (last.reason == EndReason::Failed)
-        return replyError(res, serverError(500, "Generation failed: " + last.error));
-      if (last.reason == EndReason::Cancelled)
-        return replyError(res, serverError(503, "The request was cancelled."));
-      return reply(res, 200,
-                   completionResponse(header, text, last.reason,
-                                      {last.promptTokens, last.completionTokens},
-                                      wantsLogprobs ? &logprobs : nullptr));
+      // The whole completion in one body. httplib shows whether the client
+      // is still there only to a content provider, so the body is written by
+      // one that waits for the end of the request and watches the
+      // connection meanwhile: a client that goes away (a timeout, say)
+      // cancels its request, whose pages go back at the next step. The
+      // status (200) is sent before the wait; a request that then fails
+      // (a model step, the server stopping) ends with the connection closed
+      // before the body is complete, which every client reports as an error.
+      metrics_->countResponse(200);
+      res.set_chunked_content_provider(
+          "application/json",
+          [this, state, header, id, wantsLogprobs](size_t, httplib::DataSink &sink) -> bool {
+            // This runs outside httplib's handler try block: nothing may escape.
+            try {
+              std::unique_lock<std::mutex> lock(state->mutex);
+              while (!state->finished) {
+                if (stopping_ || !sink.is_writable()) {
+                  lock.unlock();
+                  scheduler_.cancel(id);
+                  return false;
+                }
+                state->changed.wait_for(lock, kPoll);
+              }
+              std::string text;
+              RequestEvent last;
+              LogprobsPart logprobs;
+              int64_t textOffset = 0;
+              for (const RequestEvent &event : state->events) {
+                text += event.text;
+                if (event.logprobs)
+                  appendLogprobs(logprobs, *event.logprobs, tokenizer_, textOffset);
+                last = event;
+              }
+              lock.unlock();
+              if (last.reason == EndReason::Failed || last.reason == EndReason::Cancelled) {
+                std::fprintf(stderr, "dsv3-run: %s %s: %s\n", header.id.c_str(),
+                             endReasonName(last.reason), last.error.c_str());
+                return false;
+              }
+              const std::string body =
+                  completionResponse(header, text, last.reason,
+                                     {last.promptTokens, last.completionTokens},
+                                     wantsLogprobs ? &logprobs : nullptr);
+              if (!sink.write(body.data(), body.size()))
+                return false;
+              sink.done();
+              return true;
+            } catch (...) {
+              scheduler_.cancel(id);
+              return false;
+            }
+          });
+      return;
     }
 
     // Streaming: the provider runs on this connection's worker thread until

@@ -516,5 +516,35 @@ TEST_F(HttpServerTest, ClientThatLeavesMidStreamIsCancelled) {
   EXPECT_LT(model.inner.steps, 38);
 }
 
+TEST_F(HttpServerTest, ClientThatLeavesBeforeItsCompletionIsCancelled) {
+  startServer();
+  model.delayMs = 20; // 40 tokens take about 0.8 s
+  const json body = {{"model", "tiny"}, {"prompt", "hello world"}, {"max_tokens", 40}};
+  httplib::Client c = client();
+  c.set_read_timeout(0, 200 * 1000); // gives up (and hangs up) after 0.2 s
+  auto res = c.Post("/v1/completions", body.dump(), "application/json");
+  EXPECT_FALSE(res);
+  EXPECT_TRUE(eventually([&] {
+    SchedulerGauges g = scheduler->gauges();
+    return g.running == 0 && g.waiting == 0 && g.pagesInUse == 0;
+  }));
+  server->stop();
+  EXPECT_EQ(pages.freePages(), kPages);
+  // Cancelled well before its 40 tokens (a prefill step and 39 decodes).
+  EXPECT_LT(model.inner.steps, 38);
+}
+
+TEST_F(HttpServerTest, FailedCompletionClosesTheConnection) {
+  startServer();
+  model.delayMs = 5;
+  model.inner.failAtStep = 3;
+  const json body = {{"model", "tiny"}, {"prompt", "hello world"}, {"max_tokens", 20}};
+  httplib::Client c = client();
+  auto res = c.Post("/v1/completions", body.dump(), "application/json");
+  // The 200 went out before the failure; the body never completes.
+  EXPECT_TRUE(!res || res->body.empty() || !json::accept(res->body));
+  EXPECT_TRUE(eventually([&] { return scheduler->gauges().pagesInUse == 0; }));
+}
+
 } // namespace
 } // namespace dsv3::serve
