@@ -26,6 +26,7 @@
 // per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling. Median
 // of 20 timed runs after 3 warm-ups, CUDA events. The table comes last.
 #include "harness.h"
+#include "routing.h"
 
 #include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
 
@@ -312,39 +313,6 @@ template <int N, int K> void testDenseAllTiles(int M) {
 }
 
 // ---------------------------------------------------------------- grouped
-
-struct Routing {
-  std::vector<int> rowToken, expertOffsets;
-  int rows() const { return static_cast<int>(rowToken.size()); }
-};
-
-/// T tokens each pick topK distinct experts among `candidates`; rows sorted
-/// by expert, tokens ascending within one.
-Routing routeTokens(int T, int topK, int numExperts, std::vector<int> candidates) {
-  std::vector<std::pair<int, int>> pairs;
-  for (int t = 0; t < T; ++t) {
-    std::shuffle(candidates.begin(), candidates.end(), rng());
-    for (int j = 0; j < topK; ++j)
-      pairs.push_back({candidates[j], t});
-  }
-  std::sort(pairs.begin(), pairs.end());
-  Routing routing;
-  routing.expertOffsets.assign(numExperts + 1, 0);
-  for (const auto &p : pairs) {
-    routing.rowToken.push_back(p.second);
-    routing.expertOffsets[p.first + 1] += 1;
-  }
-  for (int e = 0; e < numExperts; ++e)
-    routing.expertOffsets[e + 1] += routing.expertOffsets[e];
-  return routing;
-}
-
-std::vector<int> allExperts(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i)
-    v[i] = i;
-  return v;
-}
 
 template <int N, int K, int E> struct GroupedData {
   static constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;

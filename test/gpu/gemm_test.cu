@@ -20,6 +20,7 @@
 // first and the last, plus rows around the 64-row tile edges), but every
 // element of C is checked for NaN: outputs are poisoned before each run.
 #include "harness.h"
+#include "routing.h"
 
 #include "targets/cuda/kernels/gemm.cuh"
 #include "targets/cuda/kernels/grouped_gemm.cuh"
@@ -246,31 +247,6 @@ std::vector<Timing> &timings() {
   return all;
 }
 
-/// Device-to-device copy of 1 GiB, median of 5, bytes read plus written.
-double copyBandwidthGBs() {
-  constexpr size_t kBytes = 1u << 30;
-  DeviceBuffer<unsigned char> from(kBytes), to(kBytes);
-  CHECK_CUDA(cudaMemset(from.ptr, 1, kBytes));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    CHECK_CUDA(cudaMemcpyAsync(to.ptr, from.ptr, kBytes, cudaMemcpyDeviceToDevice));
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float elapsed = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
-    if (i > 0) // the first is a warm-up
-      ms.push_back(elapsed);
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(ms.begin(), ms.end());
-  return 2.0 * kBytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
-}
-
 /// Grid width of a skinny kernel: blocks of 8 / SPLIT * COLS columns.
 int skinnyBlocks(int N, int split, int cols) { return dsv3k::ceilDiv(N, 8 / split * cols); }
 
@@ -457,49 +433,6 @@ void testBf16Gemm(int M, int lda, bool timed = false, Family family = Family::kT
 
 // ------------------------------------------------------------ grouped GEMMs
 
-/// Routed rows as the runtime builds them: each of T tokens picks topK
-/// distinct experts from `candidates`; the (expert, token) pairs are sorted
-/// by expert (tokens ascending within an expert), giving rowToken[r] and
-/// expertOffsets[0..E].
-struct Routing {
-  std::vector<int> rowToken;
-  std::vector<int> expertOffsets;
-  int rows() const { return static_cast<int>(rowToken.size()); }
-};
-
-Routing routeTokens(int T, int topK, int numExperts, std::vector<int> candidates) {
-  std::vector<std::pair<int, int>> pairs; // (expert, token)
-  for (int t = 0; t < T; ++t) {
-    std::shuffle(candidates.begin(), candidates.end(), rng());
-    for (int j = 0; j < topK; ++j)
-      pairs.push_back({candidates[j], t});
-  }
-  std::sort(pairs.begin(), pairs.end());
-  Routing routing;
-  routing.expertOffsets.assign(numExperts + 1, 0);
-  for (const auto &p : pairs) {
-    routing.rowToken.push_back(p.second);
-    routing.expertOffsets[p.first + 1] += 1;
-  }
-  for (int e = 0; e < numExperts; ++e)
-    routing.expertOffsets[e + 1] += routing.expertOffsets[e];
-  return routing;
-}
-
-std::vector<int> allExperts(int numExperts) {
-  std::vector<int> experts(numExperts);
-  for (int e = 0; e < numExperts; ++e)
-    experts[e] = e;
-  return experts;
-}
-
-int expertOfRow(const Routing &routing, int r) {
-  return static_cast<int>(std::upper_bound(routing.expertOffsets.begin(),
-                                           routing.expertOffsets.end(), r) -
-                          routing.expertOffsets.begin()) -
-         1;
-}
-
 /// Sampled rows plus the first and last row of several experts, where a tile
 /// starts or ends.
 std::vector<int> sampleRoutedRows(const Routing &routing) {
@@ -519,19 +452,9 @@ std::vector<int> sampleRoutedRows(const Routing &routing) {
   return picked;
 }
 
-int usedExperts(const Routing &routing) {
-  int used = 0;
-  for (size_t e = 0; e + 1 < routing.expertOffsets.size(); ++e)
-    used += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
-  return used;
-}
-
 std::string groupedShape(int E, int N, int K, const Routing &routing, bool gather) {
-  int nonEmpty = 0;
-  for (size_t e = 0; e + 1 < routing.expertOffsets.size(); ++e)
-    nonEmpty += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
   return "E=" + std::to_string(E) + " " + std::to_string(N) + "x" + std::to_string(K) +
-         " R=" + std::to_string(routing.rows()) + " used=" + std::to_string(nonEmpty) +
+         " R=" + std::to_string(routing.rows()) + " used=" + std::to_string(routing.used()) +
          (gather ? " gather" : "");
 }
 
@@ -579,7 +502,7 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   std::vector<int> rows = sampleRoutedRows(routing);
   std::vector<double> ref(rows.size() * N);
   for (size_t i = 0; i < rows.size(); ++i) {
-    int r = rows[i], e = expertOfRow(routing, r);
+    int r = rows[i], e = routing.expertOf(r);
     int source = gather ? routing.rowToken[r] : r;
     referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
                     &b[static_cast<size_t>(e) * N * K], &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK],
@@ -590,7 +513,7 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
-                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
+                 1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
 template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
@@ -634,7 +557,7 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   std::vector<int> rows = sampleRoutedRows(routing);
   std::vector<double> ref(rows.size() * N);
   for (size_t i = 0; i < rows.size(); ++i) {
-    int r = rows[i], e = expertOfRow(routing, r);
+    int r = rows[i], e = routing.expertOf(r);
     int source = gather ? routing.rowToken[r] : r;
     referenceScaledRow(&a[static_cast<size_t>(source) * K], static_cast<const float *>(nullptr),
                        &b[static_cast<size_t>(e) * N * K],
@@ -646,7 +569,7 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
-                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
+                 1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
 template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
@@ -684,7 +607,7 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   std::vector<int> rows = sampleRoutedRows(routing);
   std::vector<double> ref(rows.size() * N);
   for (size_t i = 0; i < rows.size(); ++i) {
-    int r = rows[i], e = expertOfRow(routing, r);
+    int r = rows[i], e = routing.expertOf(r);
     int source = gather ? routing.rowToken[r] : r;
     referenceBf16Row(&a[static_cast<size_t>(source) * K], &b[static_cast<size_t>(e) * N * K], N,
                      K, &ref[i * N]);
@@ -695,7 +618,7 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
-                 1.0 * usedExperts(routing) * N * K * sizeof(b[0]), launch);
+                 1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
 } // namespace
@@ -829,7 +752,7 @@ int main() {
   testBf16Grouped<80, 200, 16, float, 2, 1>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
 
   int status = finish("gemm_test");
-  const double copyGBs = copyBandwidthGBs();
+  const double copyGBs = copyBandwidthBytesPerSecond() / 1e9;
   std::printf("\n== gemm_test timings (median of 11 from a flushed L2; GB/s counts each weight "
               "byte once; copy ceiling %.0f GB/s, read + write)\n",
               copyGBs);

@@ -252,17 +252,6 @@ template <class S, typename Act> void testShape() {
 
 // ---- timings ----------------------------------------------------------------
 
-/// Device copy bandwidth, bytes read plus written per second: the median of
-/// 10 copies of 1 GiB.
-double copyBandwidth() {
-  const size_t bytes = size_t{1} << 30;
-  DeviceBuffer<char> from(bytes), to(bytes);
-  CHECK_CUDA(cudaMemset(from.ptr, 1, bytes));
-  double micros = medianMicros(
-      [&] { CHECK_CUDA(cudaMemcpyAsync(to.ptr, from.ptr, bytes, cudaMemcpyDeviceToDevice)); });
-  return 2.0 * bytes / (micros * 1e-6);
-}
-
 struct Timing {
   std::string workload, variant;
   double micros, floorMicros, kvMegabytes, teraflops;
@@ -419,7 +408,7 @@ int main() {
   testShape<DeepSeekV3Shape, float>();
   testShape<TinyShape, bf16>();
   testShape<DeepSeekV3Shape, bf16>();
-  double bandwidth = copyBandwidth();
+  double bandwidth = copyBandwidthBytesPerSecond();
   std::vector<Timing> timings = timeAll(bandwidth);
   int status = finish("mla_decode_test");
   printTimings(timings, bandwidth);

@@ -30,6 +30,7 @@
 // of C is checked for NaN (outputs are poisoned before each run); large
 // products are compared on sampled rows.
 #include "harness.h"
+#include "routing.h"
 
 #include "targets/cuda/kernels/gemm.cuh"
 #include "targets/cuda/kernels/grouped_gemm.cuh"
@@ -256,30 +257,6 @@ double timeLaunch(const std::function<void()> &launch) {
   CHECK_CUDA(cudaEventDestroy(stop));
   std::sort(ms.begin(), ms.end());
   return 1000.0 * ms[ms.size() / 2];
-}
-
-void measureCopyBandwidth() {
-  const size_t bytes = 1ull << 30;
-  DeviceBuffer<uint8_t> source(bytes), target(bytes);
-  CHECK_CUDA(cudaMemset(source.ptr, 0x5A, bytes));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int i = 0; i < 12; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    CHECK_CUDA(cudaMemcpyAsync(target.ptr, source.ptr, bytes, cudaMemcpyDeviceToDevice));
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float elapsed = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
-    if (i >= 2)
-      ms.push_back(elapsed);
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(ms.begin(), ms.end());
-  ceilings.copyBytesPerSecond = 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
 }
 
 /// cuBLASLt's bf16 GEMM at 8192^3 (D = A^T B, bf16 out, f32 accumulation),
@@ -572,51 +549,6 @@ template <typename TB, int N, int K> void sweepDense(const char *what) {
 
 // -------------------------------------------------------------- grouped
 
-/// Routed rows as moe_align builds them: each token picks topK distinct
-/// experts of `candidates`; (expert, token) pairs sorted by expert give
-/// rowToken[r] and expertOffsets[0..E].
-struct Routing {
-  std::vector<int> rowToken, expertOffsets;
-  int rows() const { return static_cast<int>(rowToken.size()); }
-  int used() const {
-    int n = 0;
-    for (size_t e = 0; e + 1 < expertOffsets.size(); ++e)
-      n += expertOffsets[e + 1] > expertOffsets[e];
-    return n;
-  }
-  int expertOf(int r) const {
-    return static_cast<int>(std::upper_bound(expertOffsets.begin(), expertOffsets.end(), r) -
-                            expertOffsets.begin()) -
-           1;
-  }
-};
-
-Routing routeTokens(int T, int topK, int numExperts, std::vector<int> candidates) {
-  std::vector<std::pair<int, int>> pairs;
-  for (int t = 0; t < T; ++t) {
-    std::shuffle(candidates.begin(), candidates.end(), rng());
-    for (int j = 0; j < topK; ++j)
-      pairs.push_back({candidates[j], t});
-  }
-  std::sort(pairs.begin(), pairs.end());
-  Routing routing;
-  routing.expertOffsets.assign(numExperts + 1, 0);
-  for (const auto &p : pairs) {
-    routing.rowToken.push_back(p.second);
-    routing.expertOffsets[p.first + 1] += 1;
-  }
-  for (int e = 0; e < numExperts; ++e)
-    routing.expertOffsets[e + 1] += routing.expertOffsets[e];
-  return routing;
-}
-
-std::vector<int> range(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i)
-    v[i] = i;
-  return v;
-}
-
 /// Expert weights [E, N, K] of TB with scales; shared by the problems of one
 /// shape (and by gate/up and down, which hold the same number of bytes).
 template <typename TB> struct ExpertWeights {
@@ -738,11 +670,11 @@ template <typename TB> void sweepExperts() {
                                                                            (kHidden / kScaleBlock));
   for (int T : {32, 128, 1024, 4096}) {
     {
-      GroupedProblem<TB, kWidth, kHidden, E, float> gateUp(weights, routeTokens(T, 8, E, range(E)),
+      GroupedProblem<TB, kWidth, kHidden, E, float> gateUp(weights, routeTokens(T, 8, E, allExperts(E)),
                                                            T, true, 8);
       runTiles(gateUp, GroupedTiles{}, true);
     }
-    GroupedProblem<TB, kHidden, kWidth, E, float> down(weights, routeTokens(T, 8, E, range(E)), T,
+    GroupedProblem<TB, kHidden, kWidth, E, float> down(weights, routeTokens(T, 8, E, allExperts(E)), T,
                                                        false, 8);
     runTiles(down, GroupedTiles{}, true);
   }
@@ -830,7 +762,7 @@ void oddShapes() {
 int main() {
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  measureCopyBandwidth();
+  ceilings.copyBytesPerSecond = copyBandwidthBytesPerSecond();
   measureBf16Peak();
   std::printf("device %s, %d SMs, L2 %d MB; copy %.2f TB/s (read + write), BF16 peak %.0f "
               "TFLOP/s (%s)\n",
