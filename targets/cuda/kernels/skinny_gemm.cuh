@@ -252,6 +252,25 @@ __device__ __forceinline__ int expertOfRow(const int *expert_offsets, int r) {
   return low;
 }
 
+/// Block (x, r) of a grouped skinny kernel: routed row r (block y) with the
+/// weight (and scales, kScaled) of the expert owning it, column stripe x.
+template <typename TA, typename TB, int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K,
+          bool kScaled, int SPLIT, int COLS, typename OutT>
+__device__ __forceinline__ void groupedRow(const TA *a, const float *aScales, const int *aRows,
+                                           const TB *b, const float *bScales,
+                                           const int *expertOffsets, OutT *c, int R) {
+  const int r = blockIdx.y;
+  if (r >= R)
+    return;
+  const int expert = expertOfRow<NUM_EXPERTS>(expertOffsets, r);
+  constexpr long long kScalesPerExpert =
+      kScaled ? static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K) : 0;
+  skinnyColumns<TA, TB, N, K, BLOCK_N, BLOCK_K, kScaled, SPLIT, COLS, OutT>(
+      a, aScales, K, aRows, r, 1, b + static_cast<long long>(expert) * N * K,
+      kScaled ? bScales + expert * kScalesPerExpert : nullptr, c,
+      blockIdx.x * blockColumns<SPLIT, COLS>());
+}
+
 } // namespace skinny_detail
 
 /// FP8 weight, bf16 activations, few rows: C[M, N] = A[M, K] * dequant(B)^T
@@ -311,16 +330,8 @@ template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int SPLIT, in
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     w8a16_grouped_skinny_gemm(const bf16 *a, const int *a_rows, const fp8 *b,
                               const float *b_scales, const int *expert_offsets, OutT *c, int R) {
-  const int r = blockIdx.y;
-  if (r >= R)
-    return;
-  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  constexpr long long kScalesPerExpert =
-      static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  skinny_detail::skinnyColumns<bf16, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
-      a, nullptr, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
-      b_scales + expert * kScalesPerExpert, c,
-      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
+  skinny_detail::groupedRow<bf16, fp8, N, K, NUM_EXPERTS, BLOCK_N, BLOCK_K, true, SPLIT, COLS,
+                            OutT>(a, nullptr, a_rows, b, b_scales, expert_offsets, c, R);
 }
 
 /// FP8 activations and routed FP8 experts over few rows: the arguments and
@@ -334,16 +345,8 @@ template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int SPLIT, in
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     fp8_grouped_skinny_gemm(const fp8 *a, const float *a_scales, const int *a_rows, const fp8 *b,
                             const float *b_scales, const int *expert_offsets, OutT *c, int R) {
-  const int r = blockIdx.y;
-  if (r >= R)
-    return;
-  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  constexpr long long kScalesPerExpert =
-      static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  skinny_detail::skinnyColumns<fp8, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, OutT>(
-      a, a_scales, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K,
-      b_scales + expert * kScalesPerExpert, c,
-      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
+  skinny_detail::groupedRow<fp8, fp8, N, K, NUM_EXPERTS, BLOCK_N, BLOCK_K, true, SPLIT, COLS,
+                            OutT>(a, a_scales, a_rows, b, b_scales, expert_offsets, c, R);
 }
 
 /// BF16 routed experts over few rows: as w8a16_grouped_skinny_gemm without
@@ -354,13 +357,8 @@ template <int N, int K, int NUM_EXPERTS, int SPLIT, int COLS, typename OutT>
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     bf16_grouped_skinny_gemm(const bf16 *a, const int *a_rows, const bf16 *b,
                              const int *expert_offsets, OutT *c, int R) {
-  const int r = blockIdx.y;
-  if (r >= R)
-    return;
-  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  skinny_detail::skinnyColumns<bf16, bf16, N, K, 1, K, false, SPLIT, COLS, OutT>(
-      a, nullptr, K, a_rows, r, 1, b + static_cast<long long>(expert) * N * K, nullptr, c,
-      blockIdx.x * skinny_detail::blockColumns<SPLIT, COLS>());
+  skinny_detail::groupedRow<bf16, bf16, N, K, NUM_EXPERTS, 1, K, false, SPLIT, COLS, OutT>(
+      a, nullptr, a_rows, b, nullptr, expert_offsets, c, R);
 }
 
 } // namespace dsv3k
