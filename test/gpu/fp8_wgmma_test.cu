@@ -26,6 +26,7 @@
 // per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling. Median
 // of 20 timed runs after 3 warm-ups, CUDA events. The table comes last.
 #include "harness.h"
+#include "gemm_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
@@ -72,70 +73,6 @@ template <typename OutT> const char *outName() {
   return std::is_same<OutT, float>::value ? "f32" : "bf16";
 }
 
-void parallelFor(size_t count, const std::function<void(size_t)> &fn) {
-  size_t workers = std::max(1u, std::thread::hardware_concurrency());
-  workers = std::min(workers, std::max<size_t>(1, count));
-  size_t chunk = (count + workers - 1) / workers;
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      for (size_t i = w * chunk; i < std::min(count, (w + 1) * chunk); ++i)
-        fn(i);
-    });
-  for (std::thread &t : threads)
-    t.join();
-}
-
-uint64_t splitMix(uint64_t &state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/// Random finite e4m3 codes (the two NaN codes become +-448), in parallel
-/// from seeds drawn from the harness rng: fresh every run.
-std::vector<fp8> randomFp8(size_t n) {
-  std::vector<fp8> v(n);
-  uint8_t *bytes = reinterpret_cast<uint8_t *>(v.data());
-  constexpr size_t kPieces = 256;
-  std::vector<uint64_t> seeds(kPieces);
-  for (uint64_t &s : seeds)
-    s = rng()();
-  size_t piece = (n + kPieces - 1) / kPieces;
-  parallelFor(kPieces, [&](size_t p) {
-    uint64_t state = seeds[p];
-    size_t begin = p * piece, end = std::min(n, begin + piece);
-    for (size_t i = begin; i < end; i += 8) {
-      uint64_t bits = splitMix(state);
-      std::memcpy(bytes + i, &bits, std::min<size_t>(8, end - i));
-    }
-    for (size_t i = begin; i < end; ++i)
-      if ((bytes[i] & 0x7F) == 0x7F)
-        bytes[i] ^= 0x01;
-  });
-  return v;
-}
-
-std::vector<float> randomScales(size_t n) {
-  std::vector<float> v = randomFloats(n, -4.0f, 4.0f);
-  for (float &x : v)
-    x = std::exp2(x) * 1e-3f;
-  return v;
-}
-
-const std::vector<double> &fp8Values() {
-  static const std::vector<double> table = [] {
-    std::vector<double> t(256);
-    for (int code = 0; code < 256; ++code) {
-      fp8 v;
-      v.__x = static_cast<__nv_fp8_storage_t>(code);
-      t[code] = static_cast<float>(v);
-    }
-    return t;
-  }();
-  return table;
-}
 
 /// out[n] = sum_kb aScales[kb] * bScales[n / 128, kb] * sum_{k in kb} a[k] b[n, k].
 void referenceRow(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales, int N,

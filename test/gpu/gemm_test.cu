@@ -20,6 +20,7 @@
 // first and the last, plus rows around the 64-row tile edges), but every
 // element of C is checked for NaN: outputs are poisoned before each run.
 #include "harness.h"
+#include "gemm_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/gemm.cuh"
@@ -54,102 +55,6 @@ template <typename OutT> const char *outName() {
   return std::is_same<OutT, float>::value ? "f32" : "bf16";
 }
 
-/// Runs fn(i) for i in [0, count) on all host cores.
-void parallelFor(size_t count, const std::function<void(size_t)> &fn) {
-  size_t workers = std::max(1u, std::thread::hardware_concurrency());
-  workers = std::min(workers, std::max<size_t>(1, count));
-  size_t chunk = (count + workers - 1) / workers;
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      size_t end = std::min(count, (w + 1) * chunk);
-      for (size_t i = w * chunk; i < end; ++i)
-        fn(i);
-    });
-  for (std::thread &t : threads)
-    t.join();
-}
-
-uint64_t splitMix(uint64_t &state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/// Fills `bytes` with random bits, in parallel: gigabytes of expert weights
-/// would take minutes through one mt19937. Seeds come from the harness rng,
-/// so every run draws fresh values.
-void fillRandomBytes(uint8_t *bytes, size_t n) {
-  constexpr size_t kPieces = 256;
-  std::vector<uint64_t> seeds(kPieces);
-  for (uint64_t &s : seeds)
-    s = rng()();
-  size_t piece = (n + kPieces - 1) / kPieces;
-  parallelFor(kPieces, [&](size_t p) {
-    uint64_t state = seeds[p];
-    size_t begin = p * piece, end = std::min(n, begin + piece);
-    for (size_t i = begin; i < end; i += 8) {
-      uint64_t bits = splitMix(state);
-      std::memcpy(bytes + i, &bits, std::min<size_t>(8, end - i));
-    }
-  });
-}
-
-/// Random finite e4m3 values: every bit pattern except the two NaNs.
-std::vector<fp8> randomFp8(size_t n) {
-  std::vector<fp8> v(n);
-  uint8_t *bytes = reinterpret_cast<uint8_t *>(v.data());
-  fillRandomBytes(bytes, n);
-  parallelFor(64, [&](size_t p) {
-    size_t piece = (n + 63) / 64;
-    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i)
-      if ((bytes[i] & 0x7F) == 0x7F)
-        bytes[i] ^= 0x01; // +-NaN -> +-448
-  });
-  return v;
-}
-
-/// U(-1, 1) rounded to bf16.
-std::vector<bf16> randomBf16(size_t n) {
-  std::vector<uint32_t> bits((n + 1) / 2);
-  fillRandomBytes(reinterpret_cast<uint8_t *>(bits.data()), bits.size() * 4);
-  std::vector<bf16> v(n);
-  parallelFor(64, [&](size_t p) {
-    size_t piece = (n + 63) / 64;
-    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i) {
-      uint32_t word = bits[i / 2] >> (16 * (i % 2));
-      float unit = static_cast<float>(word & 0xFFFF) / 32768.0f - 1.0f; // [-1, 1)
-      v[i] = __float2bfloat16(unit);
-    }
-  });
-  return v;
-}
-
-/// Block scales 2^U(-4, 4) * 1e-3: positive, different per block.
-std::vector<float> randomScales(size_t n) {
-  std::vector<float> v = randomFloats(n, -4.0f, 4.0f);
-  for (float &x : v)
-    x = std::exp2(x) * 1e-3f;
-  return v;
-}
-
-/// The value of every e4m3 code.
-const std::vector<double> &fp8Values() {
-  static const std::vector<double> table = [] {
-    std::vector<double> t(256);
-    for (int code = 0; code < 256; ++code) {
-      fp8 v;
-      v.__x = static_cast<__nv_fp8_storage_t>(code);
-      t[code] = static_cast<float>(v);
-    }
-    return t;
-  }();
-  return table;
-}
-
-inline double value(fp8 v) { return fp8Values()[v.__x]; }
-inline double value(bf16 v) { return __bfloat162float(v); }
 
 /// Rows compared against the reference: all of them when few, else the
 /// first and last, the rows on both sides of the first tile edge, and random

@@ -30,6 +30,7 @@
 // of C is checked for NaN (outputs are poisoned before each run); large
 // products are compared on sampled rows.
 #include "harness.h"
+#include "gemm_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/gemm.cuh"
@@ -70,88 +71,9 @@ template <typename T> const char *elementName() {
 
 // ------------------------------------------------------------ host helpers
 
-void parallelFor(size_t count, const std::function<void(size_t)> &fn) {
-  size_t workers = std::max(1u, std::thread::hardware_concurrency());
-  workers = std::min(workers, std::max<size_t>(1, count));
-  size_t chunk = (count + workers - 1) / workers;
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      for (size_t i = w * chunk; i < std::min(count, (w + 1) * chunk); ++i)
-        fn(i);
-    });
-  for (std::thread &t : threads)
-    t.join();
-}
-
-/// n random bytes, in parallel (gigabytes of expert weights), seeded from the
-/// harness rng so every run draws fresh values.
-void fillRandomBytes(uint8_t *bytes, size_t n) {
-  constexpr size_t kPieces = 256;
-  std::vector<uint64_t> seeds(kPieces);
-  for (uint64_t &s : seeds)
-    s = rng()();
-  size_t piece = (n + kPieces - 1) / kPieces;
-  parallelFor(kPieces, [&](size_t p) {
-    uint64_t state = seeds[p];
-    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); i += 8) {
-      uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      std::memcpy(bytes + i, &z, std::min<size_t>(8, std::min(n, (p + 1) * piece) - i));
-    }
-  });
-}
-
 template <typename T> std::vector<T> randomValues(size_t n);
-/// Every finite e4m3 code (the two NaNs become +-448).
-template <> std::vector<fp8> randomValues<fp8>(size_t n) {
-  std::vector<fp8> v(n);
-  uint8_t *bytes = reinterpret_cast<uint8_t *>(v.data());
-  fillRandomBytes(bytes, n);
-  parallelFor(64, [&](size_t p) {
-    size_t piece = (n + 63) / 64;
-    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i)
-      if ((bytes[i] & 0x7F) == 0x7F)
-        bytes[i] ^= 0x01;
-  });
-  return v;
-}
-/// U(-1, 1) rounded to bf16.
-template <> std::vector<bf16> randomValues<bf16>(size_t n) {
-  std::vector<uint16_t> bits(n);
-  fillRandomBytes(reinterpret_cast<uint8_t *>(bits.data()), n * 2);
-  std::vector<bf16> v(n);
-  parallelFor(64, [&](size_t p) {
-    size_t piece = (n + 63) / 64;
-    for (size_t i = p * piece; i < std::min(n, (p + 1) * piece); ++i)
-      v[i] = __float2bfloat16(static_cast<float>(bits[i]) / 32768.0f - 1.0f);
-  });
-  return v;
-}
-
-std::vector<float> randomScales(size_t n) {
-  std::vector<float> v = randomFloats(n, -4.0f, 4.0f);
-  for (float &x : v)
-    x = std::exp2(x) * 1e-3f;
-  return v;
-}
-
-const std::vector<double> &fp8Table() {
-  static const std::vector<double> table = [] {
-    std::vector<double> t(256);
-    for (int code = 0; code < 256; ++code) {
-      fp8 v;
-      v.__x = static_cast<__nv_fp8_storage_t>(code);
-      t[code] = static_cast<float>(v);
-    }
-    return t;
-  }();
-  return table;
-}
-inline double value(fp8 v) { return fp8Table()[v.__x]; }
-inline double value(bf16 v) { return __bfloat162float(v); }
+template <> std::vector<fp8> randomValues<fp8>(size_t n) { return randomFp8(n); }
+template <> std::vector<bf16> randomValues<bf16>(size_t n) { return randomBf16(n); }
 inline float hostFloat(float v) { return v; }
 inline float hostFloat(bf16 v) { return __bfloat162float(v); }
 
@@ -700,10 +622,10 @@ void checkConversion() {
     if ((code & 0x7F) == 0x7F)
       continue; // NaN
     uint16_t got = static_cast<uint16_t>(pairs[code / 2] >> (16 * (code % 2)));
-    bf16 expected = __float2bfloat16(static_cast<float>(fp8Table()[code]));
+    bf16 expected = __float2bfloat16(static_cast<float>(fp8Values()[code]));
     uint16_t want;
     std::memcpy(&want, &expected, 2);
-    if (static_cast<double>(__bfloat162float(expected)) != fp8Table()[code] || got != want)
+    if (static_cast<double>(__bfloat162float(expected)) != fp8Values()[code] || got != want)
       ++wrong;
   }
   report("e4m3x4ToBf16x2", "all 254 finite codes, wrong count", wrong, 0);
