@@ -195,6 +195,20 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
   return Status::success();
 }
 
+int64_t graphBlockTableWidth(int64_t pages, int64_t maxPages) {
+  int64_t width = 1;
+  while (width < pages)
+    width *= 2;
+  return std::max(pages, std::min(width, maxPages));
+}
+
+void padBlockTable(const std::vector<int32_t> &table, int64_t sequences,
+                   int64_t pages, int64_t width, std::vector<int32_t> &padded) {
+  padded.assign(static_cast<size_t>(sequences * width), kUnusedPage);
+  for (int64_t b = 0; b < sequences; ++b)
+    std::copy_n(table.begin() + b * pages, pages, padded.begin() + b * width);
+}
+
 std::string samplerKernelName(int64_t vocab) {
   return fmt::format(
       "_ZN5dsv3k13sample_tokensILi{}EEEvPKfiPKNS_14SamplingParamsEPiS6_i", vocab);
@@ -488,17 +502,11 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
     // it widens by a page at a time. Padding it with unused pages to the
     // next power of two (the kernels only read the pages a position
     // reaches) keeps the graphs few.
-    int64_t padded = 1;
-    while (padded < sizes.pagesPerSequence)
-      padded *= 2;
-    padded = std::min(padded, options_.maxPagesPerSequence);
+    const int64_t padded =
+        graphBlockTableWidth(sizes.pagesPerSequence, options_.maxPagesPerSequence);
     if (padded != sizes.pagesPerSequence) {
-      const int64_t P = sizes.pagesPerSequence;
-      paddedBlockTable_.assign(static_cast<size_t>(sizes.sequences * padded),
-                               kUnusedPage);
-      for (int64_t b = 0; b < sizes.sequences; ++b)
-        std::copy_n(inputs.blockTable.begin() + b * P, P,
-                    paddedBlockTable_.begin() + b * padded);
+      padBlockTable(inputs.blockTable, sizes.sequences, sizes.pagesPerSequence, padded,
+                    paddedBlockTable_);
       sizes.pagesPerSequence = padded;
       blockTable = &paddedBlockTable_;
     }

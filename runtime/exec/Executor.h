@@ -62,6 +62,15 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
                        const StepInputs &inputs, int64_t numPages,
                        int64_t maxPagesPerSequence, StepSizes &sizes);
 
+/// The block-table width a step captured as a CUDA graph uses for a table
+/// `pages` wide: the next power of two, at most `maxPages` (never less than
+/// `pages`), so that a growing context reuses a few graphs.
+int64_t graphBlockTableWidth(int64_t pages, int64_t maxPages);
+/// `table` ([sequences, pages]) widened to [sequences, width] with
+/// kUnusedPage entries after each sequence's pages (width >= pages).
+void padBlockTable(const std::vector<int32_t> &table, int64_t sequences,
+                   int64_t pages, int64_t width, std::vector<int32_t> &padded);
+
 /// The mangled name of the sampler kernel this runtime launches,
 /// dsv3k::sample_tokens<vocab>(const float *, int, const SamplingParams *,
 /// int *, int *, int).

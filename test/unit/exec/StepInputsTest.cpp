@@ -104,4 +104,27 @@ TEST_F(StepInputsTest, BlockTable) {
                      "expected 6");
 }
 
+// A step replayed as a CUDA graph widens its block table to a power of two
+// of pages (at most the executor's widest), so that graphs are few.
+TEST(GraphBlockTable, WidthIsTheNextPowerOfTwoUpToTheWidest) {
+  EXPECT_EQ(graphBlockTableWidth(1, 64), 1);
+  EXPECT_EQ(graphBlockTableWidth(2, 64), 2);
+  EXPECT_EQ(graphBlockTableWidth(3, 64), 4);
+  EXPECT_EQ(graphBlockTableWidth(17, 64), 32);
+  EXPECT_EQ(graphBlockTableWidth(33, 40), 40);
+  EXPECT_EQ(graphBlockTableWidth(40, 40), 40);
+  // Never narrower than the table itself.
+  EXPECT_EQ(graphBlockTableWidth(5, 4), 5);
+}
+
+TEST(GraphBlockTable, PaddingKeepsEachSequencesPagesInPlace) {
+  // Two sequences, 3 pages wide: pages {7, 8, -1} and {2, 5, 9}.
+  const std::vector<int32_t> table = {7, 8, kUnusedPage, 2, 5, 9};
+  std::vector<int32_t> padded = {123}; // replaced, not appended to
+  padBlockTable(table, 2, 3, 4, padded);
+  const std::vector<int32_t> expected = {7, 8, kUnusedPage, kUnusedPage,
+                                         2, 5, 9, kUnusedPage};
+  EXPECT_EQ(padded, expected);
+}
+
 } // namespace
