@@ -500,27 +500,7 @@ struct CublasGemm {
 
 /// Median milliseconds of `launch` over 20 runs after 3 warm-ups.
 double medianMs(const std::function<void()> &launch) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  for (int i = 0; i < 3; ++i)
-    launch();
-  CHECK_LAUNCH();
-  std::vector<float> times;
-  for (int i = 0; i < 20; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaGetLastError());
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return 1e-3 * medianMicros(launch, {/*warmups=*/3, /*runs=*/20});
 }
 
 struct BenchRow {

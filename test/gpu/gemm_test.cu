@@ -155,39 +155,13 @@ std::vector<Timing> &timings() {
 /// Grid width of a skinny kernel: blocks of 8 / SPLIT * COLS columns.
 int skinnyBlocks(int N, int split, int cols) { return dsv3k::ceilDiv(N, 8 / split * cols); }
 
-/// Bytes overwritten before each timed launch so that it starts with none
-/// of its weights in L2 (50 MB on an H100), as each layer's do in a step.
-constexpr size_t kL2FlushBytes = 256u << 20;
-DeviceBuffer<unsigned char> &l2Flush() {
-  static DeviceBuffer<unsigned char> buffer(kL2FlushBytes);
-  return buffer;
-}
-
 /// Median of 11 timed launches (after the checked one), each after L2 was
 /// flushed.
 void timeLaunches(const std::string &kernel, const std::string &shape, double flops,
                   double weightBytes, const std::function<void()> &launch) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int i = 0; i < 11; ++i) {
-    CHECK_CUDA(cudaMemsetAsync(l2Flush().ptr, i, kL2FlushBytes));
-    CHECK_CUDA(cudaEventRecord(start));
-    launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaGetLastError());
-    float elapsed = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
-    ms.push_back(elapsed);
-  }
-  std::sort(ms.begin(), ms.end());
-  double us = ms[ms.size() / 2] * 1e3;
+  const double us = medianMicros(launch, {/*warmups=*/0, /*runs=*/11, flushL2});
   timings().push_back(
       {kernel, shape, us, flops / (us * 1e-6) / 1e12, weightBytes / (us * 1e-6) / 1e9});
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
 }
 
 /// Which kernel family a test runs: gemm.cuh / grouped_gemm.cuh's 64 x 64

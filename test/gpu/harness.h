@@ -214,16 +214,36 @@ inline double relativeError(const std::vector<float> &out, const std::vector<dou
   return norm == 0 ? (diff == 0 ? 0 : INFINITY) : std::sqrt(diff / norm);
 }
 
-/// Median time of `launch` over 20 runs after a warm-up, in microseconds, by
-/// device events: a rough figure for the docs, not a benchmark.
-template <typename Launch> double medianMicros(Launch launch) {
+/// Overwrites 256 MB so that no operand is left in L2 (50 MB on an H100,
+/// 60 MB on an H200): a model's weights are never there when a step reads
+/// them.
+inline void flushL2() {
+  static DeviceBuffer<unsigned char> buffer(size_t{256} << 20);
+  static int round = 0;
+  CHECK_CUDA(cudaMemsetAsync(buffer.ptr, round++ & 0xFF, buffer.n));
+}
+
+/// How medianMicros times: `warmups` untimed launches, then `runs` timed ones,
+/// each after `beforeEach` (outside the events: an L2 flush, say).
+struct TimingOptions {
+  int warmups = 1;
+  int runs = 20;
+  void (*beforeEach)() = nullptr;
+};
+
+/// Median time of `launch` in microseconds, by device events around each
+/// timed launch.
+template <typename Launch> double medianMicros(Launch launch, TimingOptions options = {}) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
-  launch();
+  for (int i = 0; i < options.warmups; ++i)
+    launch();
   CHECK_LAUNCH();
   std::vector<float> times;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < options.runs; ++i) {
+    if (options.beforeEach)
+      options.beforeEach();
     CHECK_CUDA(cudaEventRecord(start));
     launch();
     CHECK_CUDA(cudaEventRecord(stop));

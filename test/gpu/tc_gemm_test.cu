@@ -142,43 +142,13 @@ struct Ceilings {
   std::string gemmNote;
 } ceilings;
 
-/// Writes 256 MB before each timed launch so no operand is left in L2 (50 MB
-/// on an H100): the model's weights are never there when a step reads them.
-struct L2Flush {
-  DeviceBuffer<uint8_t> buffer{256u << 20};
-  int round = 0;
-  void operator()() { CHECK_CUDA(cudaMemsetAsync(buffer.ptr, round++ & 0xFF, buffer.n)); }
-};
-L2Flush &l2Flush() {
-  static L2Flush flush;
-  return flush;
-}
-
 /// Median microseconds of `launch` (already run once, untimed, by its check),
-/// each run after an L2 flush; as many runs as fit in about 0.2 s, 3 to 15.
+/// each run after an L2 flush (flushL2: the model's weights are never in L2
+/// when a step reads them); as many runs as fit in about 0.2 s, 3 to 15.
 double timeLaunch(const std::function<void()> &launch) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  int runs = 3;
-  for (int i = 0; i < runs; ++i) {
-    l2Flush()();
-    CHECK_CUDA(cudaEventRecord(start));
-    launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaGetLastError());
-    float elapsed = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
-    ms.push_back(elapsed);
-    if (i == 0)
-      runs = std::max(3, std::min(15, static_cast<int>(200.0 / std::max(elapsed, 1e-3f))));
-  }
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  std::sort(ms.begin(), ms.end());
-  return 1000.0 * ms[ms.size() / 2];
+  const double first = medianMicros(launch, {/*warmups=*/0, /*runs=*/1, flushL2});
+  const int runs = std::max(3, std::min(15, static_cast<int>(200e3 / std::max(first, 1.0))));
+  return medianMicros(launch, {/*warmups=*/0, runs, flushL2});
 }
 
 /// cuBLASLt's bf16 GEMM at 8192^3 (D = A^T B, bf16 out, f32 accumulation),
