@@ -18,7 +18,7 @@ using bf16 = __nv_bfloat16;
 using fp8 = __nv_fp8_e4m3;
 
 /// Largest finite e4m3 value: activation scales are amax / kFp8Max.
-constexpr float kFp8Max = 448.0f;
+inline constexpr float kFp8Max = 448.0f;
 
 __host__ __device__ constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 

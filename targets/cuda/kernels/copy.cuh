@@ -12,7 +12,7 @@
 
 namespace dsv3k {
 
-constexpr int kCopyThreads = 256;
+inline constexpr int kCopyThreads = 256;
 
 /// out[r] = [a[r], b[r]]: a is [R, A], b is [R, B], out is [R, A + B].
 /// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes

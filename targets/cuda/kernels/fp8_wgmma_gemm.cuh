@@ -66,17 +66,17 @@ namespace wgmma_detail {
 using u32 = unsigned int;
 using u64 = unsigned long long;
 
-constexpr int kBlockK = 128;       // K per stage: one DeepSeek scale block
-constexpr int kGroupThreads = 128; // one warp group
-constexpr int kMathGroups = 2;
-constexpr int kThreads = (1 + kMathGroups) * kGroupThreads;
-constexpr int kWaveRows = 64 * kMathGroups; // tile rows one MMA wave covers
-constexpr int kLoaderRegisters = 56;        // setmaxnreg budgets: 128 x 56 +
-constexpr int kMathRegisters = 224;         // 256 x 224 <= 65536
+inline constexpr int kBlockK = 128;       // K per stage: one DeepSeek scale block
+inline constexpr int kGroupThreads = 128; // one warp group
+inline constexpr int kMathGroups = 2;
+inline constexpr int kThreads = (1 + kMathGroups) * kGroupThreads;
+inline constexpr int kWaveRows = 64 * kMathGroups; // tile rows one MMA wave covers
+inline constexpr int kLoaderRegisters = 56;        // setmaxnreg budgets: 128 x 56 +
+inline constexpr int kMathRegisters = 224;         // 256 x 224 <= 65536
 /// Dynamic shared memory a block may use on sm_90 (227 KB), less 4 KB kept
 /// for static shared memory (the grouped kernel's expert tables).
-constexpr int kStaticSharedReserve = 4096;
-constexpr int kSharedBudget = 227 * 1024 - kStaticSharedReserve;
+inline constexpr int kStaticSharedReserve = 4096;
+inline constexpr int kSharedBudget = 227 * 1024 - kStaticSharedReserve;
 
 /// Stage sizes, stage count and the dynamic shared memory of a tile shape.
 /// The code generator computes the same numbers (fp8WgmmaSharedBytes in

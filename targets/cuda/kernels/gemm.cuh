@@ -38,12 +38,12 @@ namespace dsv3k {
 
 namespace gemm_detail {
 
-constexpr int kTileM = 64;   // rows of C per block
-constexpr int kTileN = 64;   // columns of C per block
-constexpr int kTileK = 32;   // K columns staged per step
-constexpr int kThreads = 256;
-constexpr int kMicro = 4;    // each thread: 4 x 4 outputs
-constexpr int kPad = 4;      // keeps rows 16-byte aligned for float4 reads
+inline constexpr int kTileM = 64;   // rows of C per block
+inline constexpr int kTileN = 64;   // columns of C per block
+inline constexpr int kTileK = 32;   // K columns staged per step
+inline constexpr int kThreads = 256;
+inline constexpr int kMicro = 4;    // each thread: 4 x 4 outputs
+inline constexpr int kPad = 4;      // keeps rows 16-byte aligned for float4 reads
 
 static_assert(kTileM == kMicro * (kThreads / (kTileN / kMicro)), "threads cover the tile rows");
 

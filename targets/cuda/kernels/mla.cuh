@@ -88,13 +88,13 @@ template <int HEADS> struct AttentionHeads {
   static constexpr int kPerBlock = HEADS % 8 == 0 ? 8 : HEADS % 4 == 0 ? 4 : HEADS % 2 == 0 ? 2 : 1;
 };
 
-constexpr int kRopeThreads = 128;
-constexpr int kKvWriteThreads = norm_detail::kThreads; // 128
-constexpr int kAbsorbThreads = 256;
-constexpr int kAbsorbTokens = 16;
-constexpr int kAttentionThreads = 256;
-constexpr int kKeysPerTile = 16;
-constexpr float kLog2e = 1.4426950408889634f;
+inline constexpr int kRopeThreads = 128;
+inline constexpr int kKvWriteThreads = norm_detail::kThreads; // 128
+inline constexpr int kAbsorbThreads = 256;
+inline constexpr int kAbsorbTokens = 16;
+inline constexpr int kAttentionThreads = 256;
+inline constexpr int kKeysPerTile = 16;
+inline constexpr float kLog2e = 1.4426950408889634f;
 
 } // namespace mla_detail
 

@@ -51,11 +51,11 @@ namespace dsv3k {
 
 namespace mla_decode_detail {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr int kTileRows = 64;    ///< cache rows per shared-memory tile
-constexpr int kUnitRows = 16;    ///< granularity of the split
-constexpr int kCombineBatch = 8; ///< partials a combine thread loads at once
+inline constexpr int kThreads = 256;
+inline constexpr int kWarps = kThreads / 32;
+inline constexpr int kTileRows = 64;    ///< cache rows per shared-memory tile
+inline constexpr int kUnitRows = 16;    ///< granularity of the split
+inline constexpr int kCombineBatch = 8; ///< partials a combine thread loads at once
 
 /// Shared-memory layout of one instance (bytes).
 template <int HEADS_PER_BLOCK, int KV_LORA, int ROPE> struct Layout {

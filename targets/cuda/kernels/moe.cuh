@@ -32,7 +32,7 @@ __device__ __forceinline__ float negInf() { return -__int_as_float(0x7f800000); 
 __device__ __forceinline__ float rankable(float v) { return v == v ? v : negInf(); }
 
 /// Larger than any index: marks a lane that has no candidate.
-constexpr int kNoIndex = 0x7fffffff;
+inline constexpr int kNoIndex = 0x7fffffff;
 
 /// (value, index) maximum over a warp; equal values go to the lower index, so
 /// the choice is the same whatever order the lanes hold their candidates in.
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(128)
 }
 
 /// Threads of one moe_align block; the code generator copies this number.
-constexpr int kMoeAlignThreads = 512;
+inline constexpr int kMoeAlignThreads = 512;
 
 /// Sorts the R = T·TOPK entries by expert (a stable counting sort: within an
 /// expert, entries keep ascending entry order, so rows read tokens in order).
@@ -365,8 +365,8 @@ __global__ void __launch_bounds__(kMoeAlignThreads)
 
 /// Threads of one moe_combine block and the columns each block covers (8 bf16,
 /// one 16-byte vector, per thread).
-constexpr int kMoeCombineThreads = 128;
-constexpr int kMoeCombineColumns = kMoeCombineThreads * 8;
+inline constexpr int kMoeCombineThreads = 128;
+inline constexpr int kMoeCombineColumns = kMoeCombineThreads * 8;
 
 /// out[t] = Σ_k topk_weights[t, k] · expert_out[entry_to_row[t·TOPK + k]]
 ///          + (shared_out ? shared_out[t] : 0),

@@ -24,7 +24,7 @@ namespace dsv3k {
 
 namespace norm_detail {
 
-constexpr int kThreads = 128;
+inline constexpr int kThreads = 128;
 
 /// Elements per chunk: a 16-byte vector when the row width allows one.
 template <int H> struct RowChunks {

@@ -21,12 +21,12 @@ namespace dsv3k {
 
 namespace quant_detail {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
+inline constexpr int kThreads = 256;
+inline constexpr int kWarps = kThreads / 32;
 
 /// Smallest amax a block may report: an all-zero block still gets a finite,
 /// non-zero scale (DeepSeek clamps the same way).
-constexpr float kMinAmax = 1e-4f;
+inline constexpr float kMinAmax = 1e-4f;
 
 /// scale = max(amax, 1e-4) / 448; with UE8M0 (DeepSeek's `scale_fmt: ue8m0`)
 /// rounded up to the next power of two, so the scale is an exact exponent and

@@ -50,25 +50,25 @@ struct SamplingParams {
 static_assert(sizeof(SamplingParams) == 48, "the host mirrors this layout");
 
 /// Threads of one sample_tokens block; the runtime launches with this many.
-constexpr int kSampleThreads = 1024;
+inline constexpr int kSampleThreads = 1024;
 
 namespace sample_detail {
 
-constexpr int kWarps = kSampleThreads / 32;
-constexpr unsigned kFullMask = 0xffffffffu;
+inline constexpr int kWarps = kSampleThreads / 32;
+inline constexpr unsigned kFullMask = 0xffffffffu;
 /// Weights are exp(z - m) · 2^44, rounded: at most 2^44 each, so a row of up
 /// to 2^17 tokens sums below 2^61.
-constexpr float kWeightScale = 17592186044416.0f; // 2^44
+inline constexpr float kWeightScale = 17592186044416.0f; // 2^44
 /// Larger than any vocabulary index: marks a thread that has no candidate.
-constexpr int kNoIndex = 0x7fffffff;
+inline constexpr int kNoIndex = 0x7fffffff;
 /// Radix digits of the 32-bit key, most significant first.
 __host__ __device__ constexpr int digitBits(int level) { return level < 2 ? 11 : 10; }
 __host__ __device__ constexpr int digitShift(int level) {
   return level == 0 ? 21 : level == 1 ? 10 : 0;
 }
-constexpr int kBins = 2048;
+inline constexpr int kBins = 2048;
 /// Loads in flight per thread in a pass over the row.
-constexpr int kUnroll = 8;
+inline constexpr int kUnroll = 8;
 
 __device__ __forceinline__ float negInf() { return -__int_as_float(0x7f800000); }
 
@@ -205,8 +205,8 @@ __device__ __forceinline__ void countInBin(unsigned *hist, unsigned bin, bool va
 /// bits, each summed with 32-bit shared atomics (64-bit ones are far slower
 /// when lanes collide). Exact: at most V ≤ 2^17 adds of < 2^15 per low limb,
 /// and the top limb sums to at most (total weight) / 2^30 ≤ 2^31.
-constexpr int kLimbBits = 15;
-constexpr unsigned kLimbMask = (1u << kLimbBits) - 1;
+inline constexpr int kLimbBits = 15;
+inline constexpr unsigned kLimbMask = (1u << kLimbBits) - 1;
 
 __device__ __forceinline__ void addWeight(unsigned (*limbs)[kBins], unsigned bin,
                                           unsigned long long weight) {

@@ -43,17 +43,17 @@ namespace dsv3k {
 
 namespace skinny_detail {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr int kRowsPerPass = 4;
+inline constexpr int kThreads = 256;
+inline constexpr int kWarps = kThreads / 32;
+inline constexpr int kRowsPerPass = 4;
 /// 16-byte weight loads a thread keeps in flight. Targets without e4m3
 /// conversion instructions (sm_80) decode FP8 in software, so there these
 /// kernels are bound by arithmetic, and unrolling 8 loads deep made NVRTC
 /// take 47 s instead of 14 s for a plan.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
-constexpr int kLoadsInFlight = 2;
+inline constexpr int kLoadsInFlight = 2;
 #else
-constexpr int kLoadsInFlight = 8;
+inline constexpr int kLoadsInFlight = 8;
 #endif
 
 /// Output columns of one block.

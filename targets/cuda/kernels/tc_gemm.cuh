@@ -60,8 +60,8 @@ namespace dsv3k {
 
 namespace tc_detail {
 
-constexpr int kSubK = 32;           // K columns per sub-tile
-constexpr int kStageRowBytes = 128; // weight bytes per row and pipeline stage
+inline constexpr int kSubK = 32;           // K columns per sub-tile
+inline constexpr int kStageRowBytes = 128; // weight bytes per row and pipeline stage
 
 /// Threads of one K group of a BM x BN tile (a block has KSPLIT groups); the
 /// code generator copies this.
