@@ -50,7 +50,6 @@ using dsv3k::fp8;
 
 namespace {
 
-constexpr int kScaleBlock = 128;
 constexpr double kFloatTolerance = 5e-4;
 constexpr double kBf16Tolerance = 4e-3;
 constexpr int kSampledRows = 16;
@@ -74,26 +73,6 @@ template <typename OutT> const char *outName() {
 }
 
 
-/// out[n] = sum_kb aScales[kb] * bScales[n / 128, kb] * sum_{k in kb} a[k] b[n, k].
-void referenceRow(const fp8 *a, const float *aScales, const fp8 *b, const float *bScales, int N,
-                  int K, double *out) {
-  const int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
-  const std::vector<double> &table = fp8Values();
-  std::vector<double> aRow(K);
-  for (int k = 0; k < K; ++k)
-    aRow[k] = table[a[k].__x];
-  parallelFor(N, [&](size_t n) {
-    const fp8 *bRow = b + n * K;
-    double total = 0;
-    for (int kb = 0; kb < blocksK; ++kb) {
-      double partial = 0;
-      for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
-        partial += aRow[k] * table[bRow[k].__x];
-      total += partial * aScales[kb] * bScales[(n / kScaleBlock) * blocksK + kb];
-    }
-    out[n] = total;
-  });
-}
 
 std::vector<int> sampleRows(int rows, const std::vector<int> &mustInclude) {
   std::vector<int> picked;
@@ -218,7 +197,7 @@ template <int N, int K> struct DenseData {
   std::vector<double> reference(const std::vector<int> &rows) const {
     std::vector<double> ref(rows.size() * N);
     for (size_t i = 0; i < rows.size(); ++i)
-      referenceRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
+      referenceScaledRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
                    bScales.data(), N, K, &ref[i * N]);
     return ref;
   }
@@ -300,7 +279,7 @@ template <int N, int K, int E> struct GroupedData {
     std::vector<double> ref(rows.size() * N);
     for (size_t i = 0; i < rows.size(); ++i) {
       int r = rows[i], e = expertOf(r), source = gather ? routing.rowToken[r] : r;
-      referenceRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
+      referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
                    &b[static_cast<size_t>(e) * N * K],
                    &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K, &ref[i * N]);
     }

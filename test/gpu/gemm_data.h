@@ -109,4 +109,32 @@ inline const std::vector<double> &fp8Values() {
 inline double value(__nv_fp8_e4m3 v) { return fp8Values()[v.__x]; }
 inline double value(__nv_bfloat16 v) { return __bfloat162float(v); }
 
+/// DeepSeek-V3's FP8 block: 128 x 128 weight scales, 1 x 128 activation scales.
+inline constexpr int kScaleBlock = 128;
+
+/// Reference row of a block-scaled product: out[n] = sum_kb (sum_{k in kb}
+/// a[k] b[n, k]) * aScales[kb] * bScales[n / 128, kb], all in float64. A
+/// bf16 row (weight-only scaling) has no scales: aScales is null.
+template <typename TA>
+inline void referenceScaledRow(const TA *a, const float *aScales, const __nv_fp8_e4m3 *b, const float *bScales,
+                        int N, int K, double *out) {
+  int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
+  std::vector<double> aRow(K);
+  for (int k = 0; k < K; ++k)
+    aRow[k] = value(a[k]);
+  const std::vector<double> &table = fp8Values();
+  parallelFor(N, [&](size_t n) {
+    const __nv_fp8_e4m3 *bRow = b + n * K;
+    double total = 0;
+    for (int kb = 0; kb < blocksK; ++kb) {
+      double partial = 0;
+      for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
+        partial += aRow[k] * table[bRow[k].__x];
+      double aScale = aScales != nullptr ? aScales[kb] : 1.0;
+      total += partial * aScale * bScales[(n / kScaleBlock) * blocksK + kb];
+    }
+    out[n] = total;
+  });
+}
+
 } // namespace gpu_test

@@ -43,7 +43,6 @@ using dsv3k::fp8;
 
 namespace {
 
-constexpr int kScaleBlock = 128; // DeepSeek-V3's weight and activation block
 constexpr double kFloatOutputTolerance = 2e-5;
 constexpr double kBf16OutputTolerance = 4e-3;
 constexpr int kSampledRows = 16;
@@ -103,30 +102,6 @@ void compareRows(const std::string &kernel, const std::string &shape, const std:
   report(kernel, shape, relativeError(sampled, ref), outputTolerance<OutT>());
 }
 
-/// Reference row of a block-scaled product: out[n] = sum_kb (sum_{k in kb}
-/// a[k] b[n, k]) * aScales[kb] * bScales[n / 128, kb], all in float64. A
-/// bf16 row (weight-only scaling) has no scales: aScales is null.
-template <typename TA>
-void referenceScaledRow(const TA *a, const float *aScales, const fp8 *b, const float *bScales,
-                        int N, int K, double *out) {
-  int blocksK = (K + kScaleBlock - 1) / kScaleBlock;
-  std::vector<double> aRow(K);
-  for (int k = 0; k < K; ++k)
-    aRow[k] = value(a[k]);
-  const std::vector<double> &table = fp8Values();
-  parallelFor(N, [&](size_t n) {
-    const fp8 *bRow = b + n * K;
-    double total = 0;
-    for (int kb = 0; kb < blocksK; ++kb) {
-      double partial = 0;
-      for (int k = kb * kScaleBlock; k < std::min(K, (kb + 1) * kScaleBlock); ++k)
-        partial += aRow[k] * table[bRow[k].__x];
-      double aScale = aScales != nullptr ? aScales[kb] : 1.0;
-      total += partial * aScale * bScales[(n / kScaleBlock) * blocksK + kb];
-    }
-    out[n] = total;
-  });
-}
 
 /// Reference row of an unscaled bf16 product (a: K values).
 void referenceBf16Row(const bf16 *a, const bf16 *b, int N, int K, double *out) {

@@ -56,7 +56,6 @@ using dsv3k::fp8;
 
 namespace {
 
-constexpr int kScaleBlock = 128; // DeepSeek-V3's weight block
 constexpr double kFloatTolerance = 5e-5;
 constexpr double kBf16Tolerance = 4e-3;
 
