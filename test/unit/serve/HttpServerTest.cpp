@@ -130,6 +130,20 @@ protected:
   std::optional<HttpServer> server;
   int port = 0;
   std::function<Status()> prepare; ///< the server's prepareSteppingThread
+  /// After a client of a 40-token request went away: the request left the
+  /// batch and its pages came back long before its 40 tokens (a prefill step
+  /// and 39 decodes) were done. Stops the server.
+  void expectCancelledEarly() {
+    // The scheduler's gauges are safe to read while it steps.
+    EXPECT_TRUE(eventually([&] {
+      SchedulerGauges g = scheduler->gauges();
+      return g.running == 0 && g.waiting == 0 && g.pagesInUse == 0;
+    }));
+    // stop() joins the stepping thread: the allocator and the model are ours.
+    server->stop();
+    EXPECT_EQ(pages.freePages(), kPages);
+    EXPECT_LT(model.inner.steps, 38);
+  }
 };
 
 /// The `data:` payloads of an SSE body, in order.
@@ -504,16 +518,7 @@ TEST_F(HttpServerTest, ClientThatLeavesMidStreamIsCancelled) {
   auto res = c.send(req);
   EXPECT_FALSE(res); // the receiver cancelled it
   EXPECT_GE(chunks.load(), 3);
-  // The scheduler's gauges are safe to read while it steps.
-  EXPECT_TRUE(eventually([&] {
-    SchedulerGauges g = scheduler->gauges();
-    return g.running == 0 && g.waiting == 0 && g.pagesInUse == 0;
-  }));
-  // stop() joins the stepping thread: the allocator and the model are ours.
-  server->stop();
-  EXPECT_EQ(pages.freePages(), kPages);
-  // Cancelled well before its 40 tokens (a prefill step and 39 decodes).
-  EXPECT_LT(model.inner.steps, 38);
+  expectCancelledEarly();
 }
 
 TEST_F(HttpServerTest, ClientThatLeavesBeforeItsCompletionIsCancelled) {
@@ -524,14 +529,7 @@ TEST_F(HttpServerTest, ClientThatLeavesBeforeItsCompletionIsCancelled) {
   c.set_read_timeout(0, 200 * 1000); // gives up (and hangs up) after 0.2 s
   auto res = c.Post("/v1/completions", body.dump(), "application/json");
   EXPECT_FALSE(res);
-  EXPECT_TRUE(eventually([&] {
-    SchedulerGauges g = scheduler->gauges();
-    return g.running == 0 && g.waiting == 0 && g.pagesInUse == 0;
-  }));
-  server->stop();
-  EXPECT_EQ(pages.freePages(), kPages);
-  // Cancelled well before its 40 tokens (a prefill step and 39 decodes).
-  EXPECT_LT(model.inner.steps, 38);
+  expectCancelledEarly();
 }
 
 TEST_F(HttpServerTest, FailedCompletionClosesTheConnection) {
