@@ -20,6 +20,23 @@ using fp8 = __nv_fp8_e4m3;
 /// Largest finite e4m3 value: activation scales are amax / kFp8Max.
 inline constexpr float kFp8Max = 448.0f;
 
+/// The first statement of every kernel (NvrtcCompilerTest enforces it). On
+/// sm_90 and later the runtime launches kernels with programmatic stream
+/// serialization, so a kernel's blocks may start while the kernel before it
+/// on the stream is still running: this waits until that kernel has finished
+/// and its writes are visible, then lets the next kernel start launching, so
+/// that its blocks are resident and waiting when this one's last blocks end.
+/// It is placed before any return because a kernel whose blocks all exit
+/// without waiting could complete before its predecessor, and the kernel
+/// after it would then wait for the wrong one. Without the launch attribute
+/// (other targets, --no-dependent-launches) both instructions do nothing.
+__device__ __forceinline__ void awaitPrecedingKernels() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __host__ __device__ constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 
 __device__ __forceinline__ float toFloat(bf16 v) { return __bfloat162float(v); }

@@ -19,6 +19,7 @@ inline constexpr int kCopyThreads = 256;
 template <int A, int B>
 __global__ void __launch_bounds__(kCopyThreads)
     concat_columns(const bf16 *a, const bf16 *b, bf16 *out, int R) {
+  awaitPrecedingKernels();
   int r = blockIdx.x;
   if (r >= R)
     return;
@@ -36,6 +37,7 @@ __global__ void __launch_bounds__(kCopyThreads)
 template <int H, typename InT, typename OutT>
 __global__ void __launch_bounds__(kCopyThreads)
     convert_rows(const InT *x, OutT *out, int R) {
+  awaitPrecedingKernels();
   int r = blockIdx.x;
   if (r >= R)
     return;
@@ -50,6 +52,7 @@ __global__ void __launch_bounds__(kCopyThreads)
 template <int H, typename T = bf16>
 __global__ void __launch_bounds__(kCopyThreads)
     add_rows(const T *a, const T *b, T *out, int R) {
+  awaitPrecedingKernels();
   int r = blockIdx.x;
   if (r >= R)
     return;

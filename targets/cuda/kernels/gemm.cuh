@@ -278,6 +278,7 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, typename OutT>
 __global__ void __launch_bounds__(256, 2)
     fp8_gemm(const fp8 *a, const float *a_scales, const fp8 *b, const float *b_scales, OutT *c,
              int M) {
+  awaitPrecedingKernels();
   int rowBegin = blockIdx.y * gemm_detail::kTileM;
   if (rowBegin >= M)
     return;
@@ -297,6 +298,7 @@ __global__ void __launch_bounds__(256, 2)
 template <int N, int K, int BLOCK_N, int BLOCK_K, typename OutT>
 __global__ void __launch_bounds__(256, 2)
     w8a16_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c, int M) {
+  awaitPrecedingKernels();
   int rowBegin = blockIdx.y * gemm_detail::kTileM;
   if (rowBegin >= M)
     return;
@@ -315,6 +317,7 @@ __global__ void __launch_bounds__(256, 2)
 template <int N, int K, typename OutT>
 __global__ void __launch_bounds__(256, 2)
     bf16_gemm(const bf16 *a, int lda, const bf16 *b, OutT *c, int M) {
+  awaitPrecedingKernels();
   int rowBegin = blockIdx.y * gemm_detail::kTileM;
   if (rowBegin >= M)
     return;

@@ -105,6 +105,7 @@ template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, typename OutT
 __global__ void __launch_bounds__(256, 2)
     fp8_grouped_gemm(const fp8 *a, const float *a_scales, const int *a_rows, const fp8 *b,
                      const float *b_scales, const int *expert_offsets, OutT *c, int R) {
+  awaitPrecedingKernels();
   grouped_detail::ExpertTile tile =
       grouped_detail::findExpertTile<NUM_EXPERTS>(expert_offsets, blockIdx.y);
   // expert_offsets[NUM_EXPERTS] == R; the clamp only keeps a corrupt offset
@@ -129,6 +130,7 @@ template <int N, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, typename OutT
 __global__ void __launch_bounds__(256, 2)
     w8a16_grouped_gemm(const bf16 *a, const int *a_rows, const fp8 *b, const float *b_scales,
                        const int *expert_offsets, OutT *c, int R) {
+  awaitPrecedingKernels();
   grouped_detail::ExpertTile tile =
       grouped_detail::findExpertTile<NUM_EXPERTS>(expert_offsets, blockIdx.y);
   int rows = tile.rowBegin + tile.rows <= R ? tile.rows : R - tile.rowBegin;
@@ -152,6 +154,7 @@ template <int N, int K, int NUM_EXPERTS, typename OutT>
 __global__ void __launch_bounds__(256, 2)
     bf16_grouped_gemm(const bf16 *a, const int *a_rows, const bf16 *b, const int *expert_offsets,
                       OutT *c, int R) {
+  awaitPrecedingKernels();
   grouped_detail::ExpertTile tile =
       grouped_detail::findExpertTile<NUM_EXPERTS>(expert_offsets, blockIdx.y);
   int rows = tile.rowBegin + tile.rows <= R ? tile.rows : R - tile.rowBegin;

@@ -105,6 +105,7 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 template <int HEADS, int NOPE, int ROPE, typename QT = bf16>
 __global__ void __launch_bounds__(mla_detail::kRopeThreads)
     mla_rope_q(QT *q, const int *positions, const float *inv_freq, float rope_scale, int T) {
+  awaitPrecedingKernels();
   static_assert(NOPE % 2 == 0 && ROPE % 2 == 0, "pairs must be 4-byte aligned");
   constexpr int kPairs = ROPE / 2;
   __shared__ float cosines[kPairs], sines[kPairs];
@@ -211,6 +212,7 @@ __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
     mla_kv_write(const InT *kv_a, const bf16 *norm_w, const int *positions, const int *token_seq,
                  const int *block_table, int max_pages, const float *inv_freq, float rope_scale,
                  bf16 *cache, int T, float eps) {
+  awaitPrecedingKernels();
   static_assert(KV_LORA % 2 == 0 && ROPE % 2 == 0, "pairs must be 4-byte aligned");
   constexpr int kRow = KV_LORA + ROPE;
   constexpr int kPairs = ROPE / 2;
@@ -260,6 +262,7 @@ __global__ void __launch_bounds__(mla_detail::kAttentionThreads)
     mla_attention(const QT *q_lat, const QT *q, const bf16 *cache, const int *block_table,
                   int max_pages, const int *token_seq, const int *positions, OutT *out_lat, int T,
                   float softmax_scale) {
+  awaitPrecedingKernels();
   using namespace mla_detail;
   constexpr int kThreads = kAttentionThreads;
   constexpr int G = HEADS_PER_BLOCK;

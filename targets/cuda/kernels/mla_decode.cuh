@@ -211,6 +211,7 @@ __global__ void __launch_bounds__(mla_decode_detail::kThreads, 1)
     mla_decode_attention(const QT *q_lat, const QT *q, const bf16 *cache, const int *block_table,
                          int max_pages, const int *token_seq, const int *positions, OutT *out_lat,
                          int T, float softmax_scale, float *partials, int split) {
+  awaitPrecedingKernels();
   using namespace mla_decode_detail;
   constexpr int G = HEADS_PER_BLOCK;
   static_assert(G == 16 || G == 32 || G == 64, "16, 32 or 64 heads per block");
@@ -615,6 +616,7 @@ template <int HEADS, int KV_LORA, typename OutT = bf16>
 __global__ void __launch_bounds__(mla_decode_detail::kThreads)
     mla_decode_combine(const float *partials, int split_blocks, const int *positions, OutT *out_lat,
                        int T) {
+  awaitPrecedingKernels();
   using namespace mla_decode_detail;
   static_assert(KV_LORA % 4 == 0 && 1024 % KV_LORA == 0, "whole heads of float4 columns per block");
   constexpr int kThreadsPerHead = KV_LORA / 4;

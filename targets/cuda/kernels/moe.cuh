@@ -76,6 +76,7 @@ template <int E, int TOPK, int GROUPS, int TOPK_GROUPS, int METHOD, int SCORE, b
 __global__ void __launch_bounds__(128)
     moe_route(const float *logits, const float *bias, int *topk_ids, float *topk_weights, int T,
               float route_scale) {
+  awaitPrecedingKernels();
   constexpr int kWarps = 4;
   constexpr int kPerLane = ceilDiv(E, 32);
   constexpr bool kGrouped = METHOD != kRouteGreedy && GROUPS > 1 && TOPK_GROUPS < GROUPS;
@@ -249,6 +250,7 @@ template <int E, int TOPK>
 __global__ void __launch_bounds__(kMoeAlignThreads)
     moe_align(const int *topk_ids, int *expert_offsets, int *row_tokens, int *entry_to_row,
               int T) {
+  awaitPrecedingKernels();
   constexpr int kWarps = kMoeAlignThreads / 32;
   constexpr int kUnroll = 4; // independent 128-byte loads in flight per warp
   static_assert(E >= 1 && kWarps * E * 4 + E * 4 <= 44 * 1024,
@@ -382,6 +384,7 @@ template <int H, int TOPK, typename InT = bf16, typename OutT = bf16>
 __global__ void __launch_bounds__(kMoeCombineThreads)
     moe_combine(const InT *expert_out, const int *entry_to_row, const float *topk_weights,
                 const InT *shared_out, OutT *out, int T) {
+  awaitPrecedingKernels();
   static_assert(H % 8 == 0, "16-byte vectors of 8 values");
   static_assert(TOPK >= 1, "at least one pick per token");
   const int token = blockIdx.x;

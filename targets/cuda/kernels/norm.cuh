@@ -148,6 +148,7 @@ __device__ __forceinline__ void rmsNormRow(const InT *x, const bf16 *w, bf16 *y,
 template <int H, typename OutT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     embed(const int *tokens, const bf16 *table, OutT *out, int T) {
+  awaitPrecedingKernels();
   int t = blockIdx.x;
   if (t >= T)
     return;
@@ -165,6 +166,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 template <int H, typename InT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     rms_norm(const InT *x, int ldx, const bf16 *w, bf16 *y, int ldy, int T, float eps) {
+  awaitPrecedingKernels();
   int t = blockIdx.x;
   if (t >= T)
     return;
@@ -182,6 +184,7 @@ template <int H, typename ResT = bf16, typename DeltaT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     add_rms_norm(const ResT *residual, const DeltaT *delta, const bf16 *w, ResT *sum, bf16 *y,
                  int T, float eps) {
+  awaitPrecedingKernels();
   using namespace norm_detail;
   using Chunks = RowChunks<H>;
   constexpr int kVec = Chunks::kVec;
@@ -217,6 +220,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 template <int H, typename T = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     gather_rows(const T *x, const int *rows, T *out, int R) {
+  awaitPrecedingKernels();
   int r = blockIdx.x;
   if (r >= R)
     return;

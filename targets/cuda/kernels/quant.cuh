@@ -89,6 +89,7 @@ __device__ __forceinline__ void quantizeWarpBlock(const float (&values)[ceilDiv(
 template <int K, int BLOCK, bool UE8M0>
 __global__ void __launch_bounds__(256)
     act_quant(const bf16 *x, int ldx, fp8 *q, float *scales, int T) {
+  awaitPrecedingKernels();
   constexpr int kBlocks = ceilDiv(K, BLOCK);
   constexpr int kPerLane = ceilDiv(BLOCK, 32);
   int token = blockIdx.x;
@@ -120,6 +121,7 @@ __global__ void __launch_bounds__(256)
 template <int I, int BLOCK, bool UE8M0, typename InT = bf16>
 __global__ void __launch_bounds__(256)
     silu_mul_quant(const InT *gate, const InT *up, fp8 *q, float *scales, int R) {
+  awaitPrecedingKernels();
   constexpr int kBlocks = ceilDiv(I, BLOCK);
   constexpr int kPerLane = ceilDiv(BLOCK, 32);
   int row = blockIdx.x;
@@ -155,6 +157,7 @@ __global__ void __launch_bounds__(256)
 template <int I, typename InT = bf16>
 __global__ void __launch_bounds__(256)
     silu_mul(const InT *gate, const InT *up, bf16 *out, int R) {
+  awaitPrecedingKernels();
   int row = blockIdx.x;
   if (row >= R)
     return;

@@ -534,6 +534,7 @@ template <int V>
 __global__ void __launch_bounds__(kSampleThreads)
     sample_tokens(const float *logits, int ld, const SamplingParams *params, int *counts,
                   int *tokens, int R) {
+  awaitPrecedingKernels();
   static_assert(V >= 1 && V <= (1 << 17), "bin weight limbs hold sums of at most 2^17 tokens");
   using namespace sample_detail;
   __shared__ SharedState s;

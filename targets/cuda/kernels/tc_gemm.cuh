@@ -574,6 +574,7 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, typename OutT, int BM, int BN,
 __global__ void __launch_bounds__(KSPLIT *tc_detail::tileThreads(BM, BN),
                                   tc_detail::tileMinBlocks(KSPLIT *tc_detail::tileThreads(BM, BN)))
     tc_w8a16_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c, int M) {
+  awaitPrecedingKernels();
   const tc_detail::TileCoord tile = tc_detail::swizzledTile();
   const int rowBegin = tile.rowTile * BM;
   if (rowBegin >= M)
@@ -592,6 +593,7 @@ template <int N, int K, typename OutT, int BM, int BN, int STAGES, int KSPLIT>
 __global__ void __launch_bounds__(KSPLIT *tc_detail::tileThreads(BM, BN),
                                   tc_detail::tileMinBlocks(KSPLIT *tc_detail::tileThreads(BM, BN)))
     tc_bf16_gemm(const bf16 *a, int lda, const bf16 *b, OutT *c, int M) {
+  awaitPrecedingKernels();
   const tc_detail::TileCoord tile = tc_detail::swizzledTile();
   const int rowBegin = tile.rowTile * BM;
   if (rowBegin >= M)
@@ -618,6 +620,7 @@ __global__ void __launch_bounds__(tc_detail::tileThreads(BM, BN),
                                   tc_detail::tileMinBlocks(tc_detail::tileThreads(BM, BN)))
     tc_w8a16_grouped_gemm(const bf16 *a, const int *a_rows, const fp8 *b, const float *b_scales,
                           const int *expert_offsets, OutT *c, int R) {
+  awaitPrecedingKernels();
   const tc_detail::ExpertTile tile =
       tc_detail::findExpertTile<NUM_EXPERTS, BM>(expert_offsets, blockIdx.y);
   // expert_offsets[NUM_EXPERTS] == R; the clamp keeps a corrupt table from
@@ -642,6 +645,7 @@ __global__ void __launch_bounds__(tc_detail::tileThreads(BM, BN),
                                   tc_detail::tileMinBlocks(tc_detail::tileThreads(BM, BN)))
     tc_bf16_grouped_gemm(const bf16 *a, const int *a_rows, const bf16 *b, const int *expert_offsets,
                          OutT *c, int R) {
+  awaitPrecedingKernels();
   const tc_detail::ExpertTile tile =
       tc_detail::findExpertTile<NUM_EXPERTS, BM>(expert_offsets, blockIdx.y);
   const int rows = tile.rowBegin + tile.rows <= R ? tile.rows : R - tile.rowBegin;
