@@ -141,7 +141,7 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
   }
 
   auto target = pl::CreateTargetDirect(b, arch.name.str().c_str(), arch.computeMajor,
-                                       arch.computeMinor);
+                                       arch.computeMinor, arch.dependentLaunches);
   auto planLimits = pl::CreateLimits(b, limits.maxTokens, limits.maxSequences,
                                      static_cast<int32_t>(limits.pageSize));
   int topK = config.nRoutedExperts > 0 ? static_cast<int>(config.numExpertsPerTok) : 0;

@@ -61,6 +61,7 @@ namespace dsv3::exec {
   X(moduleGetFunction, cuModuleGetFunction)                                    \
   X(funcSetAttribute, cuFuncSetAttribute)                                      \
   X(launchKernel, cuLaunchKernel)                                              \
+  X(launchKernelEx, cuLaunchKernelEx)                                          \
   X(streamBeginCapture, cuStreamBeginCapture)                                  \
   X(streamEndCapture, cuStreamEndCapture)                                      \
   X(graphInstantiateWithFlags, cuGraphInstantiateWithFlags)                    \

@@ -376,6 +376,10 @@ Status Executor::prepareEntryPoints(const DeviceWeights &weights,
   for (size_t i = 0; i < inputBuffers_.size(); ++i)
     addresses.inputs[i] = inputBuffers_[i].address();
 
+  // The plan's kernels await their predecessors (griddepcontrol, sm_90+):
+  // each may then be launched to overlap the previous one's tail.
+  const bool dependentLaunches =
+      options_.dependentLaunches && plan_.target()->dependent_launches();
   for (const plan::EntryPoint *entry : *plan_.entry_points()) {
     PreparedEntry prepared;
     prepared.entry = entry;
@@ -392,6 +396,7 @@ Status Executor::prepareEntryPoints(const DeviceWeights &weights,
         DSV3_ASSIGN_OR_RETURN(step.launch,
                               prepareLaunch(launch, addresses, std::move(where)));
         step.launch.function = functions_[launch.kernel()];
+        step.launch.dependentLaunch = dependentLaunches;
         break;
       }
       case plan::Step::NONE:

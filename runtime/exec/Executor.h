@@ -110,6 +110,11 @@ struct ExecutorOptions {
   int64_t cudaGraphMaxTokens = -1;
   /// Captured graphs kept; the one used longest ago goes first.
   int64_t cudaGraphCapacity = 256;
+  /// Launch each kernel with programmatic stream serialization where the
+  /// plan allows it (Target.dependent_launches): its blocks start while the
+  /// previous kernel's last blocks finish. Off: every kernel waits on the
+  /// stream for the whole previous one (for comparison and debugging).
+  bool dependentLaunches = true;
 };
 
 class Executor {

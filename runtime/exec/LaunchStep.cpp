@@ -186,18 +186,41 @@ Status runLaunch(const Device &device, const PreparedLaunch &launch,
   DSV3_RETURN_IF_ERROR(resolveLaunch(launch, sizes, scratch));
   if (scratch.empty)
     return Status::success();
-  const CUresult result = device.api().launchKernel(
-      launch.function, static_cast<unsigned>(scratch.grid[0]),
-      static_cast<unsigned>(scratch.grid[1]),
-      static_cast<unsigned>(scratch.grid[2]), launch.block[0], launch.block[1],
-      launch.block[2], launch.sharedBytes, device.stream(),
-      scratch.paramPointers.data(), nullptr);
+  CUresult result;
+  if (launch.dependentLaunch) {
+    CUlaunchAttribute overlap{};
+    overlap.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    overlap.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config{};
+    config.gridDimX = static_cast<unsigned>(scratch.grid[0]);
+    config.gridDimY = static_cast<unsigned>(scratch.grid[1]);
+    config.gridDimZ = static_cast<unsigned>(scratch.grid[2]);
+    config.blockDimX = launch.block[0];
+    config.blockDimY = launch.block[1];
+    config.blockDimZ = launch.block[2];
+    config.sharedMemBytes = launch.sharedBytes;
+    config.hStream = device.stream();
+    config.attrs = &overlap;
+    config.numAttrs = 1;
+    result = device.api().launchKernelEx(&config, launch.function,
+                                         scratch.paramPointers.data(), nullptr);
+  } else {
+    result = device.api().launchKernel(
+        launch.function, static_cast<unsigned>(scratch.grid[0]),
+        static_cast<unsigned>(scratch.grid[1]),
+        static_cast<unsigned>(scratch.grid[2]), launch.block[0],
+        launch.block[1], launch.block[2], launch.sharedBytes, device.stream(),
+        scratch.paramPointers.data(), nullptr);
+  }
   if (result == CUDA_SUCCESS) // the message is built only on failure
     return Status::success();
   return device.check(
-      result, fmt::format("{}: cuLaunchKernel grid ({}, {}, {}) block ({}, {}, "
+      result, fmt::format("{}: {} grid ({}, {}, {}) block ({}, {}, "
                           "{}) shared {}",
-                          launch.where, scratch.grid[0], scratch.grid[1],
+                          launch.where,
+                          launch.dependentLaunch ? "cuLaunchKernelEx (dependent)"
+                                                 : "cuLaunchKernel",
+                          scratch.grid[0], scratch.grid[1],
                           scratch.grid[2], launch.block[0], launch.block[1],
                           launch.block[2], launch.sharedBytes));
 }

@@ -5,7 +5,8 @@
 // Launch once (buffer arguments become device addresses: arena base +
 // offset, a weight, a constant, a step input, a KV-cache layer, or null) and
 // per step resolves what depends on the step's sizes (int arguments and the
-// grid) and queues it with cuLaunchKernel. No host synchronization.
+// grid) and queues it with cuLaunchKernel (cuLaunchKernelEx for a dependent
+// launch). No host synchronization.
 //
 // Kernel parameters are what the kernel templates take: pointers (8 bytes),
 // int (4 bytes, two's complement) and float (4 bytes). cuLaunchKernel reads
@@ -83,6 +84,10 @@ struct PreparedLaunch {
   std::vector<PreparedArg> args;
   /// The sizes this launch runs for; absent: all.
   std::optional<plan::SizeRange> when;
+  /// Launched with programmatic stream serialization: its blocks may start
+  /// while the previous kernel on the stream finishes (the plan's kernels
+  /// wait for it first; Target.dependent_launches).
+  bool dependentLaunch = false;
 };
 
 /// Resolves `launch` (from a verified plan) against `addresses`. Fails when

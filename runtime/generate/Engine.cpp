@@ -46,6 +46,7 @@ Status Engine::start(const EngineStartOptions &options) {
   executorOptions.synchronizeEachLaunch = options.synchronizeEachLaunch;
   if (!options.cudaGraphs)
     executorOptions.cudaGraphMaxTokens = 0;
+  executorOptions.dependentLaunches = options.dependentLaunches;
   executorOptions.samplerCountRows = hasSampler() ? options.samplerCountRows : 0;
   DSV3_ASSIGN_OR_RETURN(executor_,
                         exec::Executor::create(*device_, plan, *weights_, *cache_,

@@ -34,6 +34,7 @@ struct EngineStartOptions {
   int64_t samplerCountRows = 0;    ///< sequences that may sample with penalties
   bool synchronizeEachLaunch = false;
   bool cudaGraphs = true; ///< decode steps captured and replayed as CUDA graphs
+  bool dependentLaunches = true; ///< kernels overlap their predecessors' tails
 };
 
 class Engine {

@@ -215,8 +215,9 @@ std::string dumpPlan(const Plan &plan) {
   const Limits &limits = *plan.limits();
   const Model &model = *plan.model();
   out += fmt::format("plan schema {}\n", plan.schema_version());
-  out += fmt::format("target {} compute {}.{}\n", target.arch()->str(),
-                     target.compute_major(), target.compute_minor());
+  out += fmt::format("target {} compute {}.{}{}\n", target.arch()->str(),
+                     target.compute_major(), target.compute_minor(),
+                     target.dependent_launches() ? ", dependent launches" : "");
   out += fmt::format("limits max_tokens {}, max_sequences {}, page_size {}\n",
                      limits.max_tokens(), limits.max_sequences(),
                      limits.page_size());

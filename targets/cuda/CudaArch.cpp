@@ -32,13 +32,13 @@ static constexpr KernelTuning withMaxSharedBytes(KernelTuning tuning, int64_t by
 }
 
 static const CudaArch kArchs[] = {
-    // name     major minor fp8    wgmma  tma
-    {"sm_80", 8, 0, false, false, false,
+    // name     major minor fp8    wgmma  tma    dependent launches
+    {"sm_80", 8, 0, false, false, false, false,
      withMaxSharedBytes(kMeasuredOnH100, 163 * 1024)}, // A100
-    {"sm_89", 8, 9, true, false, false,
+    {"sm_89", 8, 9, true, false, false, false,
      withMaxSharedBytes(kMeasuredOnH100, 99 * 1024)}, // L40S, RTX 4090
-    {"sm_90a", 9, 0, true, true, true, kMeasuredOnH100},    // H100, H200
-    {"sm_100a", 10, 0, true, false, true, kMeasuredOnH100}, // B200 (tcgen05 MMA, not wgmma)
+    {"sm_90a", 9, 0, true, true, true, true, kMeasuredOnH100}, // H100, H200
+    {"sm_100a", 10, 0, true, false, true, true, kMeasuredOnH100}, // B200 (tcgen05 MMA, not wgmma)
 };
 
 llvm::ArrayRef<CudaArch> supportedCudaArchs() { return kArchs; }

@@ -56,6 +56,10 @@ struct CudaArch {
   bool fp8TensorCores;   ///< e4m3 MMA (sm_89 and later)
   bool warpGroupMma;     ///< wgmma (sm_90a only)
   bool tensorMemoryAccelerator; ///< TMA bulk copies (sm_90 and later)
+  /// griddepcontrol (sm_90 and later): the plan lets the runtime launch each
+  /// kernel while its predecessor finishes (every kernel begins with
+  /// awaitPrecedingKernels()).
+  bool dependentLaunches;
   KernelTuning tuning;
 };
 

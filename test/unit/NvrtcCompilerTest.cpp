@@ -30,6 +30,56 @@ TEST(NvrtcCompiler, EmbedsEveryKernelTemplate) {
             paths.end());
 }
 
+/// The body of the kernel whose `__global__` is at `at`: what follows the
+/// first `{` outside parentheses (the launch bounds and the parameter list).
+llvm::StringRef kernelBody(llvm::StringRef source, size_t at) {
+  int depth = 0;
+  for (size_t i = at; i < source.size(); ++i) {
+    char c = source[i];
+    if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
+    else if (c == '{' && depth == 0)
+      return source.drop_front(i + 1);
+  }
+  return {};
+}
+
+/// `body` without leading blanks and // comment lines.
+llvm::StringRef firstStatement(llvm::StringRef body) {
+  for (;;) {
+    body = body.ltrim();
+    if (!body.starts_with("//"))
+      return body;
+    body = body.drop_until([](char c) { return c == '\n'; });
+  }
+}
+
+// dsv3-run launches sm_90 plans' kernels with programmatic stream
+// serialization: a kernel that touched memory, or whose blocks all returned,
+// before waiting for its predecessor would race with it (common.cuh says why).
+TEST(NvrtcCompiler, EveryKernelFirstAwaitsPrecedingKernels) {
+  int kernels = 0;
+  for (const EmbeddedSource &file : embeddedKernelSources()) {
+    llvm::StringRef source(file.contents);
+    for (size_t at = source.find("__global__"); at != llvm::StringRef::npos;
+         at = source.find("__global__", at + 1)) {
+      size_t lineStart = source.rfind('\n', at);
+      lineStart = lineStart == llvm::StringRef::npos ? 0 : lineStart + 1;
+      if (source.slice(lineStart, at).contains("//"))
+        continue; // a comment that names __global__
+      ++kernels;
+      llvm::StringRef body = kernelBody(source, at);
+      llvm::StringRef head = source.slice(at, source.size() - body.size());
+      EXPECT_TRUE(firstStatement(body).starts_with("awaitPrecedingKernels();"))
+          << file.path << ": the kernel `" << head.take_front(160).str()
+          << "` must begin with awaitPrecedingKernels();";
+    }
+  }
+  EXPECT_GT(kernels, 30);
+}
+
 TEST(NvrtcCompiler, ReportsTheLogOfAFailedCompilation) {
   auto module = compileCudaModule(
       "#include \"targets/cuda/kernels/common.cuh\"\n"

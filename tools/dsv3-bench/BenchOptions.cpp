@@ -68,6 +68,11 @@ OPTIONS:
                          default, as in dsv3-run, steps of at most the plan's
                          max_sequences tokens, the decode workloads, are
                          captured once as CUDA graphs and replayed)
+  --no-dependent-launches
+                         each kernel starts only once the previous one has
+                         finished (by default, as in dsv3-run, plans for sm_90
+                         and later launch each kernel to overlap the previous
+                         one's tail)
   --cost-only            print what each workload's floor counts (bytes and
                          FLOPs, from the plan alone) and stop; needs no GPU
   --help                 this text
@@ -112,6 +117,10 @@ Status parseBenchOptions(int argc, const char *const *argv,
     }
     if (name == "--no-cuda-graphs") {
       options.cudaGraphs = false;
+      continue;
+    }
+    if (name == "--no-dependent-launches") {
+      options.dependentLaunches = false;
       continue;
     }
     if (name == "--cost-only") {

@@ -26,6 +26,7 @@ struct BenchOptions {
   int64_t gemmSize = 8192;
   bool measureGemmPeaks = true;
   bool cudaGraphs = true;     ///< decode steps replayed as CUDA graphs
+  bool dependentLaunches = true; ///< kernels overlap their predecessors' tails
   bool costOnly = false;      ///< print the floors' bytes and FLOPs, no GPU
 };
 

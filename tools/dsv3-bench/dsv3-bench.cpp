@@ -317,7 +317,11 @@ Status run(const bench::BenchOptions &options) {
                                     ? "steps of at most max_sequences tokens "
                                       "replayed as CUDA graphs (captured in "
                                       "the warm-up)"
-                                    : "no CUDA graphs (--no-cuda-graphs)");
+                                    : "no CUDA graphs (--no-cuda-graphs)") +
+                    (!plan.target()->dependent_launches() ? ""
+                     : options.dependentLaunches
+                         ? "; kernels launched to overlap their predecessors' tails"
+                         : "; no dependent launches (--no-dependent-launches)");
   progress("{}; {}", runInfo.device, runInfo.driver);
 
   DSV3_ASSIGN_OR_RETURN(std::unique_ptr<bench::RandomFiller> filler,
@@ -367,6 +371,7 @@ Status run(const bench::BenchOptions &options) {
   executorOptions.maxPagesPerSequence = widestSequence;
   if (!options.cudaGraphs)
     executorOptions.cudaGraphMaxTokens = 0;
+  executorOptions.dependentLaunches = options.dependentLaunches;
   DSV3_ASSIGN_OR_RETURN(
       std::unique_ptr<exec::Executor> executor,
       exec::Executor::create(*device, plan, weights, cache, executorOptions));

@@ -62,8 +62,8 @@ SERVER (--serve only):
   With --serve, --max-new-tokens N sets the context of one request: prompt
   plus max_tokens at most the plan's max_tokens + N; --seed S is the seed of
   requests that give none; --kv-pages defaults to max_sequences contexts;
-  --tokenizer, --device, --sync-each-launch and --no-cuda-graphs work as
-  usual. The other TEXT
+  --tokenizer, --device, --sync-each-launch, --no-cuda-graphs and
+  --no-dependent-launches work as usual. The other TEXT
   and SAMPLING options are per request and not accepted.
 
 TEXT:
@@ -120,6 +120,10 @@ OTHER:
   --no-cuda-graphs        queue every kernel of every step one by one (by
                           default steps of at most max_sequences tokens are
                           captured once per size as CUDA graphs and replayed)
+  --no-dependent-launches each kernel starts only once the previous one has
+                          finished (by default, on plans for sm_90 and later,
+                          its blocks start while the previous kernel's last
+                          ones finish, and wait for it on the GPU)
   --help                  this text
 
 Progress and timings go to stderr; each error is one line naming the thing at
@@ -204,7 +208,7 @@ Status checkServeOptions(const RunOptions &options,
   static const char *const kServeAccepts[] = {
       "--serve",  "--tokenizer", "--max-new-tokens",   "--seed",
       "--kv-pages", "--device",  "--sync-each-launch", "--host",
-      "--port",   "--api-key",   "--model-name", "--no-cuda-graphs"};
+      "--port",   "--api-key",   "--model-name", "--no-cuda-graphs", "--no-dependent-launches"};
   const bool serve = options.mode == InputMode::Serve;
   for (std::string_view name : given) {
     const bool serverOnly = std::find(std::begin(kServerOnly),
@@ -228,7 +232,8 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
   std::vector<std::string_view> given; ///< option names, in order
   static const char *const kFlags[] = {"--sync-each-launch", "--interactive",
                                        "--raw", "--ignore-eos", "--serve",
-                                       "--no-cuda-graphs"};
+                                       "--no-cuda-graphs",
+                                       "--no-dependent-launches"};
   static const char *const kValued[] = {
       "--prompt-ids",        "--prompt",          "--input-file",
       "--tokenizer",         "--system",          "--stop",
@@ -257,6 +262,8 @@ Status parseRunOptions(int argc, char **argv, RunOptions &options, bool &help) {
         options.syncEachLaunch = true;
       else if (name == "--no-cuda-graphs")
         options.cudaGraphs = false;
+      else if (name == "--no-dependent-launches")
+        options.dependentLaunches = false;
       else if (name == "--interactive")
         DSV3_RETURN_IF_ERROR(setMode(options, InputMode::Interactive, name));
       else if (name == "--raw")

@@ -41,6 +41,7 @@ struct RunOptions {
   int device = 0;
   bool syncEachLaunch = false;
   bool cudaGraphs = true;
+  bool dependentLaunches = true;
 
   // --serve (requests come over HTTP; see docs/serving.md).
   std::string host = "127.0.0.1";

@@ -33,6 +33,7 @@ Status serve(generate::Engine &engine, const Tokenizer &tokenizer,
   start.samplerCountRows = limits.maxSequences;
   start.synchronizeEachLaunch = options.syncEachLaunch;
   start.cudaGraphs = options.cudaGraphs;
+  start.dependentLaunches = options.dependentLaunches;
   DSV3_RETURN_IF_ERROR(engine.start(start));
   std::fprintf(stderr, "dsv3-run: %s\n", engine.deviceSummary().c_str());
 

@@ -314,6 +314,7 @@ Status runDsv3(const RunOptions &options) {
   start.samplerCountRows = base.sampling.penalized() ? largestBatch : 0;
   start.synchronizeEachLaunch = options.syncEachLaunch;
   start.cudaGraphs = options.cudaGraphs;
+  start.dependentLaunches = options.dependentLaunches;
   // Every request is checked before the GPU is.
   int64_t promptTokens = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
