@@ -546,6 +546,7 @@ template <int N, int K, int TILE_M, int TILE_N, typename OutT>
 __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
     fp8_wgmma_gemm(const fp8 *a, const float *a_scales, const fp8 *b, const float *b_scales,
                    OutT *c, int M) {
+  awaitPrecedingKernels();
   extern __shared__ __align__(1024) unsigned char wgmmaShared[];
   wgmma_detail::checkSharedBytes<TILE_M, TILE_N>();
   wgmma_detail::DenseTiles<N, TILE_M, TILE_N> tiles{M};
@@ -568,6 +569,7 @@ __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
     fp8_wgmma_grouped_gemm(const fp8 *a, const float *a_scales, const int *a_rows,
                            const fp8 *b, const float *b_scales, const int *expert_offsets,
                            OutT *c, int R) {
+  awaitPrecedingKernels();
   extern __shared__ __align__(1024) unsigned char wgmmaShared[];
   wgmma_detail::checkSharedBytes<TILE_M, TILE_N>();
   __shared__ int offsets[NUM_EXPERTS + 1];
