@@ -60,28 +60,36 @@ for case in "${cases[@]}"; do
   python3 "$root/test/gpu/e2e/compare.py" --name "$label" \
       --reference "$work/ref-$name-$dtype.npz" --ours "$work/ours-$name-$dtype" \
       --tolerance "$tolerance" --results "$results" || status=1
-  # Decode steps replay CUDA graphs; the same generation with every launch
-  # queued one by one must give the same logits, bit for bit.
-  graphs_vs_eager() {
+  # Decode steps replay CUDA graphs and kernels start under their
+  # predecessors' tails (dependent launches): the same generation with every
+  # launch queued one by one, and with plain launches, must give the same
+  # logits, bit for bit (a kernel racing its predecessor would not).
+  same_logits_run() {
     "$carry/bin/dsv3-run" "$plan" "$ckpt" --prompt-ids 1,2,3 --prompt-ids 5,6,7,8,9,10 \
         --prompt-ids 4 --max-new-tokens 70 --logits-out "$work/logits-$1.npy" "${@:2}" \
         > "$work/ids-$1.txt" 2>> "$work/graphs.log"
   }
-  if graphs_vs_eager graphs && graphs_vs_eager eager --no-cuda-graphs; then
+  if same_logits_run default && same_logits_run eager --no-cuda-graphs &&
+     same_logits_run plain --no-dependent-launches; then
     python3 - "$work" "$label" "$results" <<'PY' || status=1
 import json, sys
 import numpy as np
 work, label, results = sys.argv[1:]
-graphs, eager = np.load(f"{work}/logits-graphs.npy"), np.load(f"{work}/logits-eager.npy")
-same = graphs.shape == eager.shape and np.array_equal(graphs, eager, equal_nan=False)
-differing = int((graphs != eager).sum()) if graphs.shape == eager.shape else -1
-with open(results, "a") as out:
-    out.write(json.dumps({"config": label, "check": "CUDA graphs vs eager: logits differing",
-                          "value": differing, "limit": 0, "ok": bool(same)}) + "\n")
-sys.exit(0 if same else 1)
+default = np.load(f"{work}/logits-default.npy")
+ok = True
+for variant, check in (("eager", "CUDA graphs vs eager: logits differing"),
+                       ("plain", "dependent vs plain launches: logits differing")):
+    other = np.load(f"{work}/logits-{variant}.npy")
+    same = default.shape == other.shape and np.array_equal(default, other, equal_nan=False)
+    differing = int((default != other).sum()) if default.shape == other.shape else -1
+    ok = ok and same
+    with open(results, "a") as out:
+        out.write(json.dumps({"config": label, "check": check, "value": differing,
+                              "limit": 0, "ok": bool(same)}) + "\n")
+sys.exit(0 if ok else 1)
 PY
   else
-    echo "  dsv3-run with or without CUDA graphs failed: $(tail -3 "$work/graphs.log")"; status=1
+    echo "  dsv3-run with graphs, without, or with plain launches failed: $(tail -3 "$work/graphs.log")"; status=1
   fi
   if [ "$dtype" = fp8act ]; then
     # The same FP8 run against a reference that quantizes activations as
