@@ -166,6 +166,33 @@ unsigned mlaDecodeSharedBytes(int64_t group, int64_t lora, int64_t rope) {
                                (2 * keyGroups + 2) * group * 4);
 }
 
+/// A tile of mla_absorb.cuh's tensor-core kernels: BM tokens of a head over
+/// columnBlocks blocks, a `stages`-deep pipeline.
+struct AbsorbTile {
+  int64_t bm, columnBlocks, stages;
+};
+
+/// mla_absorb.cuh's mmaTileN: the columns a block covers at a time.
+int64_t absorbChunk(int64_t n) { return n % 128 == 0 ? 128 : n % 64 == 0 ? 64 : 32; }
+
+/// mla_absorb.cuh's mmaTileFits for N output columns, and K in whole steps.
+bool absorbTileFits(const AbsorbTile &tile, int64_t n, int64_t k) {
+  int64_t perBlock = n / tile.columnBlocks;
+  int64_t warpsN = tile.bm >= 64 ? 2 : 8;
+  return n % tile.columnBlocks == 0 && perBlock % 32 == 0 &&
+         absorbChunk(perBlock) / warpsN % 16 == 0 && k % 32 == 0;
+}
+
+/// mla_absorb.cuh's mmaSharedBytes: the activation tile (whole when a block
+/// has several column chunks, else pipelined) and the weight stages.
+int64_t absorbSharedBytes(const AbsorbTile &tile, int64_t n, int64_t k, int64_t inBytes,
+                          bool kContiguous) {
+  int64_t perBlock = n / tile.columnBlocks, chunk = absorbChunk(perBlock);
+  int64_t activation = perBlock > chunk ? tile.bm * (k + 8) : tile.stages * tile.bm * (32 + 8);
+  int64_t weight = kContiguous ? chunk * (32 + 8) : 32 * (chunk + 8);
+  return activation * inBytes + tile.stages * weight * 2;
+}
+
 /// fp8_wgmma_gemm.cuh's tiles (sm_90a, rows above the skinny bound),
 /// measured with fp8_wgmma_test on an H100 (docs/PERF.md): dense products
 /// 256 x 128 outputs per block (the fastest, or within run-to-run noise, on
@@ -303,6 +330,47 @@ private:
         {{groupedSmallTile(), tuning.tensorCoreSmallMaxRowsPerExpert * experts},
          {groupedMidTile(weightBytes), tuning.tensorCoreMidMaxRowsPerExpert * experts},
          {groupedLargeTile(weightBytes), 0}});
+  }
+
+  /// mla_absorb.cuh's tensor-core launches of one absorbed product (N output
+  /// columns over K, per head) after the launches guarded by `bounds` so far:
+  /// tiles[i].first up to tiles[i].second tokens, the last for all above. A
+  /// tile drops stages to fit the target's shared memory; one the shape does
+  /// not fit, or whose range is empty, passes its tokens on to the next.
+  LogicalResult absorbLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params,
+                               int64_t heads, int64_t n, int64_t k, int64_t inBytes,
+                               bool kContiguous, SizeExpr tokens,
+                               const std::vector<KernelArg> &args,
+                               SmallVector<int64_t> bounds,
+                               ArrayRef<std::pair<AbsorbTile, int64_t>> tiles) {
+    SmallVector<std::pair<AbsorbTile, int64_t>> fitting;
+    for (auto [tile, maxTokens] : tiles) {
+      while (tile.stages > 2 &&
+             absorbSharedBytes(tile, n, k, inBytes, kContiguous) > tuning.tensorCoreMaxSharedBytes)
+        --tile.stages;
+      int64_t below = !fitting.empty() ? fitting.back().second : bounds.empty() ? 0 : bounds.back();
+      if (absorbTileFits(tile, n, k) &&
+          absorbSharedBytes(tile, n, k, inBytes, kContiguous) <= tuning.tensorCoreMaxSharedBytes &&
+          maxTokens > below)
+        fitting.push_back({tile, maxTokens});
+    }
+    if (fitting.empty())
+      return op->emitOpError() << "has no " << kernel << " tile for " << n << " columns over "
+                               << k << " (mla_absorb.cuh needs multiples of 32)";
+    for (size_t i = 0; i < fitting.size(); ++i) {
+      const AbsorbTile &tile = fitting[i].first;
+      SmallVector<std::string> all(params.begin(), params.end());
+      all.append({std::to_string(tile.bm), std::to_string(tile.columnBlocks),
+                  std::to_string(tile.stages)});
+      launch(op, kernel, all, {constDim(tile.columnBlocks), dim(tokens, tile.bm), constDim(heads)},
+             256, args,
+             static_cast<unsigned>(absorbSharedBytes(tile, n, k, inBytes, kContiguous)));
+      if (i + 1 < fitting.size())
+        bounds.push_back(fitting[i].second);
+    }
+    if (!bounds.empty())
+      splitAt(tokens, bounds);
+    return success();
   }
 
   FailureOr<KernelArg> buffer(Value v);
@@ -706,17 +774,28 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     floatArg(rope.getRopeScale().convertToDouble()), intArg(t)});
             return success();
           })
-          .Case([&](MlaAbsorbQOp absorb) {
+          .Case([&](MlaAbsorbQOp absorb) -> LogicalResult {
+            // mla_absorb.cuh on tensor cores, by step size (KernelTuning):
+            // 16-token tiles over 4 column blocks per head with the whole
+            // weight slice in flight (decode), 64-token tiles over 4 column
+            // blocks, 128-token tiles that load their query rows once.
             MlaShapeAttr s = absorb.getShape();
             SizeExpr t = rowsOf(absorb.getQ());
-            launch(op, "mla_q_absorb",
-                   {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
-                    str(s.getVHeadDim()), str(s.getKvLoraRank()), elementTypeName(absorb.getQ()),
-                    elementTypeName(absorb.getResult())},
-                   {dim(t, 16), constDim(s.getHeads()), one}, 256,
-                   {buf(absorb.getQ()), buf(absorb.getKvB()), buf(absorb.getResult()),
-                    intArg(t)});
-            return success();
+            if ((s.getQkNopeHeadDim() + s.getQkRopeHeadDim()) % 8 != 0)
+              return op->emitOpError("needs 16-byte query rows (nope + rope a multiple of 8)");
+            return absorbLaunches(
+                op, "mla_q_absorb_mma",
+                {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
+                 str(s.getVHeadDim()), str(s.getKvLoraRank()), elementTypeName(absorb.getQ()),
+                 elementTypeName(absorb.getResult())},
+                s.getHeads(), s.getKvLoraRank(), s.getQkNopeHeadDim(),
+                tensorOf(absorb.getQ()).getElementType().isF32() ? 4 : 2, /*kContiguous=*/false,
+                t,
+                {buf(absorb.getQ()), buf(absorb.getKvB()), buf(absorb.getResult()), intArg(t)},
+                {},
+                {{{16, 4, 4}, tuning.absorbSmallMaxTokens},
+                 {{64, 4, 3}, tuning.absorbMidMaxTokens},
+                 {{128, 1, 3}, std::numeric_limits<int64_t>::max()}});
           })
           .Case([&](KvWriteOp write) {
             MlaShapeAttr s = write.getShape();
@@ -803,16 +882,29 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             guardLast(1, t, splitMax + 1, std::numeric_limits<int64_t>::max());
             return success();
           })
-          .Case([&](MlaAbsorbOutOp absorb) {
+          .Case([&](MlaAbsorbOutOp absorb) -> LogicalResult {
+            // mla_absorb.cuh by step size (KernelTuning): the fp32 stream
+            // kernel for a token or a few, then tensor cores: 16-token tiles
+            // 8 stages deep, 128-token tiles (prefill).
             MlaShapeAttr s = absorb.getShape();
             SizeExpr t = rowsOf(absorb.getLatent());
-            launch(op, "mla_out_absorb",
-                   {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getVHeadDim()),
-                    str(s.getKvLoraRank()), elementTypeName(absorb.getLatent())},
-                   {dim(t, 16), constDim(s.getHeads()), one}, 256,
-                   {buf(absorb.getLatent()), buf(absorb.getKvB()), buf(absorb.getResult()),
-                    intArg(t)});
-            return success();
+            int64_t heads = s.getHeads(), v = s.getVHeadDim(), lora = s.getKvLoraRank();
+            std::vector<std::string> params = {str(heads), str(s.getQkNopeHeadDim()), str(v),
+                                               str(lora), elementTypeName(absorb.getLatent())};
+            std::vector<KernelArg> args = {buf(absorb.getLatent()), buf(absorb.getKvB()),
+                                           buf(absorb.getResult()), intArg(t)};
+            SmallVector<int64_t> bounds;
+            if (tuning.absorbStreamMaxTokens > 0 && v % 16 == 0 && lora % 8 == 0) {
+              launch(op, "mla_out_absorb_stream", params,
+                     {constDim(v / 16), constDim(heads), dim(t, 16)}, 128, args);
+              bounds.push_back(tuning.absorbStreamMaxTokens);
+            }
+            return absorbLaunches(
+                op, "mla_out_absorb_mma", params, heads, v, lora,
+                tensorOf(absorb.getLatent()).getElementType().isF32() ? 4 : 2,
+                /*kContiguous=*/true, t, args, bounds,
+                {{{16, 1, 8}, tuning.absorbSmallMaxTokens},
+                 {{128, 1, 3}, std::numeric_limits<int64_t>::max()}});
           })
           .Case([&](MoeRouteOp route) {
             RoutingAttr r = route.getRouting();

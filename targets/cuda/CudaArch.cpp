@@ -11,13 +11,19 @@ namespace dsv3 {
 // M = 1..4; 132 SMs; MLA attention by mla_decode_test at 1..128 tokens over
 // contexts of 1024: 16 heads per block split over 16 blocks per head group
 // fastest up to 8 tokens, 64 heads split over 66 up to 32, one block per
-// token and 64 heads from 48); the other targets use the same bounds until
+// token and 64 heads from 48; MLA's absorptions by mla_absorb_test at 1..8192
+// tokens: the output's stream kernel fastest up to 2 of the measured sizes,
+// 16-token tiles from 7 to 16, the query's 64-token tiles up to 1024 and
+// 128-token tiles at 8192); the other targets use the same bounds until
 // they are measured on their own hardware.
 static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
                                                  /*skinnyMaxRoutedRows=*/32,
                                                  /*attentionSmallMaxTokens=*/8,
                                                  /*attentionSplitMaxTokens=*/32,
                                                  /*attentionSplitBlocks=*/132,
+                                                 /*absorbStreamMaxTokens=*/4,
+                                                 /*absorbSmallMaxTokens=*/16,
+                                                 /*absorbMidMaxTokens=*/1024,
                                                  /*skinnyMinBlocks=*/264,
                                                  /*tensorCoreSmallMaxRows=*/64,
                                                  /*tensorCoreMidMaxRows=*/256,

@@ -28,6 +28,15 @@ struct KernelTuning {
   /// Blocks of a split attention launch, all head groups together (one per
   /// SM: a block takes most of an SM's shared memory).
   int64_t attentionSplitBlocks;
+  /// MLA's absorbed products (mla_absorb.cuh): the output absorption runs
+  /// its fp32 stream kernel for steps of at most absorbStreamMaxTokens
+  /// tokens; both run 16-token tensor-core tiles up to absorbSmallMaxTokens,
+  /// the query absorption 64-token tiles over column blocks up to
+  /// absorbMidMaxTokens, and 128-token tiles above (measured on an H100 by
+  /// mla_absorb_test, docs/kernels-mla.md).
+  int64_t absorbStreamMaxTokens;
+  int64_t absorbSmallMaxTokens;
+  int64_t absorbMidMaxTokens;
   /// Skinny GEMMs give each warp group one column instead of two when two
   /// would leave fewer blocks than this (two per SM keeps the GPU busy).
   int64_t skinnyMinBlocks;

@@ -5,10 +5,14 @@
 // attn_impl="absorb"), for prefill and decode alike. Per layer:
 //
 //   mla_rope_q     q[t, h, NOPE:]  <- rope(q[t, h, NOPE:], positions[t])
-//   mla_q_absorb   q_lat[t, h, :]   = q[t, h, :NOPE] . W_UK[h]        (KV_LORA)
+//   q absorption   q_lat[t, h, :]   = q[t, h, :NOPE] . W_UK[h]        (KV_LORA)
 //   mla_kv_write   cache[slot(t)]   = [rms_norm(kv_a[t, :KV_LORA]), rope(kv_a[t, KV_LORA:])]
 //   mla_attention  out_lat[t, h, :] = softmax_j(scale (q_lat.c_j + q_pe.k_pe_j)) c_j
-//   mla_out_absorb out[t, h, :]     = W_UV[h] . out_lat[t, h, :]      (V)
+//   out absorption out[t, h, :]     = W_UV[h] . out_lat[t, h, :]      (V)
+//
+// The two absorptions are mla_absorb.cuh's kernels (tensor cores for many
+// tokens, weight streaming for few); mla_decode.cuh has the tensor-core
+// attention.
 //
 // kv_b (bf16, as the loader dequantizes it) is [HEADS (NOPE + V), KV_LORA]:
 // rows h (NOPE + V) + n, n < NOPE, are W_UK[h]; the V rows after them W_UV[h].
@@ -90,8 +94,6 @@ template <int HEADS> struct AttentionHeads {
 
 inline constexpr int kRopeThreads = 128;
 inline constexpr int kKvWriteThreads = norm_detail::kThreads; // 128
-inline constexpr int kAbsorbThreads = 256;
-inline constexpr int kAbsorbTokens = 16;
 inline constexpr int kAttentionThreads = 256;
 inline constexpr int kKeysPerTile = 16;
 inline constexpr float kLog2e = 1.4426950408889634f;
@@ -118,85 +120,6 @@ __global__ void __launch_bounds__(mla_detail::kRopeThreads)
   for (int p = threadIdx.x; p < HEADS * kPairs; p += blockDim.x) {
     int head = p / kPairs, i = p % kPairs;
     mla_detail::rotatePair(row + head * (NOPE + ROPE) + NOPE + 2 * i, cosines[i], sines[i]);
-  }
-}
-
-/// Query absorption: q_lat[t, h, c] = sum_{n < NOPE} q[t, h (NOPE + ROPE) + n] *
-/// kv_b[h (NOPE + V) + n, c], fp32 accumulation; q (QT) and q_lat (OutT,
-/// [T, HEADS, KV_LORA]) are bf16 or float. Block (x, h) handles tokens 16 x .. 16 x + 15 of head
-/// h: it stages their NOPE query values in shared memory and streams W_UK[h]
-/// once, each thread owning a pair of latent columns for all 16 tokens.
-/// Launch: grid = (ceilDiv(T, 16), HEADS, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int HEADS, int NOPE, int ROPE, int V, int KV_LORA, typename QT = bf16,
-          typename OutT = bf16>
-__global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
-    mla_q_absorb(const QT *q, const bf16 *kv_b, OutT *q_lat, int T) {
-  using namespace mla_detail;
-  static_assert(KV_LORA % 2 == 0, "columns are read in pairs");
-  constexpr int kTokens = kAbsorbTokens;
-  constexpr int kWords = KV_LORA / 2;
-  constexpr int kWordsPerThread = ceilDiv(kWords, kAbsorbThreads);
-  static_assert(NOPE * kTokens * 4 <= 40 * 1024, "query tile must fit in static shared memory");
-  // Transposed, so that one 16-byte broadcast read gives 4 tokens' values.
-  __shared__ __align__(16) float queryTile[NOPE][kTokens];
-
-  int firstToken = blockIdx.x * kTokens, head = blockIdx.y;
-  for (int e = threadIdx.x; e < kTokens * NOPE; e += kAbsorbThreads) {
-    int token = e / NOPE, n = e % NOPE;
-    float v = 0.0f;
-    if (firstToken + token < T)
-      v = toFloat(q[static_cast<long long>(firstToken + token) * HEADS * (NOPE + ROPE) +
-                    head * (NOPE + ROPE) + n]);
-    queryTile[n][token] = v;
-  }
-  __syncthreads();
-
-  const unsigned *weightRows = reinterpret_cast<const unsigned *>(
-      kv_b + static_cast<long long>(head) * (NOPE + V) * KV_LORA);
-  // A decode step has fewer tokens than the tile: skip the empty ones.
-  const int validTokens = T - firstToken < kTokens ? T - firstToken : kTokens;
-  float acc[kWordsPerThread][kTokens][2];
-#pragma unroll
-  for (int k = 0; k < kWordsPerThread; ++k)
-#pragma unroll
-    for (int j = 0; j < kTokens; ++j)
-      acc[k][j][0] = acc[k][j][1] = 0.0f;
-
-#pragma unroll 8
-  for (int n = 0; n < NOPE; ++n) {
-    float tokenValues[kTokens];
-#pragma unroll
-    for (int j = 0; j < kTokens; j += 4) {
-      float4 v4 = *reinterpret_cast<const float4 *>(&queryTile[n][j]);
-      tokenValues[j] = v4.x, tokenValues[j + 1] = v4.y;
-      tokenValues[j + 2] = v4.z, tokenValues[j + 3] = v4.w;
-    }
-#pragma unroll
-    for (int k = 0; k < kWordsPerThread; ++k) {
-      int word = threadIdx.x + k * kAbsorbThreads;
-      if (word < kWords) {
-        float2 w = unpackPair(weightRows[n * kWords + word]);
-#pragma unroll
-        for (int j = 0; j < kTokens; ++j) {
-          if (j < validTokens) {
-            acc[k][j][0] += tokenValues[j] * w.x;
-            acc[k][j][1] += tokenValues[j] * w.y;
-          }
-        }
-      }
-    }
-  }
-
-#pragma unroll
-  for (int k = 0; k < kWordsPerThread; ++k) {
-    int word = threadIdx.x + k * kAbsorbThreads;
-#pragma unroll
-    for (int j = 0; j < kTokens; ++j) {
-      if (word < kWords && firstToken + j < T)
-        storePair(q_lat + (static_cast<long long>(firstToken + j) * HEADS + head) * KV_LORA +
-                      2 * word,
-                  make_float2(acc[k][j][0], acc[k][j][1]));
-    }
   }
 }
 
@@ -421,69 +344,6 @@ __global__ void __launch_bounds__(mla_detail::kAttentionThreads)
                   make_float2(acc[k][g][0] * inverse, acc[k][g][1] * inverse));
       }
     }
-  }
-}
-
-/// Output absorption: out[t, h V + v] = sum_c out_lat[t, h, c] *
-/// kv_b[h (NOPE + V) + NOPE + v, c], fp32 accumulation, bf16 out [T, HEADS V]
-/// (o_proj's input); out_lat is bf16 or float.
-/// Block (x, h) handles tokens 16 x .. 16 x + 15 of head h: their latent rows
-/// are staged in shared memory (fp32); warp w computes output columns v = w,
-/// w + 8, ..., its lanes splitting each W_UV row (coalesced) and reducing with
-/// shuffles.
-/// Launch: grid = (ceilDiv(T, 16), HEADS, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
-template <int HEADS, int NOPE, int V, int KV_LORA, typename InT = bf16>
-__global__ void __launch_bounds__(mla_detail::kAbsorbThreads)
-    mla_out_absorb(const InT *out_lat, const bf16 *kv_b, bf16 *out, int T) {
-  using namespace mla_detail;
-  constexpr int kTokens = kAbsorbTokens;
-  constexpr int kWarps = kAbsorbThreads / 32;
-  static_assert(KV_LORA % 64 == 0, "each lane reads whole bf16 pairs of every row");
-  constexpr int kWords = KV_LORA / 2;
-  constexpr int kWordsPerLane = kWords / 32;
-  static_assert(kTokens * KV_LORA * 4 <= 40 * 1024, "latent tile must fit in static shared memory");
-  __shared__ __align__(16) float latentTile[kTokens][KV_LORA];
-
-  int firstToken = blockIdx.x * kTokens, head = blockIdx.y;
-  for (int e = threadIdx.x; e < kTokens * kWords; e += kAbsorbThreads) {
-    int token = e / kWords, word = e % kWords;
-    float2 v = make_float2(0.0f, 0.0f);
-    if (firstToken + token < T)
-      v = loadPair(out_lat + (static_cast<long long>(firstToken + token) * HEADS + head) * KV_LORA +
-                   2 * word);
-    *reinterpret_cast<float2 *>(&latentTile[token][2 * word]) = v;
-  }
-  __syncthreads();
-
-  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const unsigned *valueRows = reinterpret_cast<const unsigned *>(
-      kv_b + (static_cast<long long>(head) * (NOPE + V) + NOPE) * KV_LORA);
-  // Each token costs a warp reduction per output column: a decode step's one
-  // token must not pay for the tile's sixteen.
-  const int validTokens = T - firstToken < kTokens ? T - firstToken : kTokens;
-  for (int v = warp; v < V; v += kWarps) {
-    float2 weights[kWordsPerLane];
-#pragma unroll
-    for (int k = 0; k < kWordsPerLane; ++k)
-      weights[k] = unpackPair(valueRows[static_cast<long long>(v) * kWords + lane + 32 * k]);
-    float mine = 0.0f; // lane j keeps token j's sum
-#pragma unroll
-    for (int j = 0; j < kTokens; ++j) {
-      if (j >= validTokens)
-        break;
-      float partial = 0.0f;
-#pragma unroll
-      for (int k = 0; k < kWordsPerLane; ++k) {
-        float2 l2 = *reinterpret_cast<const float2 *>(&latentTile[j][2 * (lane + 32 * k)]);
-        partial += l2.x * weights[k].x + l2.y * weights[k].y;
-      }
-      partial = warpSum(partial);
-      if (lane == j)
-        mine = partial;
-    }
-    if (lane < kTokens && firstToken + lane < T)
-      out[static_cast<long long>(firstToken + lane) * HEADS * V + head * V + v] =
-          __float2bfloat16(mine);
   }
 }
 
