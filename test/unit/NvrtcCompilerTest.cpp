@@ -147,6 +147,7 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::bf16_grouped_skinny_gemm<7168, 2048, 256, 2, 2, float>",
       "dsv3k::fp8_skinny_gemm<24576, 1536, 128, 128, 1, 2, float>",
       "dsv3k::fp8_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 1, 2, float>",
+      "dsv3k::fp8_wgmma_swapab_grouped_gemm<2048, 7168, 256, 64, 2, float>",
       "dsv3k::mla_rope_q<128, 128, 64>",
       "dsv3k::mla_q_absorb_mma<128, 128, 64, 128, 512>",
       "dsv3k::mla_kv_write<512, 64, 64>",
