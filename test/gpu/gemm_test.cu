@@ -127,8 +127,25 @@ std::vector<Timing> &timings() {
   return all;
 }
 
-/// Grid width of a skinny kernel: blocks of 8 / SPLIT * COLS columns.
+/// Blocks of the GPU whose tiles stream through the grouped skinny kernels'
+/// shared-memory ring (RING, sm_90): three per SM of an H100; main() lowers
+/// it to make blocks wrap around their ring several times.
+constexpr int kSkinnyRingBlocks = 3 * 132;
+int skinnyRingBlocks = kSkinnyRingBlocks;
+
+/// Grid width of a dense skinny kernel: one block per tile of 8 / SPLIT *
+/// COLS columns.
 int skinnyBlocks(int N, int split, int cols) { return dsv3k::ceilDiv(N, 8 / split * cols); }
+/// The grouped kernels' grid width (their grid has a row per routed row):
+/// with RING, where the tiles fit the ring, the ring blocks of the GPU
+/// shared by the 8 routed rows of one token (dsv3c's
+/// KernelTuning::skinnyRingBlocksPerRow), else one block per tile.
+template <typename TB, int K, int SPLIT, int COLS, bool RING> int skinnyGroupedBlocks(int N) {
+  int tiles = dsv3k::ceilDiv(N, 8 / SPLIT * COLS);
+  return RING && dsv3k::skinny_detail::ringFits<TB, K, SPLIT, COLS>()
+             ? std::min(tiles, dsv3k::ceilDiv(skinnyRingBlocks, 8))
+             : tiles;
+}
 
 /// Median of 11 timed launches (after the checked one), each after L2 was
 /// flushed.
@@ -143,6 +160,16 @@ void timeLaunches(const std::string &kernel, const std::string &shape, double fl
 /// tiles, or skinny_gemm.cuh's few-row kernels (same arguments, same results).
 enum class Family { kTiles, kSkinny };
 const char *familyPrefix(Family family) { return family == Family::kSkinny ? "skinny " : ""; }
+
+/// A skinny kernel's SPLIT and COLS, for the timing table.
+std::string variant(Family family, int split, int cols) {
+  if (family != Family::kSkinny)
+    return "";
+  std::string text = " split=" + std::to_string(split) + " cols=" + std::to_string(cols);
+  if (skinnyRingBlocks != kSkinnyRingBlocks)
+    text += " grid<=" + std::to_string(skinnyRingBlocks);
+  return text;
+}
 
 std::string gemmShape(int N, int K, int M) {
   return std::to_string(N) + "x" + std::to_string(K) + " M=" + std::to_string(M);
@@ -186,9 +213,10 @@ void testFp8Gemm(int M, bool timed = false, Family family = Family::kTiles) {
     referenceScaledRow(&a[static_cast<size_t>(rows[i]) * K], &aScales[rows[i] * kBlocksK], b.data(),
                     bScales.data(), N, K, &ref[i * N]);
   std::string name = std::string(familyPrefix(family)) + "fp8_gemm " + outName<OutT>();
-  compareRows(name, gemmShape(N, K, M), c, N, rows, ref);
+  compareRows(name, gemmShape(N, K, M) + variant(family, SPLIT, COLS), c, N, rows, ref);
   if (timed)
-    timeLaunches(name, gemmShape(N, K, M), 2.0 * M * N * K, 1.0 * N * K, launch);
+    timeLaunches(name, gemmShape(N, K, M) + variant(family, SPLIT, COLS), 2.0 * M * N * K,
+                 1.0 * N * K, launch);
 }
 
 /// One DeepSeek-V3 projection at every M of the task.
@@ -241,7 +269,8 @@ void testW8A16Gemm(int M, int lda, bool timed = false, Family family = Family::k
     referenceScaledRow(&a[static_cast<size_t>(rows[i]) * lda], static_cast<const float *>(nullptr),
                        b.data(), bScales.data(), N, K, &ref[i * N]);
   std::string name = std::string(familyPrefix(family)) + "w8a16_gemm " + outName<OutT>();
-  std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
+  std::string shape =
+      gemmShape(N, K, M) + variant(family, SPLIT, COLS) + " lda=" + std::to_string(lda);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * M * N * K, 1.0 * N * K * sizeof(b[0]), launch);
@@ -279,7 +308,8 @@ void testBf16Gemm(int M, int lda, bool timed = false, Family family = Family::kT
   for (size_t i = 0; i < rows.size(); ++i)
     referenceBf16Row(&a[static_cast<size_t>(rows[i]) * lda], b.data(), N, K, &ref[i * N]);
   std::string name = std::string(familyPrefix(family)) + "bf16_gemm " + outName<OutT>();
-  std::string shape = gemmShape(N, K, M) + " lda=" + std::to_string(lda);
+  std::string shape =
+      gemmShape(N, K, M) + variant(family, SPLIT, COLS) + " lda=" + std::to_string(lda);
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * M * N * K, 1.0 * N * K * sizeof(b[0]), launch);
@@ -314,7 +344,7 @@ std::string groupedShape(int E, int N, int K, const Routing &routing, bool gathe
 
 /// gather: A holds one row per token and a_rows picks it (gate/up of the
 /// routed experts); otherwise A is already in routed order (down).
-template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4, bool RING = false>
 void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                     bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
@@ -342,9 +372,9 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::fp8_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
-          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, das.ptr, aRows, db.ptr,
-                                                          dbs.ptr, doffsets.ptr, dc.ptr, R);
+      dsv3k::fp8_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT, RING>
+          <<<dim3(skinnyGroupedBlocks<fp8, K, SPLIT, COLS, RING>(N), R), 256>>>(
+              da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
     else
       dsv3k::fp8_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
           da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
@@ -363,14 +393,15 @@ void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool ga
                     N, K, &ref[i * N]);
   }
   std::string name = std::string(familyPrefix(family)) + "fp8_grouped_gemm " + outName<OutT>();
-  std::string shape = groupedShape(E, N, K, routing, gather);
+  std::string shape =
+      groupedShape(E, N, K, routing, gather) + variant(family, SPLIT, COLS) + (RING ? " ring" : "");
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
                  1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
-template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4, bool RING = false>
 void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                       bool timed = false, Family family = Family::kTiles) {
   constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
@@ -397,9 +428,9 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::w8a16_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT>
-          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, aRows, db.ptr, dbs.ptr,
-                                                          doffsets.ptr, dc.ptr, R);
+      dsv3k::w8a16_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT, RING>
+          <<<dim3(skinnyGroupedBlocks<fp8, K, SPLIT, COLS, RING>(N), R), 256>>>(
+              da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
     else
       dsv3k::w8a16_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
           da.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
@@ -419,14 +450,15 @@ void testW8A16Grouped(int T, int topK, const std::vector<int> &candidates, bool 
   }
   std::string name =
       std::string(familyPrefix(family)) + "w8a16_grouped_gemm " + outName<OutT>();
-  std::string shape = groupedShape(E, N, K, routing, gather);
+  std::string shape =
+      groupedShape(E, N, K, routing, gather) + variant(family, SPLIT, COLS) + (RING ? " ring" : "");
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
                  1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
-template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4>
+template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4, bool RING = false>
 void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                      bool timed = false, Family family = Family::kTiles) {
   Routing routing = routeTokens(T, topK, E, candidates);
@@ -447,9 +479,9 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
-      dsv3k::bf16_grouped_skinny_gemm<N, K, E, SPLIT, COLS, OutT>
-          <<<dim3(skinnyBlocks(N, SPLIT, COLS), R), 256>>>(da.ptr, aRows, db.ptr, doffsets.ptr,
-                                                          dc.ptr, R);
+      dsv3k::bf16_grouped_skinny_gemm<N, K, E, SPLIT, COLS, OutT, RING>
+          <<<dim3(skinnyGroupedBlocks<bf16, K, SPLIT, COLS, RING>(N), R), 256>>>(
+              da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
     else
       dsv3k::bf16_grouped_gemm<N, K, E, OutT>
           <<<grid, dim3(256)>>>(da.ptr, aRows, db.ptr, doffsets.ptr, dc.ptr, R);
@@ -468,16 +500,16 @@ void testBf16Grouped(int T, int topK, const std::vector<int> &candidates, bool g
   }
   std::string name =
       std::string(familyPrefix(family)) + "bf16_grouped_gemm " + outName<OutT>();
-  std::string shape = groupedShape(E, N, K, routing, gather);
+  std::string shape =
+      groupedShape(E, N, K, routing, gather) + variant(family, SPLIT, COLS) + (RING ? " ring" : "");
   compareRows(name, shape, c, N, rows, ref);
   if (timed)
     timeLaunches(name, shape, 2.0 * R * N * K,
                  1.0 * routing.used() * N * K * sizeof(b[0]), launch);
 }
 
-} // namespace
-
-int main() {
+/// The tile kernels' checks and timings (gemm.cuh, grouped_gemm.cuh).
+void testTileKernels() {
   // fp8_gemm: every DeepSeek-V3 FP8 projection [N, K] at M = 1, 7, 300, 1024.
   testFp8GemmAllM<1536, 7168>();  // q_a_proj
   testFp8GemmAllM<24576, 1536>(); // q_b_proj
@@ -544,22 +576,35 @@ int main() {
   testBf16Grouped<7168, 2048, 256, bf16>(64, 8, allExperts(256), false, true);
   testBf16Grouped<192, 128, 16, float>(200, 2, {2, 3, 11}, true);
   testBf16Grouped<80, 200, 16, float>(5, 2, {0, 4, 5, 9, 14, 15}, false);
+}
+
+} // namespace
+
+/// `gemm_test --skinny-only` runs only the skinny kernels' checks and timings
+/// (seconds instead of minutes of tile-kernel references).
+int main(int argc, char **argv) {
+  const bool skinnyOnly = argc > 1 && std::strcmp(argv[1], "--skinny-only") == 0;
+  if (argc > 1 && !skinnyOnly) {
+    std::fprintf(stderr, "usage: gemm_test [--skinny-only]\n");
+    return 2;
+  }
+  if (!skinnyOnly)
+    testTileKernels();
 
   // Skinny kernels (decode, at most 4 rows, or a few dozen routed rows):
   // every DeepSeek-V3 projection they serve at M = 1 and 4, with the SPLIT
-  // and COLS dsv3c picks for it (test/targets/skinny-shapes.test checks the
-  // same choices for the real configs), M = 7 for the multi-pass path, partial blocks, strided A
-  // and element loads, every SPLIT; each timed at M = 1 against its weight
-  // bytes, from a flushed L2.
+  // and COLS dsv3c picks for it on sm_90a (test/targets/skinny-shapes.test
+  // checks the same choices for the real configs), each timed at M = 1
+  // against its weight bytes, from a flushed L2.
   constexpr Family kSkinny = Family::kSkinny;
   for (int M : {1, 4}) {
     testW8A16Gemm<1536, 7168, float, 2, 1>(M, 7168, M == 1, kSkinny);    // q_a
     testW8A16Gemm<24576, 1536, float, 1, 2>(M, 1536, M == 1, kSkinny);   // q_b
     testW8A16Gemm<576, 7168, float, 2, 1>(M, 7168, M == 1, kSkinny);     // kv_a
-    testW8A16Gemm<7168, 16384, float, 8, 2>(M, 16384, M == 1, kSkinny);  // o_proj
+    testW8A16Gemm<7168, 16384, float, 4, 2>(M, 16384, M == 1, kSkinny);  // o_proj
     testW8A16Gemm<18432, 7168, float, 2, 2>(M, 7168, M == 1, kSkinny);   // dense gate/up
-    testW8A16Gemm<7168, 18432, float, 8, 2>(M, 18432, M == 1, kSkinny);  // dense down
-    testW8A16Gemm<2048, 7168, bf16, 2, 1>(M, 7168, false, kSkinny);      // shared gate/up
+    testW8A16Gemm<7168, 18432, float, 4, 2>(M, 18432, M == 1, kSkinny);  // dense down
+    testW8A16Gemm<2048, 7168, bf16, 2, 1>(M, 7168, M == 1, kSkinny);     // shared gate/up
     testW8A16Gemm<7168, 2048, bf16, 1, 2>(M, 2048, M == 1, kSkinny);     // shared down
     testBf16Gemm<129280, 7168, float, 4, 2>(M, 7168, M == 1, kSkinny);   // lm_head
     testBf16Gemm<256, 7168, float, 4, 1>(M, 7168, M == 1, kSkinny);      // router
@@ -568,42 +613,67 @@ int main() {
   }
   // Other SPLIT x COLS choices for some of those shapes, timed at M = 1:
   // the evidence for dsv3c's rule (targets/cuda/CodeGen.cpp, skinnyShape).
-  testW8A16Gemm<7168, 16384, float, 4, 2>(1, 16384, true, kSkinny);
+  testW8A16Gemm<7168, 16384, float, 8, 2>(1, 16384, true, kSkinny);
+  testW8A16Gemm<7168, 18432, float, 8, 2>(1, 18432, true, kSkinny);
   testW8A16Gemm<18432, 7168, float, 4, 2>(1, 7168, true, kSkinny);
   testW8A16Gemm<1536, 7168, float, 8, 1>(1, 7168, true, kSkinny);
   testBf16Gemm<129280, 7168, float, 8, 2>(1, 7168, true, kSkinny);
   testBf16Gemm<1536, 7168, bf16, 8, 4>(1, 7168, true, kSkinny);
+  // Partial tiles and scale blocks, passes over more than 4 rows, strided A
+  // and element loads.
   testW8A16Gemm<80, 256, float, 1, 8>(7, 264, false, kSkinny);
   testW8A16Gemm<96, 200, float, 2, 3>(3, 203, false, kSkinny);
   testW8A16Gemm<300, 2048, float, 8, 1>(5, 2048, false, kSkinny);
+  testW8A16Gemm<300, 2048, float, 2, 2>(7, 2048, false, kSkinny); // 300 = 37.5 tiles of 8
+  testW8A16Gemm<96, 208, float, 2, 3>(3, 216, false, kSkinny);    // K = 128 + 80, strided A
   testBf16Gemm<32768, 512, bf16, 1, 4>(7, 576, false, kSkinny);
   testBf16Gemm<80, 200, float, 4, 2>(2, 203, false, kSkinny);
+  testBf16Gemm<78, 200, float, 4, 2>(5, 200, false, kSkinny);
+  testFp8Gemm<96, 200, float, 2, 1>(3, false, kSkinny); // element loads, partial blocks
+  testFp8Gemm<90, 208, float, 2, 3>(6, false, kSkinny);
   // Decode MoE: 1 and 4 tokens x top-8 of 256 experts, gathered gate/up and
-  // routed-order down; tiny experts with odd shapes.
+  // routed-order down, the FP8 experts through the shared-memory ring (BF16
+  // experts' down too, as evidence: dsv3c keeps their register loads).
   for (int T : {1, 4}) {
-    testW8A16Grouped<2048, 7168, 256, float, 2, 1>(T, 8, allExperts(256), true, T == 1, kSkinny);
-    testW8A16Grouped<7168, 2048, 256, float, 1, 2>(T, 8, allExperts(256), false, T == 1,
-                                                    kSkinny);
+    testW8A16Grouped<2048, 7168, 256, float, 8, 2, true>(T, 8, allExperts(256), true, T == 1,
+                                                         kSkinny);
+    testW8A16Grouped<7168, 2048, 256, float, 2, 2, true>(T, 8, allExperts(256), false, true,
+                                                         kSkinny);
     testBf16Grouped<2048, 7168, 256, float, 4, 2>(T, 8, allExperts(256), true, T == 1, kSkinny);
     testBf16Grouped<7168, 2048, 256, float, 2, 2>(T, 8, allExperts(256), false, T == 1, kSkinny);
   }
+  testBf16Grouped<7168, 2048, 256, float, 4, 2, true>(1, 8, allExperts(256), false, true, kSkinny);
+  // The same through registers (dsv3c's choices before the ring).
+  testW8A16Grouped<2048, 7168, 256, float, 2, 1>(1, 8, allExperts(256), true, true, kSkinny);
+  testW8A16Grouped<7168, 2048, 256, float, 1, 2>(1, 8, allExperts(256), false, true, kSkinny);
+  // Tiny experts with odd shapes; with 2 ring blocks per routed row, each
+  // block's tiles wrap around its ring several times.
   testW8A16Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, false, false, kSkinny);
+  testFp8Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
+  testBf16Grouped<80, 200, 16, float, 2, 1>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
+  for (int ringBlocks : {kSkinnyRingBlocks, 16}) {
+    skinnyRingBlocks = ringBlocks;
+    testW8A16Grouped<90, 208, 16, float, 2, 3, true>(5, 2, {0, 4, 5, 9, 14, 15}, true, false,
+                                                     kSkinny);
+    testFp8Grouped<90, 208, 16, float, 2, 3, true>(5, 2, {0, 4, 5, 9, 14, 15}, false, false,
+                                                   kSkinny);
+    testBf16Grouped<80, 208, 16, float, 4, 2, true>(3, 2, {0, 4, 5, 9, 14, 15}, false, false,
+                                                    kSkinny);
+  }
+  skinnyRingBlocks = kSkinnyRingBlocks;
   // FP8 activations (--activation-dtype=fp8) at decode: the same shapes and
   // choices, per-row activation scales, gathered rows with their scales.
   for (int M : {1, 4}) {
     testFp8Gemm<1536, 7168, float, 2, 1>(M, M == 1, kSkinny);   // q_a
     testFp8Gemm<24576, 1536, float, 1, 2>(M, M == 1, kSkinny);  // q_b
-    testFp8Gemm<7168, 16384, float, 8, 2>(M, M == 1, kSkinny);  // o_proj
+    testFp8Gemm<7168, 16384, float, 4, 2>(M, M == 1, kSkinny);  // o_proj
     testFp8Gemm<18432, 7168, float, 2, 2>(M, M == 1, kSkinny);  // dense gate/up
     testFp8Gemm<7168, 2048, bf16, 1, 2>(M, false, kSkinny);     // shared down
   }
-  testFp8Gemm<96, 200, float, 2, 1>(3, false, kSkinny); // element loads, partial blocks
   for (int T : {1, 4}) {
     testFp8Grouped<2048, 7168, 256, float, 2, 1>(T, 8, allExperts(256), true, T == 1, kSkinny);
     testFp8Grouped<7168, 2048, 256, float, 1, 2>(T, 8, allExperts(256), false, T == 1, kSkinny);
   }
-  testFp8Grouped<80, 200, 16, float, 1, 2>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
-  testBf16Grouped<80, 200, 16, float, 2, 1>(5, 2, {0, 4, 5, 9, 14, 15}, true, false, kSkinny);
 
   int status = finish("gemm_test");
   const double copyGBs = copyBandwidthBytesPerSecond() / 1e9;
@@ -611,8 +681,10 @@ int main() {
               "byte once; copy ceiling %.0f GB/s, read + write)\n",
               copyGBs);
   for (const Timing &t : timings())
-    std::printf("%-34s %-44s %10.1f us %8.2f TFLOP/s %8.0f GB/s weights %4.0f%% of copy\n",
-                t.kernel.c_str(), t.shape.c_str(), t.microseconds, t.tflops, t.weightGBs,
+    std::printf("%-34s %-50s %8.1f us (floor %6.1f) %7.2f TFLOP/s %6.0f GB/s weights %4.0f%% "
+                "of copy\n",
+                t.kernel.c_str(), t.shape.c_str(), t.microseconds,
+                t.microseconds * t.weightGBs / copyGBs, t.tflops, t.weightGBs,
                 100.0 * t.weightGBs / copyGBs);
   return status;
 }
