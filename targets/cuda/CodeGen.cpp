@@ -136,24 +136,46 @@ TensorCoreTile groupedLargeTile(int64_t weightBytes) {
 
 /// How skinny_gemm.cuh's kernels cover a GEMM with N columns over K values of
 /// `valuesPerChunk` per 16-byte load (16 FP8, 8 BF16): SPLIT warps share
-/// each column's K, as many (1, 2, 4 or 8) as leave every lane at least 4
-/// chunks of it, since a lane's chunks are the loads it keeps in flight; each
-/// group of SPLIT warps owns COLS = 2 columns (measured on an H100: 4 spills
-/// registers for FP8 and gained nothing for BF16), or 1 when 2 would leave
-/// fewer than tuning.skinnyMinBlocks blocks.
+/// each column's K, as many (1, 2 or 4) as leave every lane at least 4
+/// chunks of it, since a lane's chunks are the loads it keeps in flight (8
+/// measured slower on an H100: o_proj, K = 16384, 59.6 us against 57.0 at
+/// 4); each group of SPLIT warps owns COLS = 2 columns (4 spills registers
+/// for FP8 and gained nothing for BF16), or 1 when 2 would leave fewer than
+/// tuning.skinnyMinBlocks blocks. `ring`: the grouped kernels' RING variant
+/// (skinnyRingShape).
 struct SkinnyShape {
   int64_t split, cols;
+  bool ring = false;
   int64_t blockColumns() const { return 8 / split * cols; }
 };
 SkinnyShape skinnyShape(int64_t n, int64_t k, int64_t valuesPerChunk,
                         const KernelTuning &tuning) {
   const int64_t chunks = (k + valuesPerChunk - 1) / valuesPerChunk;
-  SkinnyShape shape{8, 2};
+  SkinnyShape shape{4, 2};
   while (shape.split > 1 && chunks < 4 * 32 * shape.split)
     shape.split /= 2;
   if ((n + shape.blockColumns() - 1) / shape.blockColumns() < tuning.skinnyMinBlocks)
     shape.cols = 1;
   return shape;
+}
+
+/// The grouped skinny kernels' RING variant (targets with bulk copies):
+/// tiles of T = 8, 4 or 2 weight rows of K values of `weightBytes`, the
+/// most that fit skinny_gemm.cuh's 45 KB ring (kBulkRingMaxBytes) twice,
+/// two per warp group (SPLIT = 16 / T). Measured on an H100 by gemm_test
+/// (8 routed rows over 256 FP8 experts, bf16 activations): gate/up 2048 x
+/// 7168 at T = 2 55.3 us against 61.1 through registers, down 7168 x 2048
+/// at T = 8 51.6 against 53.3. One-row tiles were slower (BF16 gate/up, 14
+/// KB rows: 100.9 us against 91.5): returns ring = false there, and where K
+/// is not whole 16-byte chunks.
+SkinnyShape skinnyRingShape(int64_t k, int64_t valuesPerChunk, int64_t weightBytes) {
+  constexpr int64_t kRingBytes = 45 * 1024;
+  int64_t rows = 8;
+  while (rows >= 2 && 2 * rows * k * weightBytes > kRingBytes)
+    rows /= 2;
+  if (rows < 2 || k % valuesPerChunk != 0)
+    return SkinnyShape{8, 1, false};
+  return SkinnyShape{16 / rows, 2, true};
 }
 
 /// mla_decode_shared_bytes<group, lora, rope>() of mla_decode.cuh: the
@@ -951,10 +973,22 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64),
                                                  dim(r, 64, experts), one};
             // One block row per routed row: the column stripes alone set
-            // the skinny shape, as for a dense GEMM of N columns.
-            SkinnyShape skinny = skinnyShape(n, k, gemm.getRhsScales() ? 16 : 8, tuning);
-            std::array<LaunchDimExpr, 3> skinnyGrid = {
-                constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), dim(r), one};
+            // the skinny shape, as for a dense GEMM of N columns. With bulk
+            // copies, FP8 experts with bf16 activations take the
+            // shared-memory ring where it fits (the only ring measured
+            // faster), its grid rows tuning.skinnyRingBlocksPerRow blocks
+            // wide (each streams every gridDim.x-th stripe).
+            const int64_t valuesPerChunk = gemm.getRhsScales() ? 16 : 8;
+            SkinnyShape skinny = skinnyShape(n, k, valuesPerChunk, tuning);
+            if (arch.tensorMemoryAccelerator && gemm.getRhsScales() && !gemm.getLhsScales()) {
+              SkinnyShape ring = skinnyRingShape(k, valuesPerChunk, 1);
+              if (ring.ring)
+                skinny = ring;
+            }
+            int64_t stripes = (n + skinny.blockColumns() - 1) / skinny.blockColumns();
+            if (skinny.ring)
+              stripes = std::min(stripes, tuning.skinnyRingBlocksPerRow);
+            std::array<LaunchDimExpr, 3> skinnyGrid = {constDim(stripes), dim(r), one};
             if (gemm.getRhsScales() && !gemm.getLhsScales()) {
               SmallVector<std::string> params = {
                   str(n), str(k), str(experts), str(gemm.getBlock()[0]),
@@ -963,6 +997,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                   str(n), str(k), str(experts), str(gemm.getBlock()[0]),
                   str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
                   elementTypeName(gemm.getResult())};
+              if (skinny.ring)
+                skinnyParams.push_back("true");
               std::vector<KernelArg> args = {
                   buf(gemm.getLhs()), optBuf(gemm.getGather()), buf(gemm.getRhs()),
                   buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),

@@ -40,6 +40,10 @@ struct KernelTuning {
   /// Skinny GEMMs give each warp group one column instead of two when two
   /// would leave fewer blocks than this (two per SM keeps the GPU busy).
   int64_t skinnyMinBlocks;
+  /// Grouped skinny GEMMs streaming through shared memory (RING, targets
+  /// with bulk copies): blocks per routed row, each taking every this-many-th
+  /// column stripe (three blocks per SM for the 8 routed rows of a token).
+  int64_t skinnyRingBlocksPerRow;
   /// Bf16-activation GEMMs on tensor cores (tc_gemm.cuh), above the skinny
   /// bounds: dense ones use decode tiles up to tensorCoreSmallMaxRows rows,
   /// wider tiles up to tensorCoreMidMaxRows and prefill tiles above; grouped
