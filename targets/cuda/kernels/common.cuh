@@ -20,7 +20,8 @@ using fp8 = __nv_fp8_e4m3;
 /// Largest finite e4m3 value: activation scales are amax / kFp8Max.
 inline constexpr float kFp8Max = 448.0f;
 
-/// The first statement of every kernel (NvrtcCompilerTest enforces it). On
+/// The first statement of every kernel, or awaitPrecedingKernelsPrefetching
+/// below (NvrtcCompilerTest enforces it). On
 /// sm_90 and later the runtime launches kernels with programmatic stream
 /// serialization, so a kernel's blocks may start while the kernel before it
 /// on the stream is still running: this waits until that kernel has finished
@@ -35,6 +36,24 @@ __device__ __forceinline__ void awaitPrecedingKernels() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+/// awaitPrecedingKernels(), after asking L2 for the bytes [begin, end) (the
+/// whole 16-byte units inside it): data that no kernel writes, such as a
+/// weight, which a kernel may fetch while its predecessor is still running.
+/// One bulk prefetch by thread 0; nothing on targets before sm_90 (whose
+/// launches do not overlap anyway).
+__device__ __forceinline__ void awaitPrecedingKernelsPrefetching(const void *begin,
+                                                                 const void *end) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const unsigned long long first = (reinterpret_cast<unsigned long long>(begin) + 15) & ~15ull;
+  const unsigned long long last = reinterpret_cast<unsigned long long>(end) & ~15ull;
+  if (threadIdx.x == 0 && threadIdx.y == 0 && last > first)
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(first),
+                 "r"(static_cast<unsigned>(last - first))
+                 : "memory");
+#endif
+  awaitPrecedingKernels();
 }
 
 __host__ __device__ constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }

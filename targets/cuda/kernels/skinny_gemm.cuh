@@ -65,6 +65,15 @@ template <int SPLIT, int COLS> __host__ __device__ constexpr int blockColumns() 
   return kWarps / SPLIT * COLS;
 }
 
+/// The start of tile `tile`'s weight rows (row min(N, tile x the block's
+/// columns) of b [N, K]): a block's first tile is [tileEdge(x), tileEdge(x +
+/// 1)), contiguous, which the dense kernels prefetch before they wait.
+template <int N, int K, int SPLIT, int COLS, typename TB>
+__device__ __forceinline__ const TB *tileEdge(const TB *b, int tile) {
+  const long long row = static_cast<long long>(tile) * blockColumns<SPLIT, COLS>();
+  return b + (row < N ? row : N) * K;
+}
+
 /// Weight values per 16-byte chunk.
 template <typename TB> struct ChunkWidth;
 template <> struct ChunkWidth<fp8> { static constexpr int value = 16; };
@@ -557,7 +566,9 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS, typename 
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     w8a16_skinny_gemm(const bf16 *a, int lda, const fp8 *b, const float *b_scales, OutT *c,
                       int M) {
-  awaitPrecedingKernels();
+  awaitPrecedingKernelsPrefetching(
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x),
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x + 1));
   skinny_detail::skinnyTiles<bf16, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, false,
                               OutT>(
       a, nullptr, lda, nullptr, 0, M, b, b_scales, c);
@@ -574,7 +585,9 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, int SPLIT, int COLS, typename 
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     fp8_skinny_gemm(const fp8 *a, const float *a_scales, const fp8 *b, const float *b_scales,
                     OutT *c, int M) {
-  awaitPrecedingKernels();
+  awaitPrecedingKernelsPrefetching(
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x),
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x + 1));
   skinny_detail::skinnyTiles<fp8, fp8, N, K, BLOCK_N, BLOCK_K, true, SPLIT, COLS, false,
                               OutT>(
       a, a_scales, K, nullptr, 0, M, b, b_scales, c);
@@ -588,7 +601,9 @@ __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
 template <int N, int K, int SPLIT, int COLS, typename OutT>
 __global__ void __launch_bounds__(skinny_detail::kThreads, 2)
     bf16_skinny_gemm(const bf16 *a, int lda, const bf16 *b, OutT *c, int M) {
-  awaitPrecedingKernels();
+  awaitPrecedingKernelsPrefetching(
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x),
+      skinny_detail::tileEdge<N, K, SPLIT, COLS>(b, blockIdx.x + 1));
   skinny_detail::skinnyTiles<bf16, bf16, N, K, 1, K, false, SPLIT, COLS, false, OutT>(
       a, nullptr, lda, nullptr, 0, M, b, nullptr, c);
 }
