@@ -530,6 +530,43 @@ template <int TILE_M, int TILE_N> __device__ __forceinline__ void checkSharedByt
     __trap();
 }
 
+/// Copies expert_offsets [NUM_EXPERTS + 1] into `offsets` (shared) and fills
+/// `tilesBefore` (shared) with the exclusive prefix sum of each expert's tiles
+/// of ROWS rows (tilesBefore[NUM_EXPERTS]: all of them): the first warp sums a
+/// contiguous run of experts per lane, then scans across lanes. Called by the
+/// whole block; ends with a barrier.
+template <int NUM_EXPERTS, int ROWS>
+__device__ __forceinline__ void loadExpertTiles(const int *expert_offsets, int *offsets,
+                                                int *tilesBefore) {
+  for (int e = threadIdx.x; e <= NUM_EXPERTS; e += blockDim.x)
+    offsets[e] = expert_offsets[e];
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    constexpr int kPerLane = ceilDiv(NUM_EXPERTS, 32);
+    const int lane = threadIdx.x, first = lane * kPerLane;
+    int sum = 0;
+    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
+      int count = offsets[e + 1] - offsets[e];
+      sum += count > 0 ? ceilDiv(count, ROWS) : 0;
+    }
+    int inclusive = sum;
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
+      if (lane >= offset)
+        inclusive += other;
+    }
+    int running = inclusive - sum;
+    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
+      tilesBefore[e] = running;
+      int count = offsets[e + 1] - offsets[e];
+      running += count > 0 ? ceilDiv(count, ROWS) : 0;
+    }
+    if (lane == 31)
+      tilesBefore[NUM_EXPERTS] = inclusive;
+  }
+  __syncthreads();
+}
+
 } // namespace wgmma_detail
 
 /// Block-scaled FP8 GEMM on wgmma: C[M, N] = A[M, K] * B[N, K]^T with
@@ -576,35 +613,7 @@ __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
   __shared__ int tilesBefore[NUM_EXPERTS + 1];
   static_assert(2 * (NUM_EXPERTS + 1) * 4 <= wgmma_detail::kStaticSharedReserve,
                 "expert tables fit the shared memory kept for them");
-  for (int e = threadIdx.x; e <= NUM_EXPERTS; e += blockDim.x)
-    offsets[e] = expert_offsets[e];
-  __syncthreads();
-  // Exclusive prefix of per-expert row tiles, by the first warp: each lane
-  // sums a contiguous run of experts, then a shuffle scan across lanes.
-  if (threadIdx.x < 32) {
-    constexpr int kPerLane = ceilDiv(NUM_EXPERTS, 32);
-    const int lane = threadIdx.x, first = lane * kPerLane;
-    int sum = 0;
-    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
-      int count = offsets[e + 1] - offsets[e];
-      sum += count > 0 ? ceilDiv(count, TILE_M) : 0;
-    }
-    int inclusive = sum;
-    for (int offset = 1; offset < 32; offset <<= 1) {
-      int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
-      if (lane >= offset)
-        inclusive += other;
-    }
-    int running = inclusive - sum;
-    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
-      tilesBefore[e] = running;
-      int count = offsets[e + 1] - offsets[e];
-      running += count > 0 ? ceilDiv(count, TILE_M) : 0;
-    }
-    if (lane == 31)
-      tilesBefore[NUM_EXPERTS] = inclusive;
-  }
-  __syncthreads();
+  wgmma_detail::loadExpertTiles<NUM_EXPERTS, TILE_M>(expert_offsets, offsets, tilesBefore);
   wgmma_detail::GroupedTiles<N, TILE_M, TILE_N, NUM_EXPERTS> tiles{offsets, tilesBefore, a_rows,
                                                                    R};
   wgmma_detail::runBlock<N, K, TILE_M, TILE_N, OutT>(a, a_scales, b, b_scales, c, tiles,

@@ -454,34 +454,8 @@ __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
   __shared__ int chunksBefore[NUM_EXPERTS + 1];
   static_assert(2 * (NUM_EXPERTS + 1) * 4 <= wgmma_detail::kStaticSharedReserve,
                 "expert tables fit the shared memory kept for them");
-  for (int e = threadIdx.x; e <= NUM_EXPERTS; e += blockDim.x)
-    offsets[e] = expert_offsets[e];
-  __syncthreads();
-  // Exclusive prefix of per-expert TILE_T-row chunks, by the first warp.
-  if (threadIdx.x < 32) {
-    constexpr int kPerLane = ceilDiv(NUM_EXPERTS, 32);
-    const int lane = threadIdx.x, first = lane * kPerLane;
-    int sum = 0;
-    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
-      int count = offsets[e + 1] - offsets[e];
-      sum += count > 0 ? ceilDiv(count, TILE_T) : 0;
-    }
-    int inclusive = sum;
-    for (int offset = 1; offset < 32; offset <<= 1) {
-      int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
-      if (lane >= offset)
-        inclusive += other;
-    }
-    int running = inclusive - sum;
-    for (int e = first; e < first + kPerLane && e < NUM_EXPERTS; ++e) {
-      chunksBefore[e] = running;
-      int count = offsets[e + 1] - offsets[e];
-      running += count > 0 ? ceilDiv(count, TILE_T) : 0;
-    }
-    if (lane == 31)
-      chunksBefore[NUM_EXPERTS] = inclusive;
-  }
-  __syncthreads();
+  // Tiles here are chunks of up to TILE_T routed rows of one expert.
+  wgmma_detail::loadExpertTiles<NUM_EXPERTS, TILE_T>(expert_offsets, offsets, chunksBefore);
   wgmma_detail::GroupedTiles<N, TILE_T, Shape::kWeightRows, NUM_EXPERTS> tiles{
       offsets, chunksBefore, a_rows, R};
   wgmma_swap_detail::runSwappedBlock<N, K, TILE_T, WAVES, OutT>(a, a_scales, b, b_scales, c,
