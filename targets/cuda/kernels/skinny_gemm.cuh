@@ -200,6 +200,40 @@ __device__ __forceinline__ void awaitBulkLoad(unsigned long long *bar, unsigned 
 }
 #endif
 
+/// The end of a pass over up to kRowsPerPass rows: each warp's per-lane sums
+/// acc[m][j] reduced, the SPLIT warps of each column group added through
+/// `partial` (after a block barrier), and C[row0 + m, column0 + group COLS +
+/// j] stored for m < passRows. `partial` may be rewritten only after another
+/// barrier. Called by the whole block.
+template <int N, int SPLIT, int COLS, typename OutT>
+__device__ __forceinline__ void storeColumnSums(const float (&acc)[kRowsPerPass][COLS],
+                                                float (&partial)[kWarps][kRowsPerPass][COLS],
+                                                int column0, int row0, int passRows, OutT *c) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int m = 0; m < kRowsPerPass; ++m)
+#pragma unroll
+    for (int j = 0; j < COLS; ++j) {
+      float total = warpSum(acc[m][j]);
+      if (lane == 0)
+        partial[warp][m][j] = total;
+    }
+  __syncthreads();
+  constexpr int kOutputs = kWarps / SPLIT * kRowsPerPass * COLS;
+  if (threadIdx.x < kOutputs) {
+    const int outGroup = threadIdx.x / (kRowsPerPass * COLS);
+    const int m = threadIdx.x / COLS % kRowsPerPass, j = threadIdx.x % COLS;
+    const int n = column0 + outGroup * COLS + j;
+    if (m < passRows && n < N) {
+      float total = 0.0f;
+#pragma unroll
+      for (int p = 0; p < SPLIT; ++p)
+        total += partial[outGroup * SPLIT + p][m][j];
+      c[static_cast<long long>(row0 + m) * N + n] = fromFloat<OutT>(total);
+    }
+  }
+}
+
 /// Output columns blockColumn0 .. + blockColumns<SPLIT, COLS>() - 1 of rows
 /// rowBegin .. rowBegin + rows - 1 of C = A * B^T. Output row i reads A row
 /// gatherRows ? gatherRows[rowBegin + i] : rowBegin + i (stride lda).
@@ -322,28 +356,7 @@ __device__ __forceinline__ void skinnyColumns(const TA *a, const float *aScales,
       }
     }
 
-#pragma unroll
-    for (int m = 0; m < kRowsPerPass; ++m)
-#pragma unroll
-      for (int j = 0; j < COLS; ++j) {
-        float total = warpSum(acc[m][j]);
-        if (lane == 0)
-          partial[warp][m][j] = total;
-      }
-    __syncthreads();
-    constexpr int kOutputs = kWarps / SPLIT * kRowsPerPass * COLS;
-    if (threadIdx.x < kOutputs) {
-      const int outGroup = threadIdx.x / (kRowsPerPass * COLS);
-      const int m = threadIdx.x / COLS % kRowsPerPass, j = threadIdx.x % COLS;
-      const int n = blockColumn0 + outGroup * COLS + j;
-      if (m < passRows && n < N) {
-        float total = 0.0f;
-#pragma unroll
-        for (int p = 0; p < SPLIT; ++p)
-          total += partial[outGroup * SPLIT + p][m][j];
-        c[static_cast<long long>(rowBegin + pass + m) * N + n] = fromFloat<OutT>(total);
-      }
-    }
+    storeColumnSums<N, SPLIT, COLS>(acc, partial, blockColumn0, rowBegin + pass, passRows, c);
     __syncthreads(); // partial is rewritten by the next pass
   }
 }
@@ -464,28 +477,7 @@ __device__ __forceinline__ void skinnyBulkTiles(const TA *a, const float *aScale
         }
       }
 
-#pragma unroll
-      for (int m = 0; m < kRowsPerPass; ++m)
-#pragma unroll
-        for (int j = 0; j < COLS; ++j) {
-          float total = warpSum(acc[m][j]);
-          if (lane == 0)
-            partial[warp][m][j] = total;
-        }
-      __syncthreads();
-      constexpr int kOutputs = kWarps / SPLIT * kRowsPerPass * COLS;
-      if (threadIdx.x < kOutputs) {
-        const int outGroup = threadIdx.x / (kRowsPerPass * COLS);
-        const int m = threadIdx.x / COLS % kRowsPerPass, j = threadIdx.x % COLS;
-        const int n = tileColumn0 + outGroup * COLS + j;
-        if (m < passRows && n < N) {
-          float total = 0.0f;
-#pragma unroll
-          for (int p = 0; p < SPLIT; ++p)
-            total += partial[outGroup * SPLIT + p][m][j];
-          c[static_cast<long long>(rowBegin + pass + m) * N + n] = fromFloat<OutT>(total);
-        }
-      }
+      storeColumnSums<N, SPLIT, COLS>(acc, partial, tileColumn0, rowBegin + pass, passRows, c);
       // partial is rewritten next; after the last pass nobody reads the
       // stage any more, so it can be refilled.
       __syncthreads();
