@@ -21,9 +21,15 @@
 //    [N = V, K = KV_LORA], K contiguous: ldmatrix. W_UK[h] is [K = NOPE, N =
 //    KV_LORA], N contiguous: ldmatrix.trans gives the mma's column operand
 //    without transposing anything in memory. A float activation (q, out_lat)
-//    is staged as float and rounded to bf16 when its fragments are built:
-//    the project's precision rule rounds GEMM inputs to bf16, and staging the
-//    floats keeps every load asynchronous. Grid (COLUMN_BLOCKS, ceil(T /
+//    is staged as float and enters as two bf16 fragments, its rounding and
+//    the rounding's remainder, two products into the same accumulators: the
+//    product then keeps about 16 significant bits of the input, so a token
+//    gets the same result, up to the order of additions, whether its step
+//    runs a tile or the fp32 stream kernel. (Rounding only in the tiles made
+//    a sequence decoded in a batch differ from the same sequence alone by
+//    ~2e-3 in the attention output: dsv3-run --serve's check found greedy
+//    replies diverging outside each other's top 3.) Staging the floats keeps
+//    every load asynchronous. Grid (COLUMN_BLOCKS, ceil(T /
 //    BM), HEADS): the blocks of one head run together, so its weight slice
 //    (128 KB at DeepSeek-V3's shape) comes from memory once and from L2 after.
 //    Prefill takes BM = 128 and 3 stages; a decode step BM = 16 and a pipeline
@@ -147,6 +153,31 @@ __device__ __forceinline__ void rowFragment(unsigned (&a)[4], const float *tile,
   a[3] = packBf16(v3.x, v3.y);
 }
 
+/// What rounding a float to bf16 leaves out, as a bf16.
+__device__ __forceinline__ float bf16Remainder(float v) {
+  return v - __bfloat162float(__float2bfloat16(v));
+}
+
+/// For a float tile: the fragment of what rowFragment's bf16 rounding left
+/// out (v - bf16(v), itself rounded to bf16), so that two products, of
+/// rowFragment and of this, carry about 16 of the float's 24 significant
+/// bits: float activations then get the same products, up to the order of
+/// additions, whichever kernel a step's token count selects (the stream
+/// kernel multiplies them in fp32), not a bf16 rounding that only tiles
+/// make. For bf16 tiles there is nothing left out.
+__device__ __forceinline__ void rowFragmentRemainder(unsigned (&a)[4], const float *tile,
+                                                     int stride, int row0, int k0, int lane) {
+  const float *p = tile + (row0 + lane / 4) * stride + k0 + 2 * (lane % 4);
+  float2 v0 = *reinterpret_cast<const float2 *>(p);
+  float2 v1 = *reinterpret_cast<const float2 *>(p + 8 * stride);
+  float2 v2 = *reinterpret_cast<const float2 *>(p + 8);
+  float2 v3 = *reinterpret_cast<const float2 *>(p + 8 * stride + 8);
+  a[0] = packBf16(bf16Remainder(v0.x), bf16Remainder(v0.y));
+  a[1] = packBf16(bf16Remainder(v1.x), bf16Remainder(v1.y));
+  a[2] = packBf16(bf16Remainder(v2.x), bf16Remainder(v2.y));
+  a[3] = packBf16(bf16Remainder(v3.x), bf16Remainder(v3.y));
+}
+
 /// One block's BM rows of C = A W over N columns and K (multiples of 32): A
 /// rows start at a (lda elements apart; rows >= rows read as zeros); the
 /// weight starts at w: K-contiguous (W_UV: row n at w + n ldw, K_CONTIGUOUS)
@@ -263,6 +294,17 @@ __device__ __forceinline__ void mmaRows(const InT *a, long long lda, int rows, c
         for (int nt = 0; nt < NT; ++nt)
           mma16816(acc[mt][nt], af[mt][0], af[mt][1], af[mt][2], af[mt][3], bfrag[nt][0],
                    bfrag[nt][1]);
+      if constexpr (sizeof(InT) == 4) {
+        // Float activations: the rounding's remainder too (rowFragmentRemainder).
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          rowFragmentRemainder(af[mt], aTile, kAStride, warpRow + 16 * mt, kk, lane);
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+            mma16816(acc[mt][nt], af[mt][0], af[mt][1], af[mt][2], af[mt][3], bfrag[nt][0],
+                     bfrag[nt][1]);
+        }
+      }
     }
     if (kStep == kKSteps - 1) {
       // The chunk's stores go out while the next chunk's copies are in flight.
@@ -309,7 +351,7 @@ __device__ __forceinline__ void unpack8(uint4 word, float (&out)[8]) {
 } // namespace mla_absorb_detail
 
 /// Query absorption on tensor cores (mla.cuh's q absorption): q is [T, HEADS
-/// (NOPE + ROPE)] of QT (bf16 or float, rounded to bf16 for the product),
+/// (NOPE + ROPE)] of QT (bf16, or float as a bf16 pair: rowFragmentRemainder),
 /// q_lat [T, HEADS, KV_LORA] of OutT; fp32 accumulation. Block (x, y, h)
 /// computes tokens BM y .. BM y + BM - 1 of head h, latent columns N x .. N x
 /// + N - 1 (N = KV_LORA / COLUMN_BLOCKS) in chunks of mmaTileN(N), through a
@@ -345,7 +387,7 @@ __global__ void __launch_bounds__(mla_absorb_detail::kMmaThreads, 2)
 }
 
 /// Output absorption on tensor cores (mla.cuh's out absorption): out_lat
-/// [T, HEADS, KV_LORA] of InT (bf16 or float, rounded to bf16 for the
+/// [T, HEADS, KV_LORA] of InT (bf16, or float as a bf16 pair, for the
 /// product), out [T, HEADS V] bf16 (o_proj's input); fp32 accumulation. Block
 /// (x, y, h) computes tokens BM y .. BM y + BM - 1 of head h, value columns N
 /// x .. N x + N - 1 (N = V / COLUMN_BLOCKS) in chunks of mmaTileN(N), through
