@@ -519,7 +519,7 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
   DSV3_RETURN_IF_ERROR(uploadInputs(entry, inputs, blockTable));
   if (graphed)
     DSV3_RETURN_IF_ERROR(graphs_->launch(
-        StepGraphKey{std::string(entryPoint), sizes},
+        StepGraphKey{prepared.entry, sizes},
         [&] { return queueStep(prepared, sizes); }));
   else
     DSV3_RETURN_IF_ERROR(queueStep(prepared, sizes));

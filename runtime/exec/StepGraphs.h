@@ -25,14 +25,15 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <string>
 #include <tuple>
 
 namespace dsv3::exec {
 
 /// What a captured step depends on.
 struct StepGraphKey {
-  std::string entryPoint;
+  /// The plan's entry point (the plan outlives the cache): a pointer, so
+  /// that a replayed step builds no string.
+  const plan::EntryPoint *entryPoint = nullptr;
   StepSizes sizes;
 
   bool operator<(const StepGraphKey &other) const {
