@@ -21,6 +21,10 @@
 // partial-result scratch are poisoned (NaN) before each launch, so a token
 // the combine skips wrongly, or a partial never written, fails.
 //
+// Split invariance: the same step run with each split and head grouping
+// against the unsplit run, within the order of fp32 additions (a sequence's attention must not
+// depend on the step's other sequences; dsv3-run --serve's check).
+//
 // Tolerance (||out - ref|| / ||ref||, per step and for the worst token): the
 // tensor-core products round q_lat and q_pe to bf16 (relative rounding error
 // about 1.1e-3 rms) and P to bf16. A score error d moves every weight by a
@@ -39,6 +43,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <type_traits>
 
 using namespace gpu_test;
 using namespace mla_testing;
@@ -47,6 +52,12 @@ namespace {
 
 constexpr double kTensorCoreAttention = 8e-3;
 constexpr double kExact = 0.0;
+// Split invariance (||split - whole|| / ||whole||, float activations and
+// outputs, as dsv3c runs it): only the order of fp32 additions may differ
+// (about 1e-6 measured). P rounded to bf16 relative to each segment's own
+// maximum differed by 1e-4 to 6e-4, and the 16- and 64-head groupings
+// adding a score's products in different orders by 1e-4.
+constexpr double kSplitInvariance = 1e-5;
 
 /// One way dsv3c can run the decode attention: heads per block and the
 /// split (blocks per head group; 0: one block per token, no combine).
@@ -58,6 +69,8 @@ struct Split {
   }
 };
 const Split kSplits[] = {{16, 16}, {64, 66}, {64, 0}};
+/// Splits whose outputs must equal the unsplit launch's up to fp32 order.
+const Split kInvarianceSplits[] = {{16, 7}, {16, 16}, {64, 33}, {64, 66}};
 /// The timings also try other block counts.
 const Split kTimedSplits[] = {{16, 8}, {16, 16}, {16, 33}, {64, 33}, {64, 66}, {64, 0}};
 constexpr int kMostSplitBlocks = 66;
@@ -224,6 +237,33 @@ void testDecode(const std::string &label, TokenBatch tokens, const std::vector<i
   report("mla_decode all written", shape, static_cast<double>(unwritten), kExact);
 }
 
+/// Split invariance: a token's output may not depend on how the step's
+/// context units were cut among blocks (which depends on the other tokens
+/// of the step: a sequence served beside others against the same sequence
+/// alone) beyond the order of fp32 additions. Every split's output against
+/// the unsplit launch's (one block per token, whole contexts).
+template <class S, typename Act>
+void testSplitInvariance(const std::string &label, TokenBatch tokens,
+                         const std::vector<int> &capacities) {
+  DecodeStep<S, Act> step(std::move(tokens), capacities);
+  step.dOutLat.poison();
+  step.run({64, 0});
+  CHECK_LAUNCH();
+  std::vector<float> whole = valuesOf(step.dOutLat.download());
+  std::vector<double> wholeValues(whole.begin(), whole.end());
+  for (const Split &split : kInvarianceSplits) {
+    step.dOutLat.poison();
+    step.dPartials.poison();
+    step.run(split);
+    CHECK_LAUNCH();
+    report("mla_decode split invariance",
+           shapeName<S, Act>(label + " T=" + std::to_string(step.batch.size()) + " " +
+                             split.name() + " vs whole"),
+           relativeError(valuesOf(step.dOutLat.download()), wholeValues),
+           kSplitInvariance);
+  }
+}
+
 template <class S, typename Act> void testShape() {
   std::vector<int> lengths32 = randomLengths(32, 1, 3000, 32);
   std::vector<int> lengths128 = randomLengths(128, 1, 1100, 128);
@@ -247,6 +287,10 @@ template <class S, typename Act> void testShape() {
     testDecode<S, Act>("causal mix", tokensAt(mixed), mixedCapacities, split);
     testDecode<S, Act>("32 random ctx", decodeTokens(lengths32), lengths32, split);
     testDecode<S, Act>("128 random ctx", decodeTokens(lengths128), lengths128, split);
+  }
+  if constexpr (std::is_same_v<Act, float>) { // as dsv3c instantiates it
+    testSplitInvariance<S, Act>("32 random ctx", decodeTokens(lengths32), lengths32);
+    testSplitInvariance<S, Act>("causal mix", tokensAt(mixed), mixedCapacities);
   }
 }
 

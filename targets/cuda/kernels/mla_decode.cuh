@@ -19,6 +19,18 @@
 // fp32 P). Scores, softmax, accumulators, partial results and the combine
 // are fp32; out_lat is stored as OutT.
 //
+// Split invariance. P is taken relative to the running maximum rounded up to
+// an integer (log2 units), and built so that its float's mantissa depends on
+// the score alone (probabilityBelow): whichever maximum a segment has seen,
+// P differs only by an exact power of two, rounds to the same bf16 digits,
+// and the rescaling of the accumulators by 2^(old - new maximum) is exact.
+// So a token's result does not depend on how a step cut its context into
+// segments (which depends on the other tokens of the step) beyond the order
+// of fp32 additions; with P relative to the exact running maximum, its bf16
+// rounding changed with the segment, and a sequence served beside others got
+// bf16-level different attention (and diverging greedy replies) from the
+// same sequence served alone.
+//
 // Work split. The cached rows of the step's tokens are cut into units of 16
 // rows, listed token after token (a token at position p has ceil((p+1)/16)).
 //  - split = 0: block (t, g) handles token t's whole context for head group
@@ -130,6 +142,25 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], 
 __device__ __forceinline__ unsigned packBf16(float lo, float hi) {
   __nv_bfloat162 pair = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<unsigned *>(&pair);
+}
+
+/// 2^e as a float, exactly, for an integer e <= 0 (0 below the normal range).
+__device__ __forceinline__ float exactPowerOfTwo(int e) {
+  return e < -126 ? 0.0f : __int_as_float((127 + e) << 23);
+}
+
+/// 2^(s - reference) for an integral reference >= s, built as exp2f of s's
+/// fractional part times 2^(floor(s) - reference): the float's mantissa
+/// depends on s alone, so two references give values that differ by an exact
+/// power of two and round to bf16 alike (see the file comment). 0 for
+/// negligible or masked (-inf) scores.
+__device__ __forceinline__ float probabilityBelow(float s, float reference) {
+  if (!(s > reference - 126.0f))
+    return 0.0f;
+  const float whole = floorf(s);
+  const float mantissa = exp2f(s - whole); // s - floor(s) is exact; [1, 2]
+  const int e = static_cast<int>(whole - reference); // -126 <= e <= 0
+  return __int_as_float(__float_as_int(mantissa) + e * (1 << 23));
 }
 
 /// Units of 16 rows of a token at `position` (it sees position + 1 rows).
@@ -411,9 +442,12 @@ __global__ void __launch_bounds__(mla_decode_detail::kThreads, 1)
       const int tileRows = min(kTileRows, rowCount - tile * kTileRows);
 
       // ---- scores: S = Q K^T for 16 heads x kScoreKeys keys ------------
-      // With fewer than 4 n8 tiles per warp, even and odd k steps go to two
-      // accumulator sets: two dependency chains of mma instead of one.
-      constexpr int kChains = kScoreTiles >= 4 ? 1 : 2;
+      // Even and odd k steps go to two accumulator sets (two dependency
+      // chains of mma instead of one), for every HEADS_PER_BLOCK alike: a
+      // score's fp32 additions then happen in the same order whichever
+      // head grouping a step uses (16 heads per block for small steps, 64
+      // for larger ones), so a token's scores do not depend on the step.
+      constexpr int kChains = 2;
       float score[kChains][kScoreTiles][4];
 #pragma unroll
       for (int c = 0; c < kChains; ++c)
@@ -490,13 +524,16 @@ __global__ void __launch_bounds__(mla_decode_detail::kThreads, 1)
 #pragma unroll
         for (int k = 0; k < L::kKeyGroups; ++k)
           newMax = fmaxf(newMax, tileMax[k * G + head]);
-        float factor = exp2f(runningMax[r] - newMax); // 0 on the first tile
+        newMax = ceilf(newMax); // integral: see probabilityBelow
+        const float factor = runningMax[r] > newMax - 127.0f // 0 on the first tile
+                                 ? exactPowerOfTwo(static_cast<int>(runningMax[r] - newMax))
+                                 : 0.0f;
         runningMax[r] = newMax;
         float sum = 0.0f;
 #pragma unroll
         for (int n = 0; n < kScoreTiles; ++n) {
-          float p0 = exp2f(score[0][n][2 * r] - newMax),
-                p1 = exp2f(score[0][n][2 * r + 1] - newMax);
+          float p0 = probabilityBelow(score[0][n][2 * r], newMax),
+                p1 = probabilityBelow(score[0][n][2 * r + 1], newMax);
           sum += p0 + p1;
           int chunk = (keyGroup * kScoreKeys + n * 8) / 8;
           *reinterpret_cast<unsigned *>(probabilities +
