@@ -760,19 +760,24 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             return success();
           })
           .Case([&](SwigluOp swiglu) {
+            // quant.cuh: 2048 columns (kSiluMulBlockColumns) per block.
             SizeExpr r = rowsOf(swiglu.getGate());
-            launch(op, "silu_mul", {str(cols(swiglu.getGate())), elementTypeName(swiglu.getGate())},
-                   {dim(r), one, one}, 256,
+            int64_t width = cols(swiglu.getGate());
+            launch(op, "silu_mul", {str(width), elementTypeName(swiglu.getGate())},
+                   {dim(r), constDim((width + 2047) / 2048), one}, 256,
                    {buf(swiglu.getGate()), buf(swiglu.getUp()), buf(swiglu.getResult()),
                     intArg(r)});
             return success();
           })
           .Case([&](SwigluQuantOp swiglu) {
+            // quant.cuh's silu_mul_quant_row_blocks: one channel block per
+            // warp, 8 warps per block.
             SizeExpr r = rowsOf(swiglu.getGate());
+            int64_t width = cols(swiglu.getGate()), block = swiglu.getBlock();
+            int64_t channelBlocks = (width + block - 1) / block;
             launch(op, "silu_mul_quant",
-                   {str(cols(swiglu.getGate())), str(swiglu.getBlock()), "false",
-                    elementTypeName(swiglu.getGate())},
-                   {dim(r), one, one}, 256,
+                   {str(width), str(block), "false", elementTypeName(swiglu.getGate())},
+                   {dim(r), constDim((channelBlocks + 7) / 8), one}, 256,
                    {buf(swiglu.getGate()), buf(swiglu.getUp()), buf(swiglu.getOutput()),
                     buf(swiglu.getScales()), intArg(r)});
             return success();
@@ -807,7 +812,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             launch(op, "mla_rope_q",
                    {str(s.getHeads()), str(s.getQkNopeHeadDim()), str(s.getQkRopeHeadDim()),
                     elementTypeName(rope.getQ())},
-                   {dim(t), one, one}, 128,
+                   // mla.cuh: 8 heads (kRopeHeadsPerBlock) per block.
+                   {dim(t), constDim((s.getHeads() + 7) / 8), one}, 128,
                    {buf(rope.getResult()), buf(rope.getPositions()), buf(rope.getInvFreq()),
                     floatArg(rope.getRopeScale().convertToDouble()), intArg(t)});
             return success();

@@ -139,7 +139,8 @@ constexpr int attentionHeadsPerBlock(int heads) {
 template <class S, typename QT>
 void launchRopeQ(QT *q, const int *positions, const float *invFreq, int T) {
   dsv3k::mla_rope_q<S::HEADS, S::NOPE, S::ROPE, QT>
-      <<<T, 128>>>(q, positions, invFreq, S::kRopeScale, T);
+      <<<dim3(T, dsv3k::ceilDiv(S::HEADS, dsv3k::mla_detail::kRopeHeadsPerBlock)), 128>>>(
+          q, positions, invFreq, S::kRopeScale, T);
   CHECK_LAUNCH();
 }
 

@@ -196,7 +196,8 @@ template <int I, bool UE8M0, typename InT> void testSiluMulQuant(int R) {
   dq.poison();
   dscales.poison();
   dsv3k::silu_mul_quant<I, kBlock, UE8M0, InT>
-      <<<dim3(R), dim3(256)>>>(dgate.ptr, dup.ptr, dq.ptr, dscales.ptr, R);
+      <<<dim3(R, dsv3k::silu_mul_quant_row_blocks<I, kBlock>()), dim3(256)>>>(
+          dgate.ptr, dup.ptr, dq.ptr, dscales.ptr, R);
   CHECK_LAUNCH();
 
   std::string shape = "I=" + std::to_string(I) + " R=" + std::to_string(R) + " " +
@@ -220,7 +221,8 @@ template <int I, typename InT> void testSiluMul(int R) {
   dgate.upload(gate.stored);
   dup.upload(up.stored);
   dout.poison();
-  dsv3k::silu_mul<I, InT><<<dim3(R), dim3(256)>>>(dgate.ptr, dup.ptr, dout.ptr, R);
+  dsv3k::silu_mul<I, InT><<<dim3(R, dsv3k::ceilDiv(I, dsv3k::kSiluMulBlockColumns)), dim3(256)>>>(
+      dgate.ptr, dup.ptr, dout.ptr, R);
   CHECK_LAUNCH();
   std::vector<bf16> out = dout.download();
   std::string shape = "I=" + std::to_string(I) + " R=" + std::to_string(R) + " " + typeName<InT>();
@@ -263,7 +265,10 @@ int main() {
   testSiluMul<2048, float>(1);
   testSiluMul<2048, float>(37);
   testSiluMul<18432, float>(37);
+  testSiluMul<18432, float>(1);
   testSiluMul<200, float>(5);
+  testSiluMul<203, float>(3); // not whole 16-byte chunks: the scalar path
+  testSiluMul<2100, bf16>(2); // a partial second block per row
   testSiluMul<2048, bf16>(1);
   testSiluMul<2048, bf16>(37);
   testSiluMul<18432, bf16>(37);

@@ -58,6 +58,11 @@ __device__ __forceinline__ void awaitPrecedingKernelsPrefetching(const void *beg
 
 __host__ __device__ constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 
+/// Whether p may be read or written with 16-byte vector accesses.
+__device__ __forceinline__ bool aligned16(const void *p) {
+  return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
+}
+
 __device__ __forceinline__ float toFloat(bf16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float toFloat(float v) { return v; }
 __device__ __forceinline__ float toFloat(fp8 v) { return static_cast<float>(v); }

@@ -77,10 +77,6 @@ __device__ __forceinline__ void unpackVector(uint4 raw, float (&out)[8]) {
   }
 }
 
-__device__ __forceinline__ bool aligned16(const void *p) {
-  return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
-}
-
 /// Stages columns [k0, k0 + kTileK) of kRows matrix rows into
 /// tile[k - k0][row] as fp32. rowStart[i] is row i's first element, or null
 /// for a row outside the matrix (staged as zeros); columns >= K stage as zeros.

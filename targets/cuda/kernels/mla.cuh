@@ -67,12 +67,6 @@ __device__ __forceinline__ void storePair(float *p, float2 v) {
   *reinterpret_cast<float2 *>(p) = v;
 }
 
-/// Rotates the interleaved pair at p by (c, s), in place.
-template <typename T> __device__ __forceinline__ void rotatePair(T *p, float c, float s) {
-  float2 v = loadPair(p);
-  storePair(p, make_float2(v.x * c - v.y * s, v.x * s + v.y * c));
-}
-
 __device__ __forceinline__ long long cacheSlot(const int *block_table, int max_pages,
                                                int sequence, int position, int page_size) {
   long long page = block_table[static_cast<long long>(sequence) * max_pages + position / page_size];
@@ -93,6 +87,7 @@ template <int HEADS> struct AttentionHeads {
 };
 
 inline constexpr int kRopeThreads = 128;
+inline constexpr int kRopeHeadsPerBlock = 8; ///< mla_rope_q's heads per block
 inline constexpr int kKvWriteThreads = norm_detail::kThreads; // 128
 inline constexpr int kAttentionThreads = 256;
 inline constexpr int kKeysPerTile = 16;
@@ -102,24 +97,43 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 
 /// RoPE on the query, in place: for every token t and head h rotates the ROPE
 /// values q[t, h (NOPE + ROPE) + NOPE + 0 : ROPE] as interleaved pairs by
-/// positions[t] * inv_freq[i]; q is [T, HEADS (NOPE + ROPE)].
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// positions[t] * inv_freq[i]; q is [T, HEADS (NOPE + ROPE)]. Block (t, y)
+/// takes heads [8 y, 8 y + 8): a decode token's 128 heads spread over 16
+/// blocks, and each thread loads all its pairs before it stores any (the
+/// stores, in place, would otherwise hold back the next loads).
+/// Launch: grid = (T, ceil(HEADS / 8), 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
 template <int HEADS, int NOPE, int ROPE, typename QT = bf16>
 __global__ void __launch_bounds__(mla_detail::kRopeThreads)
     mla_rope_q(QT *q, const int *positions, const float *inv_freq, float rope_scale, int T) {
   awaitPrecedingKernels();
   static_assert(NOPE % 2 == 0 && ROPE % 2 == 0, "pairs must be 4-byte aligned");
   constexpr int kPairs = ROPE / 2;
+  constexpr int kBlockPairs = mla_detail::kRopeHeadsPerBlock * kPairs;
+  constexpr int kPerThread = ceilDiv(kBlockPairs, mla_detail::kRopeThreads);
   __shared__ float cosines[kPairs], sines[kPairs];
   int t = blockIdx.x;
   if (t >= T)
     return;
+  QT *row = q + static_cast<long long>(t) * HEADS * (NOPE + ROPE);
+  const int firstHead = blockIdx.y * mla_detail::kRopeHeadsPerBlock;
+  float2 pair[kPerThread];
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    int p = threadIdx.x + j * mla_detail::kRopeThreads, head = firstHead + p / kPairs;
+    if (p < kBlockPairs && head < HEADS)
+      pair[j] = mla_detail::loadPair(row + head * (NOPE + ROPE) + NOPE + 2 * (p % kPairs));
+  }
   mla_detail::ropeTable<ROPE>(positions[t], inv_freq, rope_scale, cosines, sines);
   __syncthreads();
-  QT *row = q + static_cast<long long>(t) * HEADS * (NOPE + ROPE);
-  for (int p = threadIdx.x; p < HEADS * kPairs; p += blockDim.x) {
-    int head = p / kPairs, i = p % kPairs;
-    mla_detail::rotatePair(row + head * (NOPE + ROPE) + NOPE + 2 * i, cosines[i], sines[i]);
+#pragma unroll
+  for (int j = 0; j < kPerThread; ++j) {
+    int p = threadIdx.x + j * mla_detail::kRopeThreads, head = firstHead + p / kPairs;
+    if (p < kBlockPairs && head < HEADS) {
+      int i = p % kPairs;
+      float c = cosines[i], s = sines[i];
+      mla_detail::storePair(row + head * (NOPE + ROPE) + NOPE + 2 * i,
+                            make_float2(pair[j].x * c - pair[j].y * s, pair[j].x * s + pair[j].y * c));
+    }
   }
 }
 

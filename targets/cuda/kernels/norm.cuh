@@ -33,10 +33,6 @@ template <int H> struct RowChunks {
   static constexpr int kPerThread = ceilDiv(kCount, kThreads);
 };
 
-__device__ __forceinline__ bool aligned16(const void *p) {
-  return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
-}
-
 /// Reads kVec values at p as floats: 16-byte loads when `vectorized`.
 template <int kVec, typename T>
 __device__ __forceinline__ void loadChunk(const T *p, bool vectorized, float (&out)[kVec]) {
@@ -88,6 +84,17 @@ normalizeHeldRow(const float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::k
                  const bf16 *w, bf16 *y, float eps) {
   using Chunks = RowChunks<H>;
   constexpr int kVec = Chunks::kVec;
+  bool vectorized = aligned16(w) && aligned16(y);
+  // The weight's loads go out before the reduction, whose barriers then
+  // wait out their latency (a decode step's one block per row is
+  // latency-bound).
+  float weight[Chunks::kPerThread][kVec];
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    if (chunk < Chunks::kCount)
+      loadChunk<kVec>(w + chunk * kVec, vectorized, weight[k]);
+  }
   float sumSquares = 0.0f;
 #pragma unroll
   for (int k = 0; k < Chunks::kPerThread; ++k) {
@@ -100,16 +107,14 @@ normalizeHeldRow(const float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::k
   }
   float total = blockSum<kThreads>(sumSquares);
   float inverseRms = rsqrtf(total / static_cast<float>(H) + eps);
-  bool vectorized = aligned16(w) && aligned16(y);
 #pragma unroll
   for (int k = 0; k < Chunks::kPerThread; ++k) {
     int chunk = threadIdx.x + k * kThreads;
     if (chunk < Chunks::kCount) {
-      float weight[kVec], result[kVec];
-      loadChunk<kVec>(w + chunk * kVec, vectorized, weight);
+      float result[kVec];
 #pragma unroll
       for (int i = 0; i < kVec; ++i)
-        result[i] = weight[i] * (values[k][i] * inverseRms);
+        result[i] = weight[k][i] * (values[k][i] * inverseRms);
       storeChunk<kVec>(y + chunk * kVec, vectorized, result);
     }
   }
@@ -195,17 +200,24 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
   const DeltaT *deltaRow = delta + static_cast<long long>(t) * H;
   ResT *sumRow = sum + static_cast<long long>(t) * H;
   bool vectorized = aligned16(residualRow) && aligned16(deltaRow) && aligned16(sumRow);
-  float values[Chunks::kPerThread][kVec];
+  float values[Chunks::kPerThread][kVec], added[Chunks::kPerThread][kVec];
+  // Every load before any store: sum may alias residual, so a store would
+  // hold back the loads after it (one memory round trip per chunk).
 #pragma unroll
   for (int k = 0; k < Chunks::kPerThread; ++k) {
     int chunk = threadIdx.x + k * kThreads;
     if (chunk < Chunks::kCount) {
-      float added[kVec];
       loadChunk<kVec>(residualRow + chunk * kVec, vectorized, values[k]);
-      loadChunk<kVec>(deltaRow + chunk * kVec, vectorized, added);
+      loadChunk<kVec>(deltaRow + chunk * kVec, vectorized, added[k]);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    if (chunk < Chunks::kCount) {
 #pragma unroll
       for (int i = 0; i < kVec; ++i)
-        values[k][i] = toFloat(fromFloat<ResT>(values[k][i] + added[i]));
+        values[k][i] = toFloat(fromFloat<ResT>(values[k][i] + added[k][i]));
       // Each thread writes back only the chunks it read: no other thread of
       // this block touches them, so no barrier is needed before the store.
       storeChunk<kVec>(sumRow + chunk * kVec, vectorized, values[k]);

@@ -116,8 +116,12 @@ __global__ void __launch_bounds__(256)
 /// act_quant does with K = I.
 ///
 /// gate, up: [R, I] bf16 contiguous. q: [R, I] e4m3. scales: [R, ceilDiv(I, BLOCK)].
+/// Blocks (row, y) take channel blocks 8 y + warp, 8 (y + gridDim.y) + warp,
+/// ...: silu_mul_quant_row_blocks<I, BLOCK>() blocks per row give each warp
+/// one channel block, so a decode step's few rows spread over the GPU
+/// instead of one block walking a whole 18432-wide row.
 ///
-/// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (R, silu_mul_quant_row_blocks<I, BLOCK>(), 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
 template <int I, int BLOCK, bool UE8M0, typename InT = bf16>
 __global__ void __launch_bounds__(256)
     silu_mul_quant(const InT *gate, const InT *up, fp8 *q, float *scales, int R) {
@@ -129,44 +133,74 @@ __global__ void __launch_bounds__(256)
     return;
   long long rowOffset = static_cast<long long>(row) * I;
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int b = warp; b < kBlocks; b += quant_detail::kWarps) {
+  for (int b = blockIdx.y * quant_detail::kWarps + warp; b < kBlocks;
+       b += gridDim.y * quant_detail::kWarps) {
     int blockStart = b * BLOCK;
-    float values[kPerLane];
+    float g[kPerLane], u[kPerLane], values[kPerLane];
 #pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
+    for (int j = 0; j < kPerLane; ++j) { // every load in flight before any use
       int channel = blockStart + lane + 32 * j;
-      values[j] = 0.0f;
-      if (lane + 32 * j < BLOCK && channel < I) {
-        float g = toFloat(gate[rowOffset + channel]);
-        float u = toFloat(up[rowOffset + channel]);
-        values[j] = g / (1.0f + expf(-g)) * u;
-      }
+      bool present = lane + 32 * j < BLOCK && channel < I;
+      g[j] = present ? toFloat(gate[rowOffset + channel]) : 0.0f;
+      u[j] = present ? toFloat(up[rowOffset + channel]) : 0.0f;
     }
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j)
+      values[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
     quant_detail::quantizeWarpBlock<BLOCK, UE8M0>(
         values, blockStart, I, q + rowOffset, scales + static_cast<long long>(row) * kBlocks + b);
   }
 }
 
+/// Blocks per row of silu_mul_quant: one channel block per warp.
+template <int I, int BLOCK> __host__ __device__ constexpr int silu_mul_quant_row_blocks() {
+  return ceilDiv(ceilDiv(I, BLOCK), quant_detail::kWarps);
+}
+
+/// Columns of one row a silu_mul block covers: 8 per thread.
+inline constexpr int kSiluMulBlockColumns = quant_detail::kThreads * 8;
+
 /// SwiGLU for a GEMM that reads bf16: out = bf16(silu(gate) * up), the
 /// product computed in fp32 as in silu_mul_quant.
 ///
 /// gate, up: [R, I] of InT (bf16, or float from an fp32-output GEMM)
-/// contiguous; out: [R, I] bf16.
+/// contiguous; out: [R, I] bf16. Block (row, y) covers columns
+/// [y kSiluMulBlockColumns, (y + 1) kSiluMulBlockColumns) of its row, 8 per
+/// thread in 16-byte accesses (when I % 8 == 0 and the pointers allow): one
+/// memory round trip per block, and an 18432-wide decode row spread over 9
+/// blocks.
 ///
-/// Launch: grid = (R, 1, 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (R, ceil(I / 2048), 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
 template <int I, typename InT = bf16>
 __global__ void __launch_bounds__(256)
     silu_mul(const InT *gate, const InT *up, bf16 *out, int R) {
   awaitPrecedingKernels();
   int row = blockIdx.x;
-  if (row >= R)
+  int first = blockIdx.y * kSiluMulBlockColumns + 8 * threadIdx.x;
+  if (row >= R || first >= I)
     return;
-  long long rowOffset = static_cast<long long>(row) * I;
-  for (int channel = threadIdx.x; channel < I; channel += quant_detail::kThreads) {
-    float g = toFloat(gate[rowOffset + channel]);
-    float u = toFloat(up[rowOffset + channel]);
-    out[rowOffset + channel] = fromFloat<bf16>(g / (1.0f + expf(-g)) * u);
+  long long offset = static_cast<long long>(row) * I + first;
+  float g[8], u[8], h[8];
+  if (I % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out)) {
+    load8(gate + offset, g);
+    load8(up + offset, u);
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    store8(out + offset, h);
+    return;
   }
+  const int count = min(8, I - first);
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    if (i < count) {
+      g[i] = toFloat(gate[offset + i]);
+      u[i] = toFloat(up[offset + i]);
+    }
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    if (i < count)
+      out[offset + i] = fromFloat<bf16>(g[i] / (1.0f + expf(-g[i])) * u[i]);
 }
 
 } // namespace dsv3k

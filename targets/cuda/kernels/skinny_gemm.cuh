@@ -273,7 +273,7 @@ __device__ __forceinline__ void skinnyColumns(const TA *a, const float *aScales,
     scaleRow[j] = n / BLOCK_N;
   }
   const bool vectorized = K % kWidth == 0 && lda % (16 / sizeof(TA)) == 0 &&
-                          gemm_detail::aligned16(a) && gemm_detail::aligned16(b);
+                          aligned16(a) && aligned16(b);
 
   for (int pass = 0; pass < rows; pass += kRowsPerPass) {
     const int passRows = rows - pass < kRowsPerPass ? rows - pass : kRowsPerPass;
@@ -501,7 +501,7 @@ __device__ __forceinline__ void skinnyTiles(const TA *a, const float *aScales, l
   if (rows <= 0)
     return;
   if constexpr (RING && bulkTiles<TB, K, SPLIT, COLS>()) {
-    if (lda % (16 / sizeof(TA)) == 0 && gemm_detail::aligned16(a) && gemm_detail::aligned16(b)) {
+    if (lda % (16 / sizeof(TA)) == 0 && aligned16(a) && aligned16(b)) {
       skinnyBulkTiles<TA, TB, N, K, BLOCK_N, BLOCK_K, kScaled, SPLIT, COLS, OutT>(
           a, aScales, lda, gatherRows, rowBegin, rows, b, bScales, c);
       return;
