@@ -74,17 +74,21 @@ template <> __device__ __forceinline__ bf16 fromFloat<bf16>(float v) {
 }
 template <> __device__ __forceinline__ fp8 fromFloat<fp8>(float v) { return fp8(v); }
 
+/// The eight bf16 of a 16-byte word as floats (a bf16 is the top half of
+/// the fp32 with the same value).
+__device__ __forceinline__ void unpackBf16x8(uint4 word, float (&out)[8]) {
+  const unsigned parts[4] = {word.x, word.y, word.z, word.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    out[2 * i] = __uint_as_float(parts[i] << 16);
+    out[2 * i + 1] = __uint_as_float(parts[i] & 0xFFFF0000u);
+  }
+}
+
 /// Eight consecutive values at p as floats, in 16-byte loads (one for bf16,
 /// two for float). p must be 16-byte aligned.
 __device__ __forceinline__ void load8(const bf16 *p, float (&out)[8]) {
-  uint4 raw = *reinterpret_cast<const uint4 *>(p);
-  const __nv_bfloat162 *pairs = reinterpret_cast<const __nv_bfloat162 *>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 f = __bfloat1622float2(pairs[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
+  unpackBf16x8(*reinterpret_cast<const uint4 *>(p), out);
 }
 __device__ __forceinline__ void load8(const float *p, float (&out)[8]) {
   float4 lo = reinterpret_cast<const float4 *>(p)[0], hi = reinterpret_cast<const float4 *>(p)[1];

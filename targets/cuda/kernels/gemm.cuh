@@ -68,13 +68,7 @@ __device__ __forceinline__ void unpackVector(uint4 raw, float (&out)[16]) {
 }
 
 __device__ __forceinline__ void unpackVector(uint4 raw, float (&out)[8]) {
-  const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    // A bf16 is the top half of the fp32 with the same value.
-    out[2 * w] = __uint_as_float(words[w] << 16);
-    out[2 * w + 1] = __uint_as_float(words[w] & 0xFFFF0000u);
-  }
+  unpackBf16x8(raw, out);
 }
 
 /// Stages columns [k0, k0 + kTileK) of kRows matrix rows into

@@ -338,16 +338,6 @@ forEachPair(const MmaAccumulators<BM, BN> &acc, Store store) {
     }
 }
 
-/// Eight bf16 of a 16-byte word as floats.
-__device__ __forceinline__ void unpack8(uint4 word, float (&out)[8]) {
-  const unsigned parts[4] = {word.x, word.y, word.z, word.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    out[2 * i] = __uint_as_float(parts[i] << 16);
-    out[2 * i + 1] = __uint_as_float(parts[i] & 0xFFFF0000u);
-  }
-}
-
 } // namespace mla_absorb_detail
 
 /// Query absorption on tensor cores (mla.cuh's q absorption): q is [T, HEADS
@@ -468,7 +458,7 @@ __global__ void __launch_bounds__(mla_absorb_detail::kStreamThreads)
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
     for (int k = 0; k < kChunksPerLane; ++k)
-      unpack8(raw[r][k], weights[r][k]);
+      unpackBf16x8(raw[r][k], weights[r][k]);
   __syncthreads();
 
   for (int j = 0; j < tokens; ++j) {
