@@ -69,7 +69,16 @@ static fb::Offset<pl::Arg> writeArg(fb::FlatBufferBuilder &b, const KernelArg &a
   default:
     break;
   }
-  return pl::CreateArg(b, pl::ArgKind::Buffer, space, arg.index);
+  if (!arg.tensorMap)
+    return pl::CreateArg(b, pl::ArgKind::Buffer, space, arg.index);
+  const TensorMapSpec &map = *arg.tensorMap;
+  std::vector<pl::Size> dims;
+  for (const SizeExpr &dim : map.dims)
+    dims.push_back(planSize(dim));
+  std::vector<uint32_t> box(map.box.begin(), map.box.end());
+  auto tensorMap = pl::CreateTensorMapArgDirect(b, planDtype(map.dtype), &dims, &box,
+                                                map.swizzleBytes);
+  return pl::CreateArg(b, pl::ArgKind::TensorMap, space, arg.index, nullptr, 0, tensorMap);
 }
 
 std::vector<uint8_t> buildPlan(const CudaProgram &program,

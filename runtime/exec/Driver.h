@@ -62,6 +62,7 @@ namespace dsv3::exec {
   X(funcSetAttribute, cuFuncSetAttribute)                                      \
   X(launchKernel, cuLaunchKernel)                                              \
   X(launchKernelEx, cuLaunchKernelEx)                                          \
+  X(tensorMapEncodeTiled, cuTensorMapEncodeTiled)                              \
   X(streamBeginCapture, cuStreamBeginCapture)                                  \
   X(streamEndCapture, cuStreamEndCapture)                                      \
   X(graphInstantiateWithFlags, cuGraphInstantiateWithFlags)                    \

@@ -56,6 +56,47 @@ StatusOr<int64_t> resolveLaunchDim(const plan::LaunchDim &dim,
   return value;
 }
 
+namespace {
+
+/// The device address a Buffer or TensorMap argument points at.
+StatusOr<CUdeviceptr> bufferAddress(const plan::Arg &arg,
+                                    const BufferAddresses &addresses,
+                                    const std::string &where, size_t a) {
+  const int64_t index = arg.index();
+  // The plan was verified against itself; these guard against an executor
+  // that built fewer buffers than the plan names.
+  auto pick = [&](const auto &table,
+                  const char *what) -> StatusOr<CUdeviceptr> {
+    if (index < 0 || static_cast<uint64_t>(index) >= table.size())
+      return Status::error("{}: arg {}: no device buffer for {} {}", where, a,
+                           what, index);
+    return table[index];
+  };
+  switch (arg.space()) {
+  case plan::Space::Arena:
+    return addresses.arena + static_cast<CUdeviceptr>(index);
+  case plan::Space::Weight:
+    return pick(addresses.weights, "weight");
+  case plan::Space::Constant:
+    return pick(addresses.constants, "constant");
+  case plan::Space::Input: {
+    DSV3_ASSIGN_OR_RETURN(CUdeviceptr pointer, pick(addresses.inputs, "input"));
+    if (pointer == 0)
+      return Status::error(
+          "{}: arg {}: no buffer for input '{}'", where, a,
+          plan::stepInputName(static_cast<plan::StepInput>(index)));
+    return pointer;
+  }
+  case plan::Space::KvCache:
+    return pick(addresses.kvCacheLayers, "KV-cache layer");
+  case plan::Space::Null:
+    break;
+  }
+  return CUdeviceptr{0};
+}
+
+} // namespace
+
 StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
                                        const BufferAddresses &addresses,
                                        std::string where) {
@@ -76,41 +117,23 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
     switch (arg.kind()) {
     case plan::ArgKind::Buffer: {
       out.kind = PreparedArg::Kind::Pointer;
-      const int64_t index = arg.index();
-      // The plan was verified against itself; these guard against an
-      // executor that built fewer buffers than the plan names.
-      auto pick = [&](const auto &table, const char *what) -> Status {
-        if (index < 0 || static_cast<uint64_t>(index) >= table.size())
-          return Status::error("{}: arg {}: no device buffer for {} {}",
-                               prepared.where, a, what, index);
-        out.fixed.pointer = table[index];
-        return Status::success();
-      };
-      switch (arg.space()) {
-      case plan::Space::Arena:
-        out.fixed.pointer = addresses.arena + static_cast<CUdeviceptr>(index);
-        break;
-      case plan::Space::Weight:
-        DSV3_RETURN_IF_ERROR(pick(addresses.weights, "weight"));
-        break;
-      case plan::Space::Constant:
-        DSV3_RETURN_IF_ERROR(pick(addresses.constants, "constant"));
-        break;
-      case plan::Space::Input:
-        DSV3_RETURN_IF_ERROR(pick(addresses.inputs, "input"));
-        if (out.fixed.pointer == 0)
-          return Status::error("{}: arg {}: no buffer for input '{}'",
-                               prepared.where, a,
-                               plan::stepInputName(
-                                   static_cast<plan::StepInput>(index)));
-        break;
-      case plan::Space::KvCache:
-        DSV3_RETURN_IF_ERROR(pick(addresses.kvCacheLayers, "KV-cache layer"));
-        break;
-      case plan::Space::Null:
-        out.fixed.pointer = 0;
-        break;
+      DSV3_ASSIGN_OR_RETURN(out.fixed.pointer,
+                            bufferAddress(arg, addresses, prepared.where, a));
+      break;
+    }
+    case plan::ArgKind::TensorMap: {
+      out.kind = PreparedArg::Kind::TensorMap;
+      DSV3_ASSIGN_OR_RETURN(out.fixed.pointer,
+                            bufferAddress(arg, addresses, prepared.where, a));
+      // Verified: present, rank 1..5, as many box extents as dims.
+      const plan::TensorMapArg &map = *arg.tensor_map();
+      out.map.dtype = map.dtype();
+      out.map.rank = map.dims()->size();
+      for (size_t i = 0; i < out.map.rank; ++i) {
+        out.map.dims[i] = *map.dims()->Get(i);
+        out.map.box[i] = map.box()->Get(i);
       }
+      out.map.swizzleBytes = map.swizzle_bytes();
       break;
     }
     case plan::ArgKind::Int:
@@ -128,8 +151,117 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
   return prepared;
 }
 
+namespace {
+
+CUtensorMapDataType tensorMapDataType(plan::DType dtype) {
+  switch (dtype) {
+  case plan::DType::BF16:
+    return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  case plan::DType::F16:
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  case plan::DType::F32:
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  case plan::DType::I32:
+    return CU_TENSOR_MAP_DATA_TYPE_INT32;
+  case plan::DType::F8_E4M3:
+    // TMA only moves bytes; the kernel reads them as e4m3.
+    return CU_TENSOR_MAP_DATA_TYPE_UINT8;
+  }
+  return CU_TENSOR_MAP_DATA_TYPE_UINT8;
+}
+
+CUtensorMapSwizzle tensorMapSwizzle(uint32_t bytes) {
+  switch (bytes) {
+  case 32:
+    return CU_TENSOR_MAP_SWIZZLE_32B;
+  case 64:
+    return CU_TENSOR_MAP_SWIZZLE_64B;
+  case 128:
+    return CU_TENSOR_MAP_SWIZZLE_128B;
+  default: // 0, as verified
+    return CU_TENSOR_MAP_SWIZZLE_NONE;
+  }
+}
+
+template <typename T>
+std::string formatList(const T *values, size_t count) {
+  std::string text = "[";
+  for (size_t i = 0; i < count; ++i)
+    text += (i ? ", " : "") + std::to_string(values[i]);
+  return text + "]";
+}
+
+/// Encodes argument `a` of `launch`, a TensorMap, for `sizes` into `map`.
+/// Sets `empty` instead when an extent is ≤ 0, and encodes nothing once the
+/// launch is known to be empty.
+Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
+                       const StepSizes &sizes, TensorMapEncoder encode,
+                       CUtensorMap &map, bool &empty) {
+  const PreparedArg &arg = launch.args[a];
+  const TensorMapShape &shape = arg.map;
+  cuuint64_t globalDim[kMaxTensorMapRank] = {};
+  for (size_t i = 0; i < shape.rank; ++i) {
+    int64_t extent;
+    if (__builtin_mul_overflow(shape.dims[i].multiplier(),
+                               sizeValue(shape.dims[i].unit(), sizes), &extent))
+      return Status::error("{}: arg {}: tensor map dims[{}] = {} overflows at "
+                           "T={}, B={}, P={}",
+                           launch.where, a, i,
+                           plan::formatSize(shape.dims[i].unit(),
+                                            shape.dims[i].multiplier()),
+                           sizes.tokens, sizes.sequences,
+                           sizes.pagesPerSequence);
+    // A tensor with no rows (or columns) gives the kernel no work; TMA
+    // cannot describe it anyway (extents must be positive).
+    if (extent <= 0)
+      empty = true;
+    globalDim[i] = static_cast<cuuint64_t>(extent);
+  }
+  if (empty)
+    return Status::success();
+  // Dense row-major: the stride of dims[i] is the bytes of one index of
+  // dims[i - 1], i.e. the product of the inner extents x element size.
+  cuuint64_t globalStrides[kMaxTensorMapRank - 1] = {};
+  cuuint64_t stride = plan::dtypeBytes(shape.dtype);
+  for (size_t i = 1; i < shape.rank; ++i) {
+    if (__builtin_mul_overflow(stride, globalDim[i - 1], &stride))
+      return Status::error("{}: arg {}: tensor map dims {} overflow 64 bits",
+                           launch.where, a, formatList(globalDim, shape.rank));
+    globalStrides[i - 1] = stride;
+  }
+  cuuint32_t box[kMaxTensorMapRank] = {};
+  cuuint32_t elementStrides[kMaxTensorMapRank] = {};
+  for (size_t i = 0; i < shape.rank; ++i) {
+    box[i] = shape.box[i];
+    elementStrides[i] = 1;
+  }
+  if (!encode)
+    return Status::error("{}: arg {}: a tensor map, but no encoder to build it",
+                         launch.where, a);
+  // Out-of-bounds elements read as zero (FLOAT_OOB_FILL_NONE): kernels rely
+  // on it for partial tiles past the last row or column.
+  const CUresult result = encode(
+      &map, tensorMapDataType(shape.dtype),
+      static_cast<cuuint32_t>(shape.rank),
+      reinterpret_cast<void *>(static_cast<uintptr_t>(arg.fixed.pointer)),
+      globalDim, globalStrides, box, elementStrides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, tensorMapSwizzle(shape.swizzleBytes),
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result == CUDA_SUCCESS)
+    return Status::success();
+  return Status::error("{}: arg {}: cuTensorMapEncodeTiled failed (CUresult "
+                       "{}) for the tensor map of {} {} at 0x{:x}, box {}, "
+                       "swizzle {}",
+                       launch.where, a, static_cast<int>(result),
+                       plan::EnumNameDType(shape.dtype),
+                       formatList(globalDim, shape.rank), arg.fixed.pointer,
+                       formatList(box, shape.rank), shape.swizzleBytes);
+}
+
+} // namespace
+
 Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
-                     ResolvedLaunch &out) {
+                     ResolvedLaunch &out, TensorMapEncoder encode) {
   // CUDA's grid limits: x < 2^31, y and z ≤ 65535.
   static constexpr int64_t kMaxGrid[3] = {2147483647, 65535, 65535};
   static const char *const kAxis[3] = {"x", "y", "z"};
@@ -156,10 +288,17 @@ Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
   }
   out.params.resize(launch.args.size());
   out.paramPointers.resize(launch.args.size());
+  // Sized before any pointer into it is taken: it must not reallocate after.
+  size_t mapCount = 0;
+  for (const PreparedArg &arg : launch.args)
+    mapCount += arg.kind == PreparedArg::Kind::TensorMap;
+  out.maps.resize(mapCount);
+  size_t nextMap = 0;
   for (size_t a = 0; a < launch.args.size(); ++a) {
     const PreparedArg &arg = launch.args[a];
     KernelParam &param = out.params[a];
     param.pointer = 0; // clear all 8 bytes before a 4-byte value goes in
+    out.paramPointers[a] = &param;
     switch (arg.kind) {
     case PreparedArg::Kind::Pointer:
       param.pointer = arg.fixed.pointer;
@@ -175,15 +314,22 @@ Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
       param.integer = *value;
       break;
     }
+    case PreparedArg::Kind::TensorMap: {
+      CUtensorMap &map = out.maps[nextMap++];
+      DSV3_RETURN_IF_ERROR(
+          encodeTensorMap(launch, a, sizes, encode, map, out.empty));
+      out.paramPointers[a] = &map;
+      break;
     }
-    out.paramPointers[a] = &param;
+    }
   }
   return Status::success();
 }
 
 Status runLaunch(const Device &device, const PreparedLaunch &launch,
                  const StepSizes &sizes, ResolvedLaunch &scratch) {
-  DSV3_RETURN_IF_ERROR(resolveLaunch(launch, sizes, scratch));
+  DSV3_RETURN_IF_ERROR(resolveLaunch(launch, sizes, scratch,
+                                     device.api().tensorMapEncodeTiled));
   if (scratch.empty)
     return Status::success();
   CUresult result;

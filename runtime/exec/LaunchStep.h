@@ -4,14 +4,22 @@
 // its block, dynamic shared memory and arguments. The executor prepares each
 // Launch once (buffer arguments become device addresses: arena base +
 // offset, a weight, a constant, a step input, a KV-cache layer, or null) and
-// per step resolves what depends on the step's sizes (int arguments and the
-// grid) and queues it with cuLaunchKernel (cuLaunchKernelEx for a dependent
-// launch). No host synchronization.
+// per step resolves what depends on the step's sizes (int arguments, tensor
+// maps and the grid) and queues it with cuLaunchKernel (cuLaunchKernelEx for
+// a dependent launch). No host synchronization.
 //
 // Kernel parameters are what the kernel templates take: pointers (8 bytes),
-// int (4 bytes, two's complement) and float (4 bytes). cuLaunchKernel reads
-// each parameter's size from the cubin, so each value sits at the start of
-// its own 8-byte slot.
+// int (4 bytes, two's complement), float (4 bytes) and TMA tensor maps
+// (CUtensorMap, 128 bytes, a `const __grid_constant__` parameter passed by
+// value). cuLaunchKernel reads each parameter's size from the cubin, so each
+// scalar sits at the start of its own 8-byte slot and each map in its own
+// aligned 128 bytes.
+//
+// A tensor map describes a buffer whose extents may depend on the step (an
+// activation of T rows), so it is encoded per step with
+// cuTensorMapEncodeTiled, a host-only call that fills the 128 bytes. A CUDA
+// graph copies the parameters when it captures a launch, so a replayed step
+// keeps the maps of its own sizes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,12 +73,26 @@ union KernelParam {
   float real;
 };
 
+/// TMA's largest tensor rank.
+inline constexpr size_t kMaxTensorMapRank = 5;
+
+/// A TensorMap argument's tensor (plan.fbs TensorMapArg): dense row-major,
+/// extents innermost first.
+struct TensorMapShape {
+  plan::DType dtype = plan::DType::BF16;
+  size_t rank = 0;
+  std::array<plan::Size, kMaxTensorMapRank> dims{}; ///< extents, in elements
+  std::array<uint32_t, kMaxTensorMapRank> box{};    ///< one copy's tile
+  uint32_t swizzleBytes = 0;                        ///< 0, 32, 64 or 128
+};
+
 /// One argument, with everything that does not depend on the step resolved.
 struct PreparedArg {
-  enum class Kind { Pointer, Int, Float } kind = Kind::Pointer;
-  KernelParam fixed{}; ///< Pointer and Float: the value
+  enum class Kind { Pointer, Int, Float, TensorMap } kind = Kind::Pointer;
+  KernelParam fixed{}; ///< Pointer and Float: the value; TensorMap: the base
   plan::SizeUnit unit = plan::SizeUnit::Constant; ///< Int
   int64_t multiplier = 0;                          ///< Int
+  TensorMapShape map;                              ///< TensorMap
 };
 
 /// A Launch ready to run: the kernel's function and fixed arguments.
@@ -100,20 +122,34 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
 /// A launch with every step-dependent value resolved.
 struct ResolvedLaunch {
   std::array<int64_t, 3> grid{};
-  bool empty = false; ///< some grid dimension ≤ 0: nothing to launch
+  /// Some grid dimension or tensor-map extent ≤ 0: nothing to launch.
+  bool empty = false;
   std::vector<KernelParam> params;
-  /// cuLaunchKernel's kernelParams: &params[i].
+  /// The encoded maps of the TensorMap arguments, in argument order.
+  /// CUtensorMap is over-aligned (the driver needs 64 bytes), which the
+  /// vector's allocation honors (C++17 aligned new).
+  std::vector<CUtensorMap> maps;
+  /// cuLaunchKernel's kernelParams: &params[i], or for a TensorMap argument
+  /// its map in `maps`.
   std::vector<void *> paramPointers;
 };
 
-/// Fills `out` for `sizes` (reusing its storage); `out.empty` when the grid
-/// is empty or `sizes` fall outside the launch's `when` range. Fails when an
-/// int does not fit in 32 bits or a grid dimension exceeds CUDA's limits.
-Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
-                     ResolvedLaunch &out);
+/// cuTensorMapEncodeTiled's signature: the executor passes the driver's
+/// function, the tests a fake that records what it is asked for.
+using TensorMapEncoder = decltype(&cuTensorMapEncodeTiled);
 
-/// Resolves and queues `launch` on the device's stream (nothing for an empty
-/// grid). `scratch` is reused between calls to avoid allocations.
+/// Fills `out` for `sizes` (reusing its storage), encoding each TensorMap
+/// argument with `encode` (which only a launch with such arguments needs);
+/// `out.empty` when the grid or a tensor map is empty or `sizes` fall
+/// outside the launch's `when` range. Fails when an int does not fit in 32
+/// bits, a grid dimension exceeds CUDA's limits or `encode` refuses a map.
+/// Makes no other driver call, so it runs without a GPU.
+Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
+                     ResolvedLaunch &out, TensorMapEncoder encode);
+
+/// Resolves (encoding tensor maps with the driver's cuTensorMapEncodeTiled)
+/// and queues `launch` on the device's stream (nothing for an empty launch).
+/// `scratch` is reused between calls to avoid allocations.
 Status runLaunch(const Device &device, const PreparedLaunch &launch,
                  const StepSizes &sizes, ResolvedLaunch &scratch);
 

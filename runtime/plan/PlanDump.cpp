@@ -70,25 +70,54 @@ std::string formatLaunchDim(const LaunchDim &dim) {
   return text;
 }
 
+namespace {
+
+/// Where a Buffer or TensorMap argument points: "arena+4096", "weight#3".
+std::string formatBuffer(const Arg &arg) {
+  switch (arg.space()) {
+  case Space::Arena:
+    return fmt::format("arena+{}", arg.index());
+  case Space::Weight:
+    return fmt::format("weight#{}", arg.index());
+  case Space::Constant:
+    return fmt::format("constant#{}", arg.index());
+  case Space::Input:
+    return fmt::format("input:{}",
+                       stepInputName(static_cast<StepInput>(arg.index())));
+  case Space::KvCache:
+    return fmt::format("kv_cache[{}]", arg.index());
+  case Space::Null:
+    return "null";
+  }
+  return "?";
+}
+
+/// "map(weight#3 F8_E4M3 [7168, 8*T] box [128, 128] swizzle 128)".
+std::string formatTensorMap(const Arg &arg) {
+  const TensorMapArg *map = arg.tensor_map();
+  if (!map)
+    return fmt::format("map({} ?)", formatBuffer(arg));
+  std::string dims, box;
+  if (map->dims())
+    for (size_t i = 0; i < map->dims()->size(); ++i)
+      dims += (i ? ", " : "") + formatSize(map->dims()->Get(i)->unit(),
+                                           map->dims()->Get(i)->multiplier());
+  if (map->box())
+    for (size_t i = 0; i < map->box()->size(); ++i)
+      box += (i ? ", " : "") + std::to_string(map->box()->Get(i));
+  return fmt::format("map({} {} [{}] box [{}] swizzle {})", formatBuffer(arg),
+                     EnumNameDType(map->dtype()), dims, box,
+                     map->swizzle_bytes());
+}
+
+} // namespace
+
 std::string formatArg(const Arg &arg) {
   switch (arg.kind()) {
   case ArgKind::Buffer:
-    switch (arg.space()) {
-    case Space::Arena:
-      return fmt::format("arena+{}", arg.index());
-    case Space::Weight:
-      return fmt::format("weight#{}", arg.index());
-    case Space::Constant:
-      return fmt::format("constant#{}", arg.index());
-    case Space::Input:
-      return fmt::format("input:{}",
-                         stepInputName(static_cast<StepInput>(arg.index())));
-    case Space::KvCache:
-      return fmt::format("kv_cache[{}]", arg.index());
-    case Space::Null:
-      return "null";
-    }
-    return "?";
+    return formatBuffer(arg);
+  case ArgKind::TensorMap:
+    return formatTensorMap(arg);
   case ArgKind::Int:
     return arg.size() ? "int " + formatSize(arg.size()->unit(),
                                             arg.size()->multiplier())

@@ -6,7 +6,10 @@
 //   T  tokens in the step       B  sequences in the step
 //   P  pages per sequence (the block table's width)
 // e.g. a grid `(ceil(T/64), 4, 1)` and arguments `arena+1048576`, `weight#12`,
-// `input:tokens`, `kv_cache[3]`, `null`, `int T`, `int 8*T`, `float 1e-06`.
+// `input:tokens`, `kv_cache[3]`, `null`, `int T`, `int 8*T`, `float 1e-06`,
+// and tensor maps with their element type, extents and box (innermost first)
+// and swizzle span: `map(weight#12 F8_E4M3 [7168, 18432] box [128, 128]
+// swizzle 128)`, `map(arena+0 BF16 [7168, T] box [64, 256] swizzle 128)`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,7 +33,8 @@ const char *stepInputName(StepInput input);
 std::string formatSize(SizeUnit unit, int64_t multiplier);
 /// A grid dimension: "ceil(T/64)", "4*B+1", "T", "4" (constants evaluated).
 std::string formatLaunchDim(const LaunchDim &dim);
-/// One launch argument: "arena+4096", "weight#3", "input:tokens", "int 8*T".
+/// One launch argument: "arena+4096", "weight#3", "input:tokens", "int 8*T",
+/// "map(arena+0 BF16 [7168, T] box [64, 256] swizzle 128)".
 std::string formatArg(const Arg &arg);
 
 } // namespace dsv3::plan

@@ -112,7 +112,8 @@ std::string printableIdentifier(const uint8_t *bytes) {
   return text;
 }
 
-std::string formatShape(const flatbuffers::Vector<int64_t> *shape) {
+template <typename T>
+std::string formatShape(const flatbuffers::Vector<T> *shape) {
   std::string text = "[";
   if (shape)
     for (size_t i = 0; i < shape->size(); ++i)
@@ -162,7 +163,17 @@ private:
   Status checkLaunch(const std::string &where, const EntryPoint &entry,
                      const Launch &launch);
   Status checkArg(const std::string &where, const EntryPoint &entry,
-                  const Arg &arg);
+                  const Launch &launch, const Arg &arg);
+  Status checkBuffer(const std::string &where, const EntryPoint &entry,
+                     const Arg &arg);
+  Status checkTensorMap(const std::string &where, const EntryPoint &entry,
+                        const Launch &launch, const Arg &arg);
+  /// The largest value multiplier x size(unit) takes while `launch` runs
+  /// (at the limits, or at the top of its `when` range), or nullopt when
+  /// unbounded (P) or on overflow.
+  std::optional<int64_t> largestWhileRunning(const Launch &launch,
+                                             SizeUnit unit,
+                                             int64_t multiplier) const;
   /// multiplier x (the largest value of unit), or nullopt on overflow.
   std::optional<int64_t> atLimits(SizeUnit unit, int64_t multiplier) const;
 
@@ -424,58 +435,245 @@ Status PlanVerifier::checkKernels() {
   return Status::success();
 }
 
-Status PlanVerifier::checkArg(const std::string &where, const EntryPoint &entry,
-                              const Arg &arg) {
-  switch (arg.kind()) {
-  case ArgKind::Buffer: {
-    const int64_t index = arg.index();
-    switch (arg.space()) {
-    case Space::Arena:
-      if (index < 0 || static_cast<uint64_t>(index) >= entry.arena_bytes())
-        return Status::error("{}: arena offset {} is outside the arena ({} "
-                             "bytes)",
-                             where, index, entry.arena_bytes());
-      return Status::success();
-    case Space::Weight:
-      if (index < 0 || static_cast<uint64_t>(index) >= weightCount())
-        return Status::error("{}: weight {} out of range (the plan has {})",
-                             where, index, plural(weightCount(), "weight"));
-      return Status::success();
-    case Space::Constant:
-      if (index < 0 || static_cast<uint64_t>(index) >= constantCount())
-        return Status::error("{}: constant {} out of range (the plan has {})",
-                             where, index, plural(constantCount(), "constant"));
-      return Status::success();
-    case Space::Input: {
-      if (index < static_cast<int64_t>(StepInput::MIN) ||
-          index > static_cast<int64_t>(StepInput::MAX))
-        return Status::error("{}: input {} is not a StepInput", where, index);
-      StepInput input = static_cast<StepInput>(index);
-      bool listed = false;
-      if (entry.inputs())
-        for (StepInput declared : *entry.inputs())
-          listed |= declared == input;
-      if (!listed)
-        return Status::error("{}: input '{}' is not among the entry point's "
-                             "inputs",
-                             where, stepInputName(input));
-      return Status::success();
-    }
-    case Space::KvCache: {
-      const int64_t layers = static_cast<int64_t>(plan.model()->num_layers()) +
-                             plan.model()->num_mtp_layers();
-      if (index < 0 || index >= layers)
-        return Status::error("{}: KV-cache layer {} out of range (the model "
-                             "has {})",
-                             where, index, plural(layers, "cache layer"));
-      return Status::success();
-    }
-    case Space::Null:
-      return Status::success();
-    }
-    return Status::error("{}: space {} is not a Space", where,
-                         static_cast<int>(arg.space()));
+Status PlanVerifier::checkBuffer(const std::string &where,
+                                 const EntryPoint &entry, const Arg &arg) {
+  const int64_t index = arg.index();
+  switch (arg.space()) {
+  case Space::Arena:
+    if (index < 0 || static_cast<uint64_t>(index) >= entry.arena_bytes())
+      return Status::error("{}: arena offset {} is outside the arena ({} "
+                           "bytes)",
+                           where, index, entry.arena_bytes());
+    return Status::success();
+  case Space::Weight:
+    if (index < 0 || static_cast<uint64_t>(index) >= weightCount())
+      return Status::error("{}: weight {} out of range (the plan has {})",
+                           where, index, plural(weightCount(), "weight"));
+    return Status::success();
+  case Space::Constant:
+    if (index < 0 || static_cast<uint64_t>(index) >= constantCount())
+      return Status::error("{}: constant {} out of range (the plan has {})",
+                           where, index, plural(constantCount(), "constant"));
+    return Status::success();
+  case Space::Input: {
+    if (index < static_cast<int64_t>(StepInput::MIN) ||
+        index > static_cast<int64_t>(StepInput::MAX))
+      return Status::error("{}: input {} is not a StepInput", where, index);
+    StepInput input = static_cast<StepInput>(index);
+    bool listed = false;
+    if (entry.inputs())
+      for (StepInput declared : *entry.inputs())
+        listed |= declared == input;
+    if (!listed)
+      return Status::error("{}: input '{}' is not among the entry point's "
+                           "inputs",
+                           where, stepInputName(input));
+    return Status::success();
   }
+  case Space::KvCache: {
+    const int64_t layers = static_cast<int64_t>(plan.model()->num_layers()) +
+                           plan.model()->num_mtp_layers();
+    if (index < 0 || index >= layers)
+      return Status::error("{}: KV-cache layer {} out of range (the model "
+                           "has {})",
+                           where, index, plural(layers, "cache layer"));
+    return Status::success();
+  }
+  case Space::Null:
+    return Status::success();
+  }
+  return Status::error("{}: space {} is not a Space", where,
+                       static_cast<int>(arg.space()));
+}
+
+std::optional<int64_t>
+PlanVerifier::largestWhileRunning(const Launch &launch, SizeUnit unit,
+                                  int64_t multiplier) const {
+  if (unit == SizeUnit::PagesPerSequence)
+    return std::nullopt;
+  std::optional<int64_t> value = atLimits(unit, multiplier);
+  const SizeRange *when = launch.when();
+  if (when && when->unit() == unit && unit != SizeUnit::Constant) {
+    std::optional<int64_t> inRange =
+        multiply(multiplier, when->max() / when->multiplier());
+    if (inRange)
+      value = value ? std::min(*value, *inRange) : *inRange;
+  }
+  return value;
+}
+
+/// Whether TMA can copy elements of `dtype` (cuTensorMapEncodeTiled takes a
+/// CUtensorMapDataType; FP8 travels as UINT8).
+bool hasTensorMapType(DType dtype) {
+  switch (dtype) {
+  case DType::BF16:
+  case DType::F16:
+  case DType::F32:
+  case DType::I32:
+  case DType::F8_E4M3:
+    return true;
+  }
+  return false;
+}
+
+std::string formatSizes(const flatbuffers::Vector<const Size *> *sizes) {
+  std::string text = "[";
+  if (sizes)
+    for (size_t i = 0; i < sizes->size(); ++i)
+      text += (i ? ", " : "") + formatSize(sizes->Get(i)->unit(),
+                                           sizes->Get(i)->multiplier());
+  return text + "]";
+}
+
+// TMA's limits (cuTensorMapEncodeTiled): rank, box extents, extents and
+// strides, and the 16-byte granule of global addresses, strides and the
+// innermost box row.
+constexpr size_t kMaxTensorMapRank = 5;
+constexpr uint32_t kMaxTensorMapBox = 256;
+constexpr int64_t kMaxTensorMapDim = int64_t{1} << 32;
+constexpr int64_t kMaxTensorMapStride = int64_t{1} << 40;
+constexpr int64_t kTensorMapGranule = 16;
+
+Status PlanVerifier::checkTensorMap(const std::string &where,
+                                    const EntryPoint &entry,
+                                    const Launch &launch, const Arg &arg) {
+  const TensorMapArg *map = arg.tensor_map();
+  if (!map)
+    return Status::error("{}: tensor map argument without a tensor_map", where);
+  if (arg.space() == Space::Null)
+    return Status::error("{}: a tensor map needs a buffer, but its space is "
+                         "Null",
+                         where);
+  DSV3_RETURN_IF_ERROR(checkBuffer(where, entry, arg));
+  const std::string what = where + ": tensor_map";
+  if (!validDType(map->dtype()) || !hasTensorMapType(map->dtype()))
+    return Status::error("{}: dtype {} has no CUtensorMap data type", what,
+                         static_cast<int>(map->dtype()));
+  const auto *dims = map->dims();
+  const auto *box = map->box();
+  const size_t rank = dims ? dims->size() : 0;
+  const size_t boxRank = box ? box->size() : 0;
+  if (rank < 1 || rank > kMaxTensorMapRank)
+    return Status::error("{}: dims {} has {} entries, needs 1 to {}", what,
+                         formatSizes(dims), rank, kMaxTensorMapRank);
+  if (boxRank != rank)
+    return Status::error("{}: box {} has {} entries, but dims {} has {}", what,
+                         formatShape(box), boxRank, formatSizes(dims), rank);
+  const uint32_t swizzle = map->swizzle_bytes();
+  if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+    return Status::error("{}: swizzle_bytes {} is not 0, 32, 64 or 128", what,
+                         swizzle);
+  for (size_t i = 0; i < rank; ++i)
+    if (box->Get(i) < 1 || box->Get(i) > kMaxTensorMapBox)
+      return Status::error("{}: box[{}] = {} is not in 1..{}", what, i,
+                           box->Get(i), kMaxTensorMapBox);
+  const int64_t elementBytes = static_cast<int64_t>(dtypeBytes(map->dtype()));
+  const int64_t rowBytes = box->Get(0) * elementBytes;
+  if (rowBytes % kTensorMapGranule != 0)
+    return Status::error("{}: box[0] = {} {} elements is {} bytes, not a "
+                         "multiple of {}",
+                         what, box->Get(0), EnumNameDType(map->dtype()),
+                         rowBytes, kTensorMapGranule);
+  if (swizzle != 0 && rowBytes > swizzle)
+    return Status::error("{}: box[0] = {} {} elements is {} bytes, more than "
+                         "the {}-byte swizzle span",
+                         what, box->Get(0), EnumNameDType(map->dtype()),
+                         rowBytes, swizzle);
+
+  // Strides are products of the inner extents, so the smallest ones are
+  // those at a size of 1 (T = B = P = 1, a step the plan must run): if they
+  // are multiples of 16 bytes, so are those of every step. Extents and
+  // strides must stay within TMA's limits wherever the launch runs.
+  int64_t strideAtOne = elementBytes; // bytes between indices of dims[i]
+  std::optional<int64_t> strideAtLimits = elementBytes; // nullopt: unbounded
+  bool variable = false;
+  for (size_t i = 0; i < rank; ++i) {
+    const Size &dim = *dims->Get(i);
+    if (!validUnit(dim.unit()))
+      return Status::error("{}: dims[{}]: unit {} is not a SizeUnit", what, i,
+                           static_cast<int>(dim.unit()));
+    if (dim.multiplier() < 1)
+      return Status::error("{}: dims[{}] = {} must be positive", what, i,
+                           formatSize(dim.unit(), dim.multiplier()));
+    std::optional<int64_t> largest =
+        largestWhileRunning(launch, dim.unit(), dim.multiplier());
+    if (dim.unit() != SizeUnit::PagesPerSequence &&
+        (!largest || *largest > kMaxTensorMapDim))
+      return Status::error("{}: dims[{}] = {} exceeds TMA's limit of 2^32 at "
+                           "the plan's limits",
+                           what, i, formatSize(dim.unit(), dim.multiplier()));
+    if (i > 0) {
+      if (strideAtOne % kTensorMapGranule != 0)
+        return Status::error("{}: dims {}: the stride of dims[{}] is {} "
+                             "bytes{}, not a multiple of {}",
+                             what, formatSizes(dims), i, strideAtOne,
+                             variable ? " when T, B and P are 1" : "",
+                             kTensorMapGranule);
+      if (strideAtLimits && *strideAtLimits >= kMaxTensorMapStride)
+        return Status::error("{}: dims {}: the stride of dims[{}] is {} bytes "
+                             "at the plan's limits, not below TMA's limit of "
+                             "2^40",
+                             what, formatSizes(dims), i, *strideAtLimits);
+    }
+    std::optional<int64_t> next = multiply(strideAtOne, dim.multiplier());
+    if (!next)
+      return Status::error("{}: dims {} is too large", what, formatSizes(dims));
+    strideAtOne = *next;
+    if (strideAtLimits && largest) {
+      strideAtLimits = multiply(*strideAtLimits, *largest);
+      if (!strideAtLimits)
+        return Status::error("{}: dims {} is too large at the plan's limits",
+                             what, formatSizes(dims));
+    } else {
+      strideAtLimits = std::nullopt;
+    }
+    variable |= dim.unit() != SizeUnit::Constant;
+  }
+
+  // The tensor must lie inside its buffer where the plan knows the buffer's
+  // size (inputs and KV-cache layers are sized at run time, and so are
+  // P-sized tensors).
+  const int64_t index = arg.index();
+  std::optional<uint64_t> available;
+  switch (arg.space()) {
+  case Space::Arena:
+    if (index % kTensorMapGranule != 0)
+      return Status::error("{}: arena offset {} is not a multiple of {} (TMA "
+                           "reads from 16-byte aligned addresses)",
+                           what, index, kTensorMapGranule);
+    available = entry.arena_bytes() - static_cast<uint64_t>(index);
+    break;
+  case Space::Weight:
+    available = weightBytes(plan, static_cast<size_t>(index));
+    break;
+  case Space::Constant: {
+    const Constant *constant = plan.constants()->Get(index);
+    available = constant->data() ? constant->data()->size() : 0;
+    break;
+  }
+  default:
+    break;
+  }
+  const std::optional<int64_t> &tensorBytes = strideAtLimits;
+  if (available && tensorBytes &&
+      static_cast<uint64_t>(*tensorBytes) > *available)
+    return Status::error("{}: {} {} is {} bytes at the plan's limits, more "
+                         "than the {} bytes {}",
+                         what, EnumNameDType(map->dtype()), formatSizes(dims),
+                         *tensorBytes, *available,
+                         arg.space() == Space::Arena
+                             ? "from its offset to the arena's end"
+                             : "of its buffer");
+  return Status::success();
+}
+
+Status PlanVerifier::checkArg(const std::string &where, const EntryPoint &entry,
+                              const Launch &launch, const Arg &arg) {
+  switch (arg.kind()) {
+  case ArgKind::Buffer:
+    return checkBuffer(where, entry, arg);
+  case ArgKind::TensorMap:
+    return checkTensorMap(where, entry, launch, arg);
   case ArgKind::Int: {
     const Size *size = arg.size();
     if (!size)
@@ -580,7 +778,7 @@ Status PlanVerifier::checkLaunch(const std::string &where,
   if (launch.args())
     for (size_t a = 0; a < launch.args()->size(); ++a)
       DSV3_RETURN_IF_ERROR(checkArg(fmt::format("{}: arg {}", where, a), entry,
-                                    *launch.args()->Get(a)));
+                                    launch, *launch.args()->Get(a)));
   return Status::success();
 }
 

@@ -6,8 +6,9 @@
 //   2. the schema version (kSchemaVersion);
 //   3. the semantics: every index in range (kernels, modules, weights,
 //      constants, KV-cache layers, step inputs), every arena offset and
-//      output inside its arena, every grid, block and argument well formed,
-//      every weight's sources consistent with its transform.
+//      output inside its arena, every grid, block and argument well formed
+//      (tensor maps within TMA's limits and inside their buffers), every
+//      weight's sources consistent with its transform.
 // After verifyPlan succeeds, the runtime reads fields without checking them
 // again. checkDevice then compares the plan with a GPU (architecture, free
 // memory) before anything is allocated on it.

@@ -7,8 +7,10 @@
 
 namespace dsv3::plan {
 /// Written by dsv3c, required by dsv3-run. Bump on any schema change a reader
-/// of the previous version could misread.
-inline constexpr uint32_t kSchemaVersion = 2;
+/// of the previous version could misread. Version 3 added TensorMap arguments:
+/// a version-2 runtime would call one "not an ArgKind" rather than say that
+/// the plan is newer than it.
+inline constexpr uint32_t kSchemaVersion = 3;
 } // namespace dsv3::plan
 
 #endif // DSV3_RUNTIME_PLAN_PLANVERSION_H

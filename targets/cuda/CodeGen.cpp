@@ -224,6 +224,7 @@ int64_t absorbSharedBytes(const AbsorbTile &tile, int64_t n, int64_t k, int64_t 
 /// multiprocessor of the sm_90a parts (H100, H200: 132) loop over the
 /// tiles; any other count is still correct.
 constexpr int64_t kWgmmaTileM = 256, kWgmmaGroupedTileM = 128, kWgmmaTileN = 128;
+constexpr uint32_t kWgmmaBlockK = 128; ///< a TMA box's K extent: one scale block
 constexpr int64_t kWgmmaBlocks = 132;
 constexpr int kWgmmaThreads = 384;
 
@@ -632,6 +633,13 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     failedArg |= failed(size);
     return succeeded(size) ? *size : SizeExpr{};
   };
+  // A TMA tensor map over an e4m3 buffer of `dims` (innermost first) in
+  // fp8_wgmma_gemm.cuh's 128-byte swizzle, copied `box` at a time.
+  auto fp8TileMap = [&](Value v, SmallVector<SizeExpr, 3> dims, SmallVector<uint32_t, 3> box) {
+    KernelArg arg = buf(v);
+    arg.tensorMap = TensorMapSpec{"F8_E4M3", std::move(dims), std::move(box), 128};
+    return arg;
+  };
   LaunchDimExpr one = constDim(1);
 
   LogicalResult emitted =
@@ -707,10 +715,18 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                       one},
                      256, args);
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
+                SizeExpr kExtent{SizeUnit::Constant, k};
+                std::vector<KernelArg> wgmmaArgs = {
+                    fp8TileMap(gemm.getLhs(), {kExtent, m},
+                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileM)}),
+                    buf(gemm.getLhsScales()),
+                    fp8TileMap(gemm.getRhs(), {kExtent, SizeExpr{SizeUnit::Constant, n}},
+                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN)}),
+                    buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)};
                 launch(op, "fp8_wgmma_gemm",
                        {str(n), str(k), str(kWgmmaTileM), str(kWgmmaTileN),
                         elementTypeName(gemm.getResult())},
-                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
+                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
                 result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
               } else {
                 launch(op, "fp8_gemm", params, grid, 256, args);
@@ -1043,10 +1059,25 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                       fp8WgmmaSwapSharedBytes(kWgmmaSwapTokenRows, kWgmmaSwapWaves);
                   bounds.push_back(swapMax);
                 }
+                // A by TMA in routed order; gathered rows by cp.async (the
+                // map over the gathered-from rows is then unused but valid).
+                const bool gathered = static_cast<bool>(gemm.getGather());
+                SizeExpr kExtent{SizeUnit::Constant, k};
+                std::vector<KernelArg> wgmmaArgs = {
+                    buf(gemm.getLhs()),
+                    fp8TileMap(gemm.getLhs(), {kExtent, rowsOf(gemm.getLhs())},
+                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaGroupedTileM)}),
+                    buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
+                    fp8TileMap(gemm.getRhs(),
+                               {kExtent, SizeExpr{SizeUnit::Constant, n},
+                                SizeExpr{SizeUnit::Constant, experts}},
+                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN), 1}),
+                    buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),
+                    intArg(r)};
                 launch(op, "fp8_wgmma_grouped_gemm",
                        {str(n), str(k), str(experts), str(kWgmmaGroupedTileM), str(kWgmmaTileN),
-                        elementTypeName(gemm.getResult())},
-                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
+                        gathered ? "true" : "false", elementTypeName(gemm.getResult())},
+                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
                 result.launches.back().sharedBytes =
                     fp8WgmmaSharedBytes(kWgmmaGroupedTileM, kWgmmaTileN);
                 splitAt(r, bounds);

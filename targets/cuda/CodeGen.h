@@ -15,9 +15,11 @@
 #include "targets/cuda/CudaArch.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,12 +64,27 @@ struct DeviceConstant {
   std::vector<uint8_t> data;
 };
 
+/// A buffer seen through a TMA tensor map (plan.fbs TensorMapArg): the
+/// runtime encodes it for each step's sizes and the kernel takes the 128-byte
+/// CUtensorMap by value (a `const __grid_constant__` parameter).
+struct TensorMapSpec {
+  std::string dtype; ///< as DeviceWeight::dtype: BF16, F16, F32, F8_E4M3, I32
+  /// Extents in elements, innermost first; the tensor is dense row-major.
+  llvm::SmallVector<SizeExpr, 3> dims;
+  /// The box (tile) one copy moves, in elements, innermost first.
+  llvm::SmallVector<uint32_t, 3> box;
+  unsigned swizzleBytes = 0; ///< 0 (none), 32, 64 or 128
+};
+
 struct KernelArg {
   enum Kind { Arena, Weight, Constant, Input, KvCache, Null, Int, Float };
   Kind kind = Null;
   int64_t index = 0; ///< Arena: byte offset; Weight/Constant: index; Input: role; KvCache: layer
   SizeExpr size;     ///< Int
   double value = 0;  ///< Float
+  /// Arena, Weight, Constant, Input, KvCache: when set, the kernel takes a
+  /// tensor map over the buffer instead of its address.
+  std::optional<TensorMapSpec> tensorMap;
 
   static KernelArg make(Kind kind, int64_t index = 0) {
     KernelArg arg;

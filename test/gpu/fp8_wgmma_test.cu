@@ -40,14 +40,17 @@
 #include "targets/cuda/kernels/fp8_wgmma_swapab_gemm.cuh"
 
 #include <cublasLt.h>
+#include <cuda.h>
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -158,6 +161,50 @@ template <int TILE_M, int TILE_N> int sharedBytes() {
   return dsv3k::wgmma_detail::TileShape<TILE_M, TILE_N>::kSharedBytes;
 }
 
+/// A TMA tensor map over a dense row-major e4m3 tensor (dims innermost
+/// first) in the 128-byte swizzle, as the runtime encodes a plan's
+/// TensorMap argument; cached per (address, dims, box) so that timed
+/// launches do not include the encoding.
+dsv3k::TensorMap fp8Map(const void *base, std::vector<uint64_t> dims, std::vector<uint32_t> box) {
+  static decltype(&cuTensorMapEncodeTiled) encode = [] {
+    void *fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    CHECK_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                                cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
+      std::fprintf(stderr, "cuTensorMapEncodeTiled: not in this driver\n");
+      std::exit(1);
+    }
+    return reinterpret_cast<decltype(&cuTensorMapEncodeTiled)>(fn);
+  }();
+  using Key = std::tuple<const void *, std::vector<uint64_t>, std::vector<uint32_t>>;
+  static std::map<Key, dsv3k::TensorMap> cache;
+  Key key{base, dims, box};
+  auto found = cache.find(key);
+  if (found != cache.end())
+    return found->second;
+  const int rank = static_cast<int>(dims.size());
+  std::vector<uint64_t> strides(rank > 1 ? rank - 1 : 0);
+  uint64_t stride = 1;
+  for (int i = 0; i + 1 < rank; ++i)
+    strides[i] = stride *= dims[i];
+  std::vector<uint32_t> elementStrides(rank, 1);
+  CUtensorMap map;
+  CUresult result = encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, rank, const_cast<void *>(base),
+                           dims.data(), strides.data(), box.data(), elementStrides.data(),
+                           CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS) {
+    std::fprintf(stderr, "cuTensorMapEncodeTiled failed (%d) for a rank-%d map\n",
+                 static_cast<int>(result), rank);
+    std::exit(1);
+  }
+  dsv3k::TensorMap out;
+  static_assert(sizeof(out) == sizeof(map), "the kernel's TensorMap is a CUtensorMap");
+  std::memcpy(&out, &map, sizeof(out));
+  return cache[key] = out;
+}
+
 int gridFor(long long tiles) {
   return static_cast<int>(std::max<long long>(1, std::min<long long>(tiles, multiprocessors())));
 }
@@ -174,7 +221,8 @@ void launchDense(const fp8 *a, const float *aScales, const fp8 *b, const float *
   }
   long long tiles = 1ll * dsv3k::ceilDiv(M, TILE_M) * dsv3k::ceilDiv(N, TILE_N);
   kernel<<<gridFor(tiles), dsv3k::wgmma_detail::kThreads, sharedBytes<TILE_M, TILE_N>()>>>(
-      a, aScales, b, bScales, c, M);
+      fp8Map(a, {K, static_cast<uint64_t>(M)}, {128, TILE_M}), aScales,
+      fp8Map(b, {K, N}, {128, TILE_N}), bScales, c, M);
 }
 
 std::string tileName(int tileM, int tileN) {
@@ -303,9 +351,9 @@ template <int N, int K, int E> struct GroupedData {
   }
 };
 
-template <int N, int K, int E, int TILE_M, int TILE_N, typename OutT>
-void launchGrouped(const GroupedData<N, K, E> &data, OutT *c) {
-  auto kernel = dsv3k::fp8_wgmma_grouped_gemm<N, K, E, TILE_M, TILE_N, OutT>;
+template <int N, int K, int E, int TILE_M, int TILE_N, bool GATHERED, typename OutT>
+void launchGroupedAs(const GroupedData<N, K, E> &data, OutT *c) {
+  auto kernel = dsv3k::fp8_wgmma_grouped_gemm<N, K, E, TILE_M, TILE_N, GATHERED, OutT>;
   static bool configured = false;
   if (!configured) {
     CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -314,8 +362,18 @@ void launchGrouped(const GroupedData<N, K, E> &data, OutT *c) {
   }
   long long tiles = (1ll * dsv3k::ceilDiv(data.R(), TILE_M) + E) * dsv3k::ceilDiv(N, TILE_N);
   kernel<<<gridFor(tiles), dsv3k::wgmma_detail::kThreads, sharedBytes<TILE_M, TILE_N>()>>>(
-      data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr, data.doffsets.ptr, c,
-      data.R());
+      data.da.ptr, fp8Map(data.da.ptr, {K, static_cast<uint64_t>(data.aRowCount)}, {128, TILE_M}),
+      data.das.ptr, data.aRows(), fp8Map(data.db.ptr, {K, N, E}, {128, TILE_N, 1}), data.dbs.ptr,
+      data.doffsets.ptr, c, data.R());
+}
+
+/// Gathered rows (a_rows) by cp.async, routed-order rows by TMA.
+template <int N, int K, int E, int TILE_M, int TILE_N, typename OutT>
+void launchGrouped(const GroupedData<N, K, E> &data, OutT *c) {
+  if (data.gather)
+    launchGroupedAs<N, K, E, TILE_M, TILE_N, true, OutT>(data, c);
+  else
+    launchGroupedAs<N, K, E, TILE_M, TILE_N, false, OutT>(data, c);
 }
 
 template <int N, int K, int E, int TILE_M, int TILE_N, typename OutT>

@@ -17,6 +17,14 @@ namespace dsv3k {
 using bf16 = __nv_bfloat16;
 using fp8 = __nv_fp8_e4m3;
 
+/// A TMA tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-byte
+/// aligned) as a kernel receives it, by value in a `const __grid_constant__`
+/// parameter; NVRTC compiles without cuda.h, hence this twin. The runtime
+/// encodes it per launch from the plan's TensorMap argument.
+struct alignas(64) TensorMap {
+  unsigned long long opaque[16];
+};
+
 /// Largest finite e4m3 value: activation scales are amax / kFp8Max.
 inline constexpr float kFp8Max = 448.0f;
 

@@ -9,13 +9,16 @@
 //
 // A block of 384 threads is three warp groups:
 //
-//  - warp group 0 loads: 16-byte cp.async copies of a TILE_M x 128 slice of
-//    A, a TILE_N x 128 slice of B, the TILE_M A scales and the tile's B
-//    scale of that K block into one of kStages shared-memory stages, then
-//    cp.async.mbarrier.arrive.noinc on the stage's "full" barrier, so that
-//    the barrier completes when every loader's copies have landed. Rows past
-//    the matrix and columns past K are zero-filled (src-size 0): partial row,
-//    N and K blocks need no other special case;
+//  - warp group 0 loads a TILE_M x 128 slice of A, a TILE_N x 128 slice of
+//    B, the TILE_M A scales and the tile's B scale of a K block into one of
+//    kStages shared-memory stages. One thread moves B's slice (and A's,
+//    unless A's rows are gathered) with a TMA copy from a tensor map (the
+//    runtime encodes it from the plan), announcing its bytes on the stage's
+//    "full" barrier; every loader thread copies scales (and gathered A rows)
+//    with 4- and 16-byte cp.async and arrives on the same barrier once they
+//    land (cp.async.mbarrier.arrive.noinc). Rows and columns past the tensor
+//    are zero-filled (TMA's out-of-bounds fill, cp.async's src-size 0):
+//    partial row, N and K blocks need no other special case;
 //  - warp groups 1 and 2 multiply: per 128-deep K block (one scale block),
 //    four wgmma k32 steps accumulate 64 rows x TILE_N in fp32 registers from
 //    a zero start; once they complete the group adds them to a second fp32
@@ -26,10 +29,16 @@
 //    covers two 64-row waves (rows g*64 and 128 + g*64 of the tile) with one
 //    MMA accumulator (registers allow no second set), promoting each wave
 //    after its MMAs while the other group's MMAs keep the tensor cores busy;
-//  - the grid is persistent: block b takes tiles b, b + gridDim.x, ... in
-//    row-tile-fastest order (one weight slice serves the concurrent blocks;
-//    A stays in L2), and the loaders run ahead into the next tile while the
-//    multipliers store the last one (straight from registers, fp32 or bf16).
+//  - the grid is persistent: block b takes tiles b, b + gridDim.x, ... and
+//    the loaders run ahead into the next tile while the multipliers store
+//    the last one (straight from registers, fp32 or bf16). The tile order
+//    keeps what concurrent blocks read in L2: a dense product walks bands of
+//    kBandRowTiles row tiles, rows fastest within a band, so a band's A
+//    (at most 2048 x K) stays in L2 while every weight slice passes over it
+//    once; a grouped product walks expert by expert, rows fastest within an
+//    N tile, so that an expert's weights are read from memory once (its row
+//    tiles run together) and a row tile's A once (its N tiles run within
+//    the same window of concurrent blocks).
 //
 // Shared memory layout (the dynamic buffer, aligned here to 1024 bytes):
 // kStages A stages, kStages B stages, kStages scale stages, then the 2 x
@@ -40,8 +49,9 @@
 // 32 * j bytes into the rows (the hardware applies the XOR to the address).
 //
 // Requirements (static_asserts): K % 16 == 0 (whole 16-byte chunks inside a
-// row), N even (paired stores), 128 x 128 scale blocks, TILE_N dividing 128
-// (one B scale per tile and K block). A, B and C must be 16-byte aligned.
+// row; TMA's 16-byte row strides), N even (paired stores), 128 x 128 scale
+// blocks, TILE_N dividing 128 (one B scale per tile and K block). A, B and C
+// must be 16-byte aligned.
 //
 //===----------------------------------------------------------------------===//
 
@@ -146,6 +156,40 @@ __device__ __forceinline__ void arriveWhenCopiesLand(u32 barrier) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(barrier) : "memory");
 }
 
+/// One arrival on `barrier` that also expects `bytes` more bytes of bulk
+/// (TMA) copies to complete on it before its phase can end.
+__device__ __forceinline__ void arriveExpectingBytes(u32 barrier, u32 bytes) {
+  asm volatile("{\n.reg .b64 state;\n"
+               "mbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}" ::"r"(barrier),
+               "r"(bytes)
+               : "memory");
+}
+
+/// Fetches a tensor map (a __grid_constant__ parameter) into the TMA unit's
+/// descriptor cache ahead of its first copy.
+__device__ __forceinline__ void prefetchTensorMap(const TensorMap *map) {
+  asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<u64>(map)) : "memory");
+}
+
+/// One TMA copy of the box at coordinates (x innermost, y) of `map` into
+/// shared memory at `dst`, completing its bytes on `barrier`. Parts of the
+/// box outside the tensor arrive as zeros (and still count as bytes).
+__device__ __forceinline__ void tmaLoad(u32 dst, const TensorMap *map, int x, int y, u32 barrier) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
+               "l"(reinterpret_cast<u64>(map)), "r"(x), "r"(y), "r"(barrier)
+               : "memory");
+}
+
+/// The same for a 3-D map (coordinates x innermost, y, z).
+__device__ __forceinline__ void tmaLoad(u32 dst, const TensorMap *map, int x, int y, int z,
+                                        u32 barrier) {
+  asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(dst),
+               "l"(reinterpret_cast<u64>(map)), "r"(x), "r"(y), "r"(z), "r"(barrier)
+               : "memory");
+}
+
 /// cp.async writes through the generic proxy; wgmma reads shared memory
 /// through the async proxy.
 __device__ __forceinline__ void fenceGenericToAsync() {
@@ -229,54 +273,73 @@ struct Tile {
   int n0;
 };
 
-/// Tiles of a dense product over M rows, row tiles fastest.
+/// Row tiles per band of a dense product's tile order (see the file comment).
+inline constexpr int kBandRowTiles = 8;
+
+/// Tiles of a dense product over M rows: bands of kBandRowTiles row tiles,
+/// each band's tiles with rows fastest.
 template <int N, int TILE_M, int TILE_N> struct DenseTiles {
+  static constexpr bool kGrouped = false; // one [N, K] weight (a 2-D map)
+  static constexpr int kColumnTiles = ceilDiv(N, TILE_N);
   int M;
-  __device__ int count() const { return ceilDiv(M, TILE_M) * ceilDiv(N, TILE_N); }
+  __device__ int count() const { return ceilDiv(M, TILE_M) * kColumnTiles; }
   __device__ Tile at(int index) const {
     const int rowTiles = ceilDiv(M, TILE_M);
-    const int rowBegin = (index % rowTiles) * TILE_M;
+    const int band = index / (kBandRowTiles * kColumnTiles);
+    const int bandFirst = band * kBandRowTiles;
+    const int bandRows = rowTiles - bandFirst < kBandRowTiles ? rowTiles - bandFirst
+                                                              : kBandRowTiles;
+    const int local = index - bandFirst * kColumnTiles;
+    const int rowBegin = (bandFirst + local % bandRows) * TILE_M;
     const int rows = M - rowBegin < TILE_M ? M - rowBegin : TILE_M;
-    return Tile{rowBegin, rows, 0, (index / rowTiles) * TILE_N};
+    return Tile{rowBegin, rows, 0, (local / bandRows) * TILE_N};
   }
   /// A row read by tile row `rowBegin + r` (always inside: r < rows).
   __device__ int sourceRow(int row) const { return row; }
 };
 
 /// Tiles of a grouped product: each expert's rows [offsets[e], offsets[e+1])
-/// in TILE_M-row tiles that never mix experts. tilesBefore[e] (shared
-/// memory, NUM_EXPERTS + 1 entries) counts the row tiles of experts < e.
+/// in TILE_M-row tiles that never mix experts, expert by expert, and within
+/// an expert N tile by N tile with its row tiles fastest. tilesBefore[e]
+/// (shared memory, NUM_EXPERTS + 1 entries) counts the row tiles of experts
+/// < e.
 template <int N, int TILE_M, int TILE_N, int NUM_EXPERTS> struct GroupedTiles {
+  static constexpr bool kGrouped = true; // [NUM_EXPERTS, N, K] weights (a 3-D map)
+  static constexpr int kColumnTiles = ceilDiv(N, TILE_N);
   const int *offsets;     // shared copy of expert_offsets
   const int *tilesBefore; // shared prefix of per-expert row tiles
   const int *gather;      // a_rows or null
   int R;
-  __device__ int rowTiles() const { return tilesBefore[NUM_EXPERTS]; }
-  __device__ int count() const { return rowTiles() * ceilDiv(N, TILE_N); }
+  __device__ int count() const { return tilesBefore[NUM_EXPERTS] * kColumnTiles; }
   __device__ Tile at(int index) const {
-    const int rowTile = index % rowTiles();
-    // The last expert e with tilesBefore[e] <= rowTile owns it (an empty
-    // expert shares its prefix with the next one, which then wins).
+    // The last expert e with kColumnTiles * tilesBefore[e] <= index owns it
+    // (an empty expert shares its prefix with the next one, which then wins).
     int lo = 0, hi = NUM_EXPERTS;
     while (hi - lo > 1) {
       int mid = (lo + hi) / 2;
-      if (tilesBefore[mid] <= rowTile)
+      if (tilesBefore[mid] * kColumnTiles <= index)
         lo = mid;
       else
         hi = mid;
     }
-    const int rowBegin = offsets[lo] + (rowTile - tilesBefore[lo]) * TILE_M;
+    const int expertRowTiles = tilesBefore[lo + 1] - tilesBefore[lo];
+    const int local = index - tilesBefore[lo] * kColumnTiles;
+    const int rowBegin = offsets[lo] + (local % expertRowTiles) * TILE_M;
     int end = offsets[lo + 1] < R ? offsets[lo + 1] : R; // a corrupt table never writes past C
     int rows = end - rowBegin < TILE_M ? end - rowBegin : TILE_M;
-    return Tile{rowBegin, rows > 0 ? rows : 0, lo, (index / rowTiles()) * TILE_N};
+    return Tile{rowBegin, rows > 0 ? rows : 0, lo, (local / expertRowTiles) * TILE_N};
   }
   __device__ int sourceRow(int row) const { return gather != nullptr ? gather[row] : row; }
 };
 
 /// The whole kernel body after the tile list is known (see the file
-/// comment). `smem` is the dynamic shared buffer.
-template <int N, int K, int TILE_M, int TILE_N, typename OutT, typename Tiles>
-__device__ __forceinline__ void runBlock(const fp8 *a, const float *aScales, const fp8 *b,
+/// comment). A_BY_TMA: A's tiles come by TMA through aMap ([rows, K], box
+/// {128, TILE_M}); otherwise by cp.async from `a`, row by row through
+/// tiles.sourceRow (a gathered A). B always comes through bMap. `smem` is
+/// the dynamic shared buffer.
+template <int N, int K, int TILE_M, int TILE_N, bool A_BY_TMA, typename OutT, typename Tiles>
+__device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
+                                         const float *aScales, const TensorMap *bMap,
                                          const float *bScales, OutT *c, const Tiles &tiles,
                                          unsigned char *smemRaw) {
 #if DSV3_WGMMA_AVAILABLE
@@ -302,7 +365,8 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const float *aScales, con
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      barrierInit(fullBarriers + 8 * s, kGroupThreads);   // every loader's copies
+      // Every loader's cp.async copies, plus the TMA bytes' arrival.
+      barrierInit(fullBarriers + 8 * s, kGroupThreads + 1);
       barrierInit(emptyBarriers + 8 * s, kMathGroups * 4); // every math warp
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -316,40 +380,56 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const float *aScales, con
     // ------------------------------------------------------------ loader
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kLoaderRegisters));
     const int t = threadIdx.x;
-    const int chunk = t % 8;     // this thread's 16-byte chunk of every row
+    if (t == 0) {
+      if constexpr (A_BY_TMA)
+        prefetchTensorMap(aMap);
+      prefetchTensorMap(bMap);
+    }
+    const int chunk = t % 8;     // this thread's 16-byte chunk of every gathered row
     const int rowInPass = t / 8; // rows rowInPass + 16 j
     const u32 swizzled = static_cast<u32>((chunk ^ (rowInPass % 8)) * 16);
     u32 iteration = 0;
     for (int index = blockIdx.x; index < tileCount; index += gridDim.x) {
       const Tile tile = tiles.at(index);
-      const fp8 *bExpert = b + static_cast<long long>(tile.expert) * N * K;
       const float *bScaleRow =
           bScales + (static_cast<long long>(tile.expert) * kBlocksN + tile.n0 / 128) * kBlocksK;
       for (int kb = 0; kb < kBlocksK; ++kb, ++iteration) {
         const u32 stage = iteration % kStages;
         const u32 phase = (iteration / kStages) & 1;
         barrierWait(emptyBarriers + 8 * stage, phase ^ 1);
-        const int k = kb * kBlockK + chunk * 16;
-        const bool kInside = k < K;
+        const u32 full = fullBarriers + 8 * stage;
         const u32 aStage = aStages + stage * Shape::kABytes;
-// Unrolled by 4, not wholly: a gathered row index for each row would
-        // not fit the loader's registers.
-#pragma unroll 4
-        for (int j = 0; j < TILE_M / 16; ++j) {
-          const int r = rowInPass + 16 * j;
-          const bool valid = kInside && r < tile.rows;
-          const fp8 *src = a;
-          if (valid)
-            src = a + static_cast<long long>(tiles.sourceRow(tile.rowBegin + r)) * K + k;
-          copy16(aStage + r * 128 + swizzled, src, valid);
-        }
         const u32 bStage = bStages + stage * Shape::kBBytes;
-#pragma unroll
-        for (int j = 0; j < TILE_N / 16; ++j) {
-          const int n = tile.n0 + rowInPass + 16 * j;
-          const bool valid = kInside && n < N;
-          copy16(bStage + (rowInPass + 16 * j) * 128 + swizzled,
-                 valid ? bExpert + static_cast<long long>(n) * K + k : b, valid);
+        // One thread moves the weight tile (and A's, unless gathered) by
+        // TMA, in the 128-byte swizzle the descriptors name; a box's rows
+        // and columns past the tensor arrive as zeros. A grouped A tile's
+        // rows past its expert are the next expert's rows: multiplied, but
+        // never stored (rows are independent).
+        if (t == 0) {
+          arriveExpectingBytes(full, (A_BY_TMA ? Shape::kABytes : 0) + Shape::kBBytes);
+          if constexpr (A_BY_TMA)
+            tmaLoad(aStage, aMap, kb * kBlockK, tile.rowBegin, full);
+          if constexpr (Tiles::kGrouped)
+            tmaLoad(bStage, bMap, kb * kBlockK, tile.n0, tile.expert, full);
+          else
+            tmaLoad(bStage, bMap, kb * kBlockK, tile.n0, full);
+        }
+        if constexpr (!A_BY_TMA) {
+          // Gathered rows by 16-byte cp.async, in the same swizzle (one TMA
+          // box per row measured slower: fp8_wgmma_test, docs/PERF.md).
+          const int k = kb * kBlockK + chunk * 16;
+          const bool kInside = k < K;
+          // Unrolled by 4, not wholly: a gathered row index for each row
+          // would not fit the loader's registers.
+#pragma unroll 4
+          for (int j = 0; j < TILE_M / 16; ++j) {
+            const int r = rowInPass + 16 * j;
+            const bool valid = kInside && r < tile.rows;
+            const fp8 *src = a;
+            if (valid)
+              src = a + static_cast<long long>(tiles.sourceRow(tile.rowBegin + r)) * K + k;
+            copy16(aStage + r * 128 + swizzled, src, valid);
+          }
         }
         // The stage's scales: TILE_M A scales, then this tile's B scale, so
         // that the multipliers read no global memory in their loop.
@@ -368,7 +448,7 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const float *aScales, con
         }
         if (t == 0)
           copy4(scaleStage + 4 * TILE_M, bScaleRow + kb, true);
-        arriveWhenCopiesLand(fullBarriers + 8 * stage);
+        arriveWhenCopiesLand(full);
       }
     }
     // Leave only with every copy landed (the multipliers wait for them).
@@ -570,45 +650,56 @@ __device__ __forceinline__ void loadExpertTiles(const int *expert_offsets, int *
 } // namespace wgmma_detail
 
 /// Block-scaled FP8 GEMM on wgmma: C[M, N] = A[M, K] * B[N, K]^T with
-/// DeepSeek's per-128-deep-K-block promotion, exactly fp8_gemm's arguments
-/// and results (within fp32 summation order): a: [M, K] e4m3, a_scales:
-/// [M, ceilDiv(K, 128)]; b: [N, K] e4m3, b_scales: [ceilDiv(N, 128),
-/// ceilDiv(K, 128)]; c: [M, N] of OutT. 128 x 128 scale blocks only.
-/// TILE_M (128 or 256) x TILE_N (64 or 128) output tiles.
+/// DeepSeek's per-128-deep-K-block promotion, exactly fp8_gemm's results
+/// (within fp32 summation order). A and B come as TMA tensor maps: a_map
+/// over A [M, K] e4m3 (dims {K, M}, box {128, TILE_M}), b_map over B [N, K]
+/// e4m3 (dims {K, N}, box {128, TILE_N}), both in the 128-byte swizzle;
+/// a_scales: [M, ceilDiv(K, 128)]; b_scales: [ceilDiv(N, 128), ceilDiv(K,
+/// 128)]; c: [M, N] of OutT. 128 x 128 scale blocks only. TILE_M (128 or
+/// 256) x TILE_N (64 or 128) output tiles.
 ///
 /// Launch: grid = (any; best min(tiles, multiprocessors), tiles =
 /// ceilDiv(M, TILE_M) * ceilDiv(N, TILE_N)), block = (384, 1, 1), dynamic
 /// shared memory = wgmma_detail::TileShape<TILE_M, TILE_N>::kSharedBytes
 template <int N, int K, int TILE_M, int TILE_N, typename OutT>
 __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
-    fp8_wgmma_gemm(const fp8 *a, const float *a_scales, const fp8 *b, const float *b_scales,
-                   OutT *c, int M) {
+    fp8_wgmma_gemm(const __grid_constant__ TensorMap a_map, const float *a_scales,
+                   const __grid_constant__ TensorMap b_map, const float *b_scales, OutT *c,
+                   int M) {
   awaitPrecedingKernels();
   extern __shared__ __align__(1024) unsigned char wgmmaShared[];
   wgmma_detail::checkSharedBytes<TILE_M, TILE_N>();
   wgmma_detail::DenseTiles<N, TILE_M, TILE_N> tiles{M};
-  wgmma_detail::runBlock<N, K, TILE_M, TILE_N, OutT>(a, a_scales, b, b_scales, c, tiles,
-                                                      wgmmaShared);
+  wgmma_detail::runBlock<N, K, TILE_M, TILE_N, /*A_BY_TMA=*/true, OutT>(
+      nullptr, &a_map, a_scales, &b_map, b_scales, c, tiles, wgmmaShared);
 }
 
 /// Grouped block-scaled FP8 GEMM on wgmma for routed experts: fp8_grouped_gemm's
-/// arguments and results. c[r, :] = A[a_rows ? a_rows[r] : r, :] * B_e^T for
-/// the expert e owning routed row r (expert_offsets: [NUM_EXPERTS + 1],
-/// non-decreasing from 0 to R); b: [NUM_EXPERTS, N, K], b_scales:
-/// [NUM_EXPERTS, ceilDiv(N, 128), ceilDiv(K, 128)]. Row tiles never mix
-/// experts; the block finds them from a prefix sum over expert_offsets.
+/// results. c[r, :] = A[a_rows ? a_rows[r] : r, :] * B_e^T for the expert e
+/// owning routed row r (expert_offsets: [NUM_EXPERTS + 1], non-decreasing
+/// from 0 to R). GATHERED (a_rows given): A [rows, K] is read row by row
+/// from `a` by cp.async and a_map is unused (any valid map: the plan gives
+/// one over A); otherwise A [R, K] comes through a_map (dims {K, R}, box
+/// {128, TILE_M}) and `a` is unused. b_map covers B
+/// [NUM_EXPERTS, N, K] (dims {K, N, NUM_EXPERTS}, box {128, TILE_N, 1});
+/// b_scales: [NUM_EXPERTS, ceilDiv(N, 128), ceilDiv(K, 128)]. Row tiles
+/// never mix experts; the block finds them from a prefix sum over
+/// expert_offsets.
 ///
 /// Launch: grid = (any; best min(tiles, multiprocessors), tiles <=
 /// (ceilDiv(R, TILE_M) + NUM_EXPERTS) * ceilDiv(N, TILE_N)), block = (384, 1, 1),
 /// dynamic shared memory = wgmma_detail::TileShape<TILE_M, TILE_N>::kSharedBytes
-template <int N, int K, int NUM_EXPERTS, int TILE_M, int TILE_N, typename OutT>
+template <int N, int K, int NUM_EXPERTS, int TILE_M, int TILE_N, bool GATHERED, typename OutT>
 __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
-    fp8_wgmma_grouped_gemm(const fp8 *a, const float *a_scales, const int *a_rows,
-                           const fp8 *b, const float *b_scales, const int *expert_offsets,
-                           OutT *c, int R) {
+    fp8_wgmma_grouped_gemm(const fp8 *a, const __grid_constant__ TensorMap a_map,
+                           const float *a_scales, const int *a_rows,
+                           const __grid_constant__ TensorMap b_map, const float *b_scales,
+                           const int *expert_offsets, OutT *c, int R) {
   awaitPrecedingKernels();
   extern __shared__ __align__(1024) unsigned char wgmmaShared[];
   wgmma_detail::checkSharedBytes<TILE_M, TILE_N>();
+  if (GATHERED != (a_rows != nullptr))
+    __trap(); // a plan and its kernel disagree on where A's rows come from
   __shared__ int offsets[NUM_EXPERTS + 1];
   __shared__ int tilesBefore[NUM_EXPERTS + 1];
   static_assert(2 * (NUM_EXPERTS + 1) * 4 <= wgmma_detail::kStaticSharedReserve,
@@ -616,8 +707,8 @@ __global__ void __launch_bounds__(wgmma_detail::kThreads, 1)
   wgmma_detail::loadExpertTiles<NUM_EXPERTS, TILE_M>(expert_offsets, offsets, tilesBefore);
   wgmma_detail::GroupedTiles<N, TILE_M, TILE_N, NUM_EXPERTS> tiles{offsets, tilesBefore, a_rows,
                                                                    R};
-  wgmma_detail::runBlock<N, K, TILE_M, TILE_N, OutT>(a, a_scales, b, b_scales, c, tiles,
-                                                      wgmmaShared);
+  wgmma_detail::runBlock<N, K, TILE_M, TILE_N, /*A_BY_TMA=*/!GATHERED, OutT>(
+      a, &a_map, a_scales, &b_map, b_scales, c, tiles, wgmmaShared);
 }
 
 } // namespace dsv3k

@@ -49,7 +49,8 @@ TEST(PlanDumpTest, SmallPlan) {
       "1) shared 0 args (input:tokens, weight#0, arena+0, int T)\n"
       "  step#1 rms_norm kernel#1 dsv3k::rms_norm<16> grid (ceil(T/64), 4, 1) "
       "block (256, 1, 1) shared 0 args (arena+0, int 16, weight#1, "
-      "arena+4096, int 8*T, float 1e-06)\n"
+      "arena+4096, int 8*T, float 1e-06, map(weight#2 F8_E4M3 [16, 8, 2] "
+      "box [16, 8, 1] swizzle 32))\n"
       "  step#2 kv_write kernel#1 dsv3k::rms_norm<16> grid (ceil(3*B/2)+1, 1, "
       "1) block (128, 2, 1) shared 1024 args (kv_cache[2], null, "
       "input:block_table, int P, constant#0, float 0.5)\n"
@@ -72,6 +73,28 @@ TEST(PlanDumpTest, NoSamplerNoInputs) {
   std::string text = dumpPlan(*GetPlan(bytes.data()));
   EXPECT_NE(text.find("\nsampler none\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\nentry decode: arena 32768 bytes, inputs none, 1 step\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(PlanDumpTest, TensorMapOfRows) {
+  // Sizes print as elsewhere: T, 8*T, constants as numbers.
+  PlanSpec spec = smallPlan();
+  spec.entries[0].launches[1].args[6] =
+      tensorMapArg(arenaArg(8192), {DType::BF16,
+                                    {constantSize(16), Size(SizeUnit::Tokens, 1)},
+                                    {16, 64},
+                                    0});
+  spec.entries[0].launches[1].args.push_back(tensorMapArg(
+      arenaArg(16384),
+      {DType::F32, {constantSize(4), Size(SizeUnit::Tokens, 8)}, {4, 256}, 0}));
+  std::vector<uint8_t> bytes = buildPlan(spec);
+  Status status = verifyPlan(bytes.data(), bytes.size(), "small.plan");
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::string text = dumpPlan(*GetPlan(bytes.data()));
+  EXPECT_NE(text.find("float 1e-06, map(arena+8192 BF16 [16, T] box [16, 64] "
+                      "swizzle 0), map(arena+16384 F32 [4, 8*T] box [4, 256] "
+                      "swizzle 0))\n"),
             std::string::npos)
       << text;
 }

@@ -297,6 +297,183 @@ TEST(PlanFileTest, BadArgs) {
             "is not a Space");
 }
 
+//===----------------------------------------------------------------------===//
+// Tensor maps
+//===----------------------------------------------------------------------===//
+
+/// The small plan's tensor map: rms_norm's arg 6, over weight#2 (F8_E4M3
+/// [2, 8, 16], 256 bytes) as dims [16, 8, 2], box [16, 8, 1], swizzle 32.
+MapSpec &smallMap(PlanSpec &s) { return *s.entries[0].launches[1].args[6].map; }
+
+/// An arena tensor of `dims` (innermost first) at `offset` replaces it.
+void useArenaMap(PlanSpec &s, int64_t offset, std::vector<Size> dims,
+                 std::vector<uint32_t> box, uint32_t swizzleBytes = 0) {
+  s.entries[0].launches[1].args[6] = tensorMapArg(
+      arenaArg(offset), {DType::BF16, std::move(dims), std::move(box),
+                         swizzleBytes});
+}
+
+const char *const kMapArg =
+    "test.plan: entry point 'prefill' step 1 (rms_norm): arg 6: ";
+
+TEST(PlanFileTest, TensorMapsVerify) {
+  // Rows of T: 16 bf16 columns (32 bytes), 64 rows at the limits = 2048 bytes.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 8192, {constantSize(16), Size(SizeUnit::Tokens, 1)},
+                          {16, 64}, 32);
+            }),
+            "");
+  // Every swizzle span, each as wide as the box row allows.
+  for (uint32_t swizzle : {0u, 32u, 64u, 128u})
+    EXPECT_EQ(errorAfter([&](PlanSpec &s) {
+                useArenaMap(s, 8192, {constantSize(64), Size(SizeUnit::Tokens, 1)},
+                            {swizzle ? swizzle / 2 : 64, 8}, swizzle);
+              }),
+              "")
+        << "swizzle " << swizzle;
+}
+
+TEST(PlanFileTest, TensorMapBox) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).box = {16, 300, 1}; }),
+            std::string(kMapArg) + "tensor_map: box[1] = 300 is not in 1..256");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).box = {16, 8, 0}; }),
+            std::string(kMapArg) + "tensor_map: box[2] = 0 is not in 1..256");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).box = {8, 8, 1}; }),
+            std::string(kMapArg) +
+                "tensor_map: box[0] = 8 F8_E4M3 elements is 8 bytes, not a "
+                "multiple of 16");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).box = {64, 8, 1}; }),
+            std::string(kMapArg) +
+                "tensor_map: box[0] = 64 F8_E4M3 elements is 64 bytes, more "
+                "than the 32-byte swizzle span");
+  // Without a swizzle the box row may be as long as TMA allows.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).box = {256, 8, 1};
+              smallMap(s).swizzleBytes = 0;
+            }),
+            "");
+}
+
+TEST(PlanFileTest, TensorMapSwizzle) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).swizzleBytes = 48; }),
+            std::string(kMapArg) +
+                "tensor_map: swizzle_bytes 48 is not 0, 32, 64 or 128");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).swizzleBytes = 256; }),
+            std::string(kMapArg) +
+                "tensor_map: swizzle_bytes 256 is not 0, 32, 64 or 128");
+}
+
+TEST(PlanFileTest, TensorMapRank) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).box = {16, 8}; }),
+            std::string(kMapArg) +
+                "tensor_map: box [16, 8] has 2 entries, but dims [16, 8, 2] "
+                "has 3");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dims.clear();
+              smallMap(s).box.clear();
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims [] has 0 entries, needs 1 to 5");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dims = std::vector<Size>(6, constantSize(1));
+              smallMap(s).box = std::vector<uint32_t>(6, 1);
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims [1, 1, 1, 1, 1, 1] has 6 entries, needs 1 "
+                "to 5");
+}
+
+TEST(PlanFileTest, TensorMapFields) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[6].map.reset();
+            }),
+            std::string(kMapArg) + "tensor map argument without a tensor_map");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[6].space = Space::Null;
+            }),
+            std::string(kMapArg) +
+                "a tensor map needs a buffer, but its space is Null");
+  // The buffer is checked as for a Buffer argument.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].args[6].index = 3;
+            }),
+            std::string(kMapArg) +
+                "weight 3 out of range (the plan has 3 weights)");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dtype = static_cast<DType>(9);
+            }),
+            std::string(kMapArg) + "tensor_map: dtype 9 has no CUtensorMap "
+                                   "data type");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).dims[2] = constantSize(0); }),
+            std::string(kMapArg) + "tensor_map: dims[2] = 0 must be positive");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dims[2] = Size(static_cast<SizeUnit>(7), 1);
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims[2]: unit 7 is not a SizeUnit");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dims[2] = constantSize(int64_t{1} << 33);
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims[2] = 8589934592 exceeds TMA's limit of 2^32 "
+                "at the plan's limits");
+}
+
+TEST(PlanFileTest, TensorMapStrides) {
+  // 8 bytes between rows: TMA needs multiples of 16.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              smallMap(s).dims = {constantSize(8), constantSize(16),
+                                  constantSize(2)};
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims [8, 16, 2]: the stride of dims[1] is 8 "
+                "bytes, not a multiple of 16");
+  // A stride that depends on the step is checked at its smallest.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 8192,
+                          {Size(SizeUnit::Sequences, 4), constantSize(4)},
+                          {8, 4});
+            }),
+            std::string(kMapArg) +
+                "tensor_map: dims [4*B, 4]: the stride of dims[1] is 8 bytes "
+                "when T, B and P are 1, not a multiple of 16");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 8192,
+                          {Size(SizeUnit::Sequences, 8), constantSize(4)},
+                          {8, 4});
+            }),
+            "");
+}
+
+TEST(PlanFileTest, TensorMapInsideItsBuffer) {
+  EXPECT_EQ(errorAfter([](PlanSpec &s) { smallMap(s).dims[2] = constantSize(3); }),
+            std::string(kMapArg) +
+                "tensor_map: F8_E4M3 [16, 8, 3] is 384 bytes at the plan's "
+                "limits, more than the 256 bytes of its buffer");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 8200, {constantSize(16), Size(SizeUnit::Tokens, 1)},
+                          {16, 64});
+            }),
+            std::string(kMapArg) +
+                "tensor_map: arena offset 8200 is not a multiple of 16 (TMA "
+                "reads from 16-byte aligned addresses)");
+  // 64 rows of 32 bytes from 65024, 512 bytes before the arena's end.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 65024, {constantSize(16), Size(SizeUnit::Tokens, 1)},
+                          {16, 64});
+            }),
+            std::string(kMapArg) +
+                "tensor_map: BF16 [16, T] is 2048 bytes at the plan's limits, "
+                "more than the 512 bytes from its offset to the arena's end");
+  // A launch that only runs while T <= 16 reads at most 16 rows.
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              useArenaMap(s, 65024, {constantSize(16), Size(SizeUnit::Tokens, 1)},
+                          {16, 64});
+              s.entries[0].launches[1].when = SizeRange(SizeUnit::Tokens, 1, 0, 16);
+            }),
+            "");
+}
+
 TEST(PlanFileTest, OutputOutsideArena) {
   // 4 sequences x 32 floats = 512 bytes from 32600 end past 32768.
   EXPECT_EQ(errorAfter([](PlanSpec &s) { s.entries[1].outputs[0].offset = 32600; }),

@@ -3,7 +3,7 @@
 // A plain description of a plan (PlanSpec) that tests edit field by field to
 // break one thing at a time, and the flatbuffers builder calls that turn it
 // into plan bytes. smallPlan() is a valid plan of a tiny model exercising
-// every transform, argument kind and size unit.
+// every transform, argument kind (a tensor map included) and size unit.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,6 +46,14 @@ struct KernelSpec {
   std::string name, instance;
 };
 
+/// A TensorMap argument's TensorMapArg.
+struct MapSpec {
+  DType dtype = DType::BF16;
+  std::vector<Size> dims;
+  std::vector<uint32_t> box;
+  uint32_t swizzleBytes = 0;
+};
+
 struct ArgSpec {
   ArgKind kind = ArgKind::Buffer;
   Space space = Space::Null;
@@ -54,6 +62,7 @@ struct ArgSpec {
   int64_t multiplier = 0;
   bool hasSize = true;
   double value = 0;
+  std::optional<MapSpec> map = std::nullopt;
 };
 
 inline ArgSpec arenaArg(int64_t offset) {
@@ -84,6 +93,15 @@ inline ArgSpec floatArg(double value) {
   arg.kind = ArgKind::Float;
   arg.value = value;
   return arg;
+}
+/// A tensor map over the buffer `buffer` points at.
+inline ArgSpec tensorMapArg(ArgSpec buffer, MapSpec map) {
+  buffer.kind = ArgKind::TensorMap;
+  buffer.map = std::move(map);
+  return buffer;
+}
+inline Size constantSize(int64_t value) {
+  return Size(SizeUnit::Constant, value);
 }
 
 struct LaunchSpec {
@@ -171,7 +189,13 @@ inline PlanSpec smallPlan() {
       {"rms_norm", 1, {dim(SizeUnit::Tokens, 1, 64), dim(SizeUnit::Constant, 4), one()},
        {256, 1, 1}, 0,
        {arenaArg(0), intArg(SizeUnit::Constant, 16), weightArg(1), arenaArg(4096),
-        intArg(SizeUnit::Tokens, 8), floatArg(1e-6)}},
+        intArg(SizeUnit::Tokens, 8), floatArg(1e-6),
+        // The stacked experts [E=2, N=8, K=16] seen through TMA.
+        tensorMapArg(weightArg(2), {DType::F8_E4M3,
+                                    {constantSize(16), constantSize(8),
+                                     constantSize(2)},
+                                    {16, 8, 1},
+                                    32})}},
       {"kv_write", 1, {dim(SizeUnit::Sequences, 3, 2, 1), one(), one()}, {128, 2, 1},
        1024,
        {kvCacheArg(2), nullArg(), inputArg(StepInput::BlockTable),
@@ -189,8 +213,12 @@ inline PlanSpec smallPlan() {
 inline flatbuffers::Offset<Arg> buildArg(flatbuffers::FlatBufferBuilder &b,
                                          const ArgSpec &arg) {
   Size size(arg.unit, arg.multiplier);
+  flatbuffers::Offset<TensorMapArg> map;
+  if (arg.map)
+    map = CreateTensorMapArgDirect(b, arg.map->dtype, &arg.map->dims,
+                                   &arg.map->box, arg.map->swizzleBytes);
   return CreateArg(b, arg.kind, arg.space, arg.index,
-                   arg.hasSize ? &size : nullptr, arg.value);
+                   arg.hasSize ? &size : nullptr, arg.value, map);
 }
 
 /// The plan bytes of `spec`.
