@@ -239,22 +239,6 @@ unsigned fp8WgmmaSharedBytes(int64_t tileM, int64_t tileN) {
   return static_cast<unsigned>(1024 + stages * stage);
 }
 
-/// fp8_wgmma_swapab_gemm.cuh's tiles: token rows (the widest MMA; each
-/// tile's MMAs are as wide as its expert's rows rounded up to 16) and waves
-/// of 128 weight rows, and wgmma_swap_detail::SwapShape<tokens,
-/// waves>::kSharedBytes: stages of the weight rows (waves x 16 KB), the
-/// token rows (tokens x 128), scales (4 tokens + 16) and two 8-byte
-/// barriers, counted as for fp8WgmmaSharedBytes.
-/// 64 x 2 (256 weight rows): the fastest measured at 8 and 32 rows per
-/// expert (fp8_wgmma_test, docs/kernels-gemm.md), as each token row read
-/// serves twice the weight rows of one wave.
-constexpr int64_t kWgmmaSwapTokenRows = 64, kWgmmaSwapWaves = 2;
-unsigned fp8WgmmaSwapSharedBytes(int64_t tokens, int64_t waves) {
-  int64_t stage = waves * 128 * 128 + tokens * 128 + tokens * 4 + 16 + 2 * 8;
-  int64_t stages = std::min<int64_t>(8, (227 * 1024 - 4096 - 1024) / stage);
-  return static_cast<unsigned>(1024 + stages * stage);
-}
-
 /// Whether fp8_wgmma_gemm.cuh computes an FP8 x FP8 product of this shape:
 /// a wgmma target, 128 x 128 scale blocks, whole 16-byte row chunks (K %
 /// 16) and paired output columns (N even).
@@ -1044,21 +1028,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                       elementTypeName(gemm.getResult())},
                      skinnyGrid, 256, args);
               // wgmma keeps two tables of experts + 1 ints in 4 KB of static
-              // shared memory. Up to fp8SwapAbMaxRowsPerExpert routed rows
-              // per expert the weights take wgmma's M side (a 128-row tile
-              // would run mostly empty), 128-row token tiles above.
+              // shared memory. 128-row tiles walked expert by expert serve
+              // every size above the skinny bound (at one routed row per
+              // expert they are still the weights' bytes: fp8_wgmma_test).
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock()) && experts <= 511) {
-                int64_t swapMax = tuning.fp8SwapAbMaxRowsPerExpert * experts;
-                SmallVector<int64_t> bounds = {tuning.skinnyMaxRoutedRows};
-                if (swapMax > tuning.skinnyMaxRoutedRows) {
-                  launch(op, "fp8_wgmma_swapab_grouped_gemm",
-                         {str(n), str(k), str(experts), str(kWgmmaSwapTokenRows),
-                          str(kWgmmaSwapWaves), elementTypeName(gemm.getResult())},
-                         {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, args);
-                  result.launches.back().sharedBytes =
-                      fp8WgmmaSwapSharedBytes(kWgmmaSwapTokenRows, kWgmmaSwapWaves);
-                  bounds.push_back(swapMax);
-                }
                 // A by TMA in routed order; gathered rows by cp.async (the
                 // map over the gathered-from rows is then unused but valid).
                 const bool gathered = static_cast<bool>(gemm.getGather());
@@ -1080,7 +1053,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                        {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
                 result.launches.back().sharedBytes =
                     fp8WgmmaSharedBytes(kWgmmaGroupedTileM, kWgmmaTileN);
-                splitAt(r, bounds);
+                splitAt(r, tuning.skinnyMaxRoutedRows);
               } else {
                 launch(op, "fp8_grouped_gemm",
                        {str(n), str(k), str(experts), str(gemm.getBlock()[0]),

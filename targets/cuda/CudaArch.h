@@ -58,13 +58,6 @@ struct KernelTuning {
   /// Dynamic shared memory a block may have on the target (the opt-in
   /// maximum); tc_gemm.cuh tiles drop stages or K groups to fit.
   int64_t tensorCoreMaxSharedBytes;
-  /// Grouped FP8 x FP8 GEMMs on wgmma (sm_90a) above the skinny bound run
-  /// fp8_wgmma_swapab_gemm.cuh (weight rows on wgmma's M side, each weight
-  /// slice read once per expert) up to this many routed rows per expert
-  /// (top_k x T / E), fp8_wgmma_grouped_gemm's 128-row tiles above
-  /// (measured on an H100 by fp8_wgmma_test, docs/kernels-gemm.md: faster
-  /// at 8 and 32 rows per expert, slower at 64).
-  int64_t fp8SwapAbMaxRowsPerExpert;
 };
 
 /// One code-generation target: an NVRTC architecture name and the hardware

@@ -1,6 +1,6 @@
 // GPU test and benchmark of fp8_wgmma_gemm.cuh (fp8_wgmma_gemm,
-// fp8_wgmma_grouped_gemm) and fp8_wgmma_swapab_gemm.cuh
-// (fp8_wgmma_swapab_grouped_gemm); sm_90a only.
+// fp8_wgmma_grouped_gemm); sm_90a only. A and B reach the kernels as TMA
+// tensor maps, encoded here as the runtime encodes a plan's TensorMap.
 //
 // Correctness: against a float64 CPU reference on fresh random inputs
 // (every finite e4m3 code; block scales 2^U(-4,4) * 1e-3, different per
@@ -27,17 +27,16 @@
 // per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling. Median
 // of 20 timed runs after 3 warm-ups, CUDA events. The table comes last.
 //
-// Routed products by rows per expert (8, 32, 64, 128, 256 at 256 experts,
-// top-8, all hit): fp8_wgmma_grouped_gemm against the swapped kernel's
-// tiles, each output checked, with the floor (every byte once at the
-// measured device copy bandwidth) and the weights' share of copy bandwidth.
-// FP8_WGMMA_ONLY=swapab runs only the swapped kernel's checks and this table.
+// Routed products by rows per expert (1 to 256 at 256 experts, top-8):
+// fp8_wgmma_grouped_gemm, each output checked, with the floor (every byte
+// once at the measured device copy bandwidth) and the weights' share of copy
+// bandwidth. FP8_WGMMA_ONLY=routed runs only the grouped checks and this
+// table.
 #include "harness.h"
 #include "gemm_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
-#include "targets/cuda/kernels/fp8_wgmma_swapab_gemm.cuh"
 
 #include <cublasLt.h>
 #include <cuda.h>
@@ -388,59 +387,20 @@ void testGrouped(const GroupedData<N, K, E> &data) {
   check(name, data.shape(), out, N, rows, data.reference(rows));
 }
 
-template <int TILE_T, int WAVES> int swapSharedBytes() {
-  return dsv3k::wgmma_swap_detail::SwapShape<TILE_T, WAVES>::kSharedBytes;
-}
-
-template <int N, int K, int E, int TILE_T, int WAVES, typename OutT>
-void launchSwapped(const GroupedData<N, K, E> &data, OutT *c) {
-  auto kernel = dsv3k::fp8_wgmma_swapab_grouped_gemm<N, K, E, TILE_T, WAVES, OutT>;
-  static bool configured = false;
-  if (!configured) {
-    CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    swapSharedBytes<TILE_T, WAVES>()));
-    configured = true;
-  }
-  long long tiles =
-      (1ll * dsv3k::ceilDiv(data.R(), TILE_T) + E) * dsv3k::ceilDiv(N, 128 * WAVES);
-  kernel<<<gridFor(tiles), dsv3k::wgmma_detail::kThreads, swapSharedBytes<TILE_T, WAVES>()>>>(
-      data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr, data.doffsets.ptr, c,
-      data.R());
-}
-
-template <int N, int K, int E, int TILE_T, int WAVES, typename OutT>
-void testSwapped(const GroupedData<N, K, E> &data) {
-  Output<OutT> out(data.R(), N);
-  out.poison();
-  launchSwapped<N, K, E, TILE_T, WAVES, OutT>(data, out.buffer.ptr);
-  CHECK_LAUNCH();
-  std::vector<int> rows = data.rowsToCheck();
-  std::string name = "fp8_wgmma_swapab T" + std::to_string(TILE_T) + "x" +
-                     std::to_string(WAVES) + " " + outName<OutT>();
-  check(name, data.shape(), out, N, rows, data.reference(rows));
-}
-
-/// FP8_WGMMA_ONLY=swapab: only the swapped-operand kernel's checks and its
-/// benchmark by rows per expert (one device call need not run the rest).
-bool onlySwapped() {
+/// FP8_WGMMA_ONLY=routed: only the grouped checks and the benchmark by rows
+/// per expert (one device call need not run the rest).
+bool onlyRouted() {
   const char *only = std::getenv("FP8_WGMMA_ONLY");
-  return only != nullptr && std::string(only) == "swapab";
+  return only != nullptr && std::string(only) == "routed";
 }
 
 template <int N, int K, int E>
 void testGroupedAllTiles(int T, int topK, const std::vector<int> &candidates, bool gather) {
   GroupedData<N, K, E> data(T, topK, candidates, gather);
-  if (!onlySwapped()) {
-    testGrouped<N, K, E, 128, 128, float>(data);
-    testGrouped<N, K, E, 256, 128, bf16>(data);
-    testGrouped<N, K, E, 128, 64, float>(data);
-  }
-  // Swapped operands: experts of more than TILE_T rows run in chunks.
-  testSwapped<N, K, E, 128, 1, float>(data);
-  testSwapped<N, K, E, 128, 1, bf16>(data);
-  testSwapped<N, K, E, 64, 1, float>(data);
-  testSwapped<N, K, E, 64, 2, float>(data);
-  testSwapped<N, K, E, 32, 2, bf16>(data);
+  testGrouped<N, K, E, 128, 128, float>(data);
+  testGrouped<N, K, E, 128, 128, bf16>(data);
+  testGrouped<N, K, E, 256, 128, bf16>(data);
+  testGrouped<N, K, E, 128, 64, float>(data);
 }
 
 // --------------------------------------------------------------- cuBLASLt
@@ -713,14 +673,14 @@ double copyBandwidth() {
 }
 
 /// One routed product at some rows per expert: fp8_wgmma_grouped_gemm (128
-/// x 128 tiles) against the swapped kernel at TILE_T x WAVES = 128 x 1, 64
-/// x 1 and 64 x 2, microseconds (median of 20 after 3 warm-ups), each
-/// output checked.
+/// x 128 tiles, as plans launch it), microseconds (median of 20 after 3
+/// warm-ups), its output checked.
 struct SweepRow {
   std::string name;
   int rowsPerExpert, R, minRows, maxRows;
   double bytes, weightBytes;
-  double us[4]; // grouped 128x128, swapab 128x1, 64x1, 64x2
+  double flopsPerRow; // 2 N K
+  double us;
 };
 std::vector<SweepRow> &sweepRows() {
   static std::vector<SweepRow> rows;
@@ -728,7 +688,7 @@ std::vector<SweepRow> &sweepRows() {
 }
 
 template <int N, int K, int E> void benchRowsPerExpert(const char *name, bool gather) {
-  for (int perExpert : {8, 32, 64, 128, 256}) {
+  for (int perExpert : {1, 2, 4, 8, 32, 64, 128, 256}) {
     const int T = perExpert * E / 8;
     GroupedData<N, K, E> data(T, 8, allExperts(E), gather);
     int minRows = data.R(), maxRows = 0;
@@ -743,47 +703,33 @@ template <int N, int K, int E> void benchRowsPerExpert(const char *name, bool ga
     SweepRow row{name, perExpert, data.R(), minRows, maxRows,
                  weightBytes + 4.0 * E * kBlocksN * kBlocksK +
                      double(data.aRowCount) * (K + 4 * kBlocksK) + 4.0 * data.R() * N,
-                 weightBytes, {0, 0, 0, 0}};
+                 weightBytes, 2.0 * N * K, 0};
     Output<float> out(data.R(), N);
     std::vector<int> rows = data.rowsToCheck();
     std::vector<double> ref = data.reference(rows);
     std::string shape = data.shape() + " " + std::to_string(perExpert) + "/expert";
-    auto timeAndCheck = [&](const std::string &kernel, int slot, auto launch) {
-      out.poison();
-      row.us[slot] = medianMicros(launch, {/*warmups=*/3, /*runs=*/20});
-      check("bench " + kernel, shape, out, N, rows, ref);
-    };
-    timeAndCheck("fp8_wgmma_grouped 128x128", 0,
-                 [&] { launchGrouped<N, K, E, 128, 128, float>(data, out.buffer.ptr); });
-    timeAndCheck("fp8_wgmma_swapab 128x1", 1,
-                 [&] { launchSwapped<N, K, E, 128, 1, float>(data, out.buffer.ptr); });
-    timeAndCheck("fp8_wgmma_swapab 64x1", 2,
-                 [&] { launchSwapped<N, K, E, 64, 1, float>(data, out.buffer.ptr); });
-    timeAndCheck("fp8_wgmma_swapab 64x2", 3,
-                 [&] { launchSwapped<N, K, E, 64, 2, float>(data, out.buffer.ptr); });
+    out.poison();
+    row.us = medianMicros([&] { launchGrouped<N, K, E, 128, 128, float>(data, out.buffer.ptr); },
+                          {/*warmups=*/3, /*runs=*/20});
+    check("bench fp8_wgmma_grouped 128x128", shape, out, N, rows, ref);
     sweepRows().push_back(row);
   }
 }
 
 /// The table of benchRowsPerExpert: floor = every byte once at copy bandwidth.
 void printSweep(double copyBytesPerSecond) {
-  std::printf("\n== routed FP8 GEMMs by rows per expert (E = 256, top-8, every expert hit), "
-              "f32 out; device copy bandwidth %.0f GB/s; us = median; %%copy = weight bytes / "
-              "time / copy bandwidth\n",
+  std::printf("\n== routed FP8 GEMMs by rows per expert (E = 256, top-8), f32 out; device "
+              "copy bandwidth %.0f GB/s; us = median; %%copy = weight bytes of all experts / "
+              "time / copy bandwidth (over 100%% when not every expert is hit); TFLOP/s of "
+              "the routed rows\n",
               copyBytesPerSecond / 1e9);
-  std::printf("%-13s %6s %6s %9s %6s | %7s %7s %7s %7s | %5s %5s %5s %5s\n", "GEMM",
-              "rows/e", "R", "min-max", "floor", "grouped", "s128x1", "s64x1", "s64x2", "grp%",
-              "128x1", "64x1", "64x2");
-  for (const SweepRow &r : sweepRows()) {
-    auto percent = [&](double us) {
-      return us > 0 ? 100.0 * r.weightBytes / (us * 1e-6) / copyBytesPerSecond : 0;
-    };
-    std::printf("%-13s %6d %6d %4d-%-4d %6.0f | %7.0f %7.0f %7.0f %7.0f | %4.0f%% %4.0f%% %4.0f%% "
-                "%4.0f%%\n",
-                r.name.c_str(), r.rowsPerExpert, r.R, r.minRows, r.maxRows,
-                1e6 * r.bytes / copyBytesPerSecond, r.us[0], r.us[1], r.us[2], r.us[3],
-                percent(r.us[0]), percent(r.us[1]), percent(r.us[2]), percent(r.us[3]));
-  }
+  std::printf("%-13s %6s %6s %9s %7s %8s %6s %8s\n", "GEMM", "rows/e", "R", "min-max",
+              "floor", "grouped", "%copy", "TFLOP/s");
+  for (const SweepRow &r : sweepRows())
+    std::printf("%-13s %6d %6d %4d-%-4d %7.0f %8.0f %5.0f%% %8.0f\n", r.name.c_str(),
+                r.rowsPerExpert, r.R, r.minRows, r.maxRows, 1e6 * r.bytes / copyBytesPerSecond,
+                r.us, 100.0 * r.weightBytes / (r.us * 1e-6) / copyBytesPerSecond,
+                r.R * r.flopsPerRow / (r.us * 1e6));
 }
 
 /// cuBLASLt's per-tensor-scaled FP8 GEMM at 8192^3, bf16 out, fast accumulation: the
@@ -829,19 +775,19 @@ int main() {
   std::printf("device: %s, %d multiprocessors, sm_%d%d\n", prop.name, prop.multiProcessorCount,
               prop.major, prop.minor);
 
-  if (onlySwapped()) {
+  if (onlyRouted()) {
     testGroupedAllTiles<192, 128, 16>(200, 2, {2, 3, 11}, true);
     testGroupedAllTiles<80, 208, 16>(5, 2, {0, 4, 5, 9, 14, 15}, false);
     testGroupedAllTiles<80, 256, 16>(1, 2, {6, 7}, true);
     testGroupedAllTiles<2048, 7168, 256>(64, 8, allExperts(256), true);
     testGroupedAllTiles<7168, 2048, 256>(64, 8, allExperts(256), false);
     testGroupedAllTiles<2048, 7168, 256>(1024, 8, allExperts(256), true);
-    int status = finish("fp8_wgmma_test (swapab)");
+    int status = finish("fp8_wgmma_test (routed)");
     double copy = copyBandwidth();
     benchRowsPerExpert<2048, 7168, 256>("gate|up", true);
     benchRowsPerExpert<7168, 2048, 256>("down", false);
     benchRowsPerExpert<4096, 7168, 256>("gate+up fused", true);
-    status |= finish("fp8_wgmma_test (swapab, with benchmark checks)");
+    status |= finish("fp8_wgmma_test (routed, with benchmark checks)");
     printSweep(copy);
     return status;
   }

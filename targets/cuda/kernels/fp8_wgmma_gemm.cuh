@@ -389,10 +389,20 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
     const int rowInPass = t / 8; // rows rowInPass + 16 j
     const u32 swizzled = static_cast<u32>((chunk ^ (rowInPass % 8)) * 16);
     u32 iteration = 0;
+    constexpr int kGatheredRows = A_BY_TMA ? 1 : TILE_M / 16; // per loader thread
     for (int index = blockIdx.x; index < tileCount; index += gridDim.x) {
       const Tile tile = tiles.at(index);
       const float *bScaleRow =
           bScales + (static_cast<long long>(tile.expert) * kBlocksN + tile.n0 / 128) * kBlocksK;
+      // A gathered tile's source rows (-1 past the tile), looked up once per
+      // tile rather than once per K block: the lookups' latency would
+      // otherwise stall every stage's copies.
+      int sourceRows[kGatheredRows];
+#pragma unroll
+      for (int j = 0; j < kGatheredRows; ++j) {
+        const int r = rowInPass + 16 * j;
+        sourceRows[j] = !A_BY_TMA && r < tile.rows ? tiles.sourceRow(tile.rowBegin + r) : -1;
+      }
       for (int kb = 0; kb < kBlocksK; ++kb, ++iteration) {
         const u32 stage = iteration % kStages;
         const u32 phase = (iteration / kStages) & 1;
@@ -419,15 +429,11 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
           // box per row measured slower: fp8_wgmma_test, docs/PERF.md).
           const int k = kb * kBlockK + chunk * 16;
           const bool kInside = k < K;
-          // Unrolled by 4, not wholly: a gathered row index for each row
-          // would not fit the loader's registers.
-#pragma unroll 4
-          for (int j = 0; j < TILE_M / 16; ++j) {
+#pragma unroll
+          for (int j = 0; j < kGatheredRows; ++j) {
             const int r = rowInPass + 16 * j;
-            const bool valid = kInside && r < tile.rows;
-            const fp8 *src = a;
-            if (valid)
-              src = a + static_cast<long long>(tiles.sourceRow(tile.rowBegin + r)) * K + k;
+            const bool valid = kInside && sourceRows[j] >= 0;
+            const fp8 *src = valid ? a + static_cast<long long>(sourceRows[j]) * K + k : a;
             copy16(aStage + r * 128 + swizzled, src, valid);
           }
         }
