@@ -24,11 +24,10 @@
 //    a zero start; once they complete the group adds them to a second fp32
 //    accumulator times a_scale[row, kb] * b_scale[n / 128, kb] (DeepSeek's
 //    fp32 promotion per K block) and releases the stage ("empty" barrier).
-//    TILE_M = 128: each group alternates two MMA accumulator sets, so K
-//    block kb's MMAs run while kb - 1 is promoted. TILE_M = 256: each group
-//    covers two 64-row waves (rows g*64 and 128 + g*64 of the tile) with one
-//    MMA accumulator (registers allow no second set), promoting each wave
-//    after its MMAs while the other group's MMAs keep the tensor cores busy;
+//    TILE_M = 128: each group covers one 64-row wave (rows g*64 of the
+//    tile), TILE_M = 256 two (rows g*64 and 128 + g*64), with one MMA
+//    accumulator set, promoting each wave after its MMAs complete while the
+//    other group's MMAs keep the tensor cores busy;
 //  - the grid is persistent: block b takes tiles b, b + gridDim.x, ... and
 //    the loaders run ahead into the next tile while the multipliers store
 //    the last one (straight from registers, fp32 or bf16). The tile order
@@ -516,70 +515,30 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
         for (int i = 0; i < kAcc; ++i)
           total[w][i] = 0.0f;
 
-      if constexpr (kWaves == 1) {
-        // Two accumulator sets: K block kb's MMAs run while kb - 1's
-        // results are promoted (wgmma.wait_group 1 leaves the newest group
-        // in flight).
-        float accEven[kAcc], accOdd[kAcc], scaleEven[2], scaleOdd[2];
-        u32 stageEven = 0, stageOdd = 0;
+      // One accumulator set for every wave: a wave's MMAs complete before
+      // its promotion, while the other math group's MMAs keep the tensor
+      // cores busy. (A second set, promoting K block kb - 1 while kb's MMAs
+      // run, made ptxas serialize every wgmma of the kernel: it cannot see
+      // that the promoted registers are not the ones in flight.)
+      float acc[kAcc];
 #pragma unroll
-        for (int i = 0; i < kAcc; ++i)
-          accEven[i] = accOdd[i] = 0.0f;
-        auto step = [&](int kb, float (&acc)[kAcc], float (&scale)[2], u32 &stageOf,
-                        float (&previous)[kAcc], const float (&previousScale)[2],
-                        u32 previousStage) {
-          const u32 it = iteration + kb;
-          stageOf = it % kStages;
-          waitStage(stageOf, (it / kStages) & 1);
-          stageScales(stageOf, 0, scale);
-          issue(stageOf, 0, acc);
-          if (kb > 0) {
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-            pinAccumulators(previous);
-            release(previousStage);
-            promote(total[0], previous, previousScale);
-          }
-        };
-        for (int kb = 0; kb < kBlocksK; kb += 2) {
-          step(kb, accEven, scaleEven, stageEven, accOdd, scaleOdd, stageOdd);
-          if (kb + 1 < kBlocksK)
-            step(kb + 1, accOdd, scaleOdd, stageOdd, accEven, scaleEven, stageEven);
-        }
-        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-        if constexpr (kBlocksK % 2 == 1) {
-          pinAccumulators(accEven);
-          release(stageEven);
-          promote(total[0], accEven, scaleEven);
-        } else {
-          pinAccumulators(accOdd);
-          release(stageOdd);
-          promote(total[0], accOdd, scaleOdd);
-        }
-        iteration += kBlocksK;
-      } else {
-        // Two waves share one accumulator set: each wave's MMAs complete
-        // before its promotion (the other math group keeps the tensor cores
-        // busy meanwhile).
-        float acc[kAcc];
+      for (int i = 0; i < kAcc; ++i)
+        acc[i] = 0.0f;
+      for (int kb = 0; kb < kBlocksK; ++kb, ++iteration) {
+        const u32 stage = iteration % kStages;
+        waitStage(stage, (iteration / kStages) & 1);
+        float scale[kWaves][2];
 #pragma unroll
-        for (int i = 0; i < kAcc; ++i)
-          acc[i] = 0.0f;
-        for (int kb = 0; kb < kBlocksK; ++kb, ++iteration) {
-          const u32 stage = iteration % kStages;
-          waitStage(stage, (iteration / kStages) & 1);
-          float scale[kWaves][2];
+        for (int w = 0; w < kWaves; ++w)
+          stageScales(stage, w, scale[w]);
 #pragma unroll
-          for (int w = 0; w < kWaves; ++w)
-            stageScales(stage, w, scale[w]);
-#pragma unroll
-          for (int w = 0; w < kWaves; ++w) {
-            issue(stage, w, acc);
-            asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-            pinAccumulators(acc);
-            if (w == kWaves - 1)
-              release(stage);
-            promote(total[w], acc, scale[w]);
-          }
+        for (int w = 0; w < kWaves; ++w) {
+          issue(stage, w, acc);
+          asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+          pinAccumulators(acc);
+          if (w == kWaves - 1)
+            release(stage);
+          promote(total[w], acc, scale[w]);
         }
       }
 
