@@ -217,13 +217,15 @@ int64_t absorbSharedBytes(const AbsorbTile &tile, int64_t n, int64_t k, int64_t 
 
 /// fp8_wgmma_gemm.cuh's tiles (sm_90a, rows above the skinny bound),
 /// measured with fp8_wgmma_test on an H100 (docs/PERF.md): dense products
-/// 256 x 128 outputs per block (the fastest, or within run-to-run noise, on
-/// the DeepSeek-V3 projections at 4096 rows but for q_a); grouped ones
-/// 128 x 128 (routed experts get 128-256 rows each at 4096-8192 tokens, and
-/// 256-row tiles run half empty). The blocks are persistent: one per
-/// multiprocessor of the sm_90a parts (H100, H200: 132) loop over the
-/// tiles; any other count is still correct.
-constexpr int64_t kWgmmaTileM = 256, kWgmmaGroupedTileM = 128, kWgmmaTileN = 128;
+/// 256 x 128 outputs per block above KernelTuning::fp8WgmmaSmallTileMaxRows
+/// rows (at 4096 rows the fastest, or within run-to-run noise, on the
+/// DeepSeek-V3 projections but for q_a and the dense gate/up), 128 x 128
+/// below it; grouped ones 128 x 128 (routed experts get 128-256 rows each
+/// at 4096-8192 tokens, and 256-row tiles run half empty). The blocks are
+/// persistent: one per multiprocessor of the sm_90a parts (H100, H200: 132)
+/// loop over the tiles; any other count is still correct.
+constexpr int64_t kWgmmaTileM = 256, kWgmmaSmallTileM = 128, kWgmmaGroupedTileM = 128,
+                  kWgmmaTileN = 128;
 constexpr uint32_t kWgmmaBlockK = 128; ///< a TMA box's K extent: one scale block
 constexpr int64_t kWgmmaBlocks = 132;
 constexpr int kWgmmaThreads = 384;
@@ -699,23 +701,30 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                       one},
                      256, args);
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
+                // 128-row tiles up to fp8WgmmaSmallTileMaxRows rows (four
+                // times the tiles to spread over the multiprocessors), 256
+                // above.
                 SizeExpr kExtent{SizeUnit::Constant, k};
-                std::vector<KernelArg> wgmmaArgs = {
-                    fp8TileMap(gemm.getLhs(), {kExtent, m},
-                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileM)}),
-                    buf(gemm.getLhsScales()),
-                    fp8TileMap(gemm.getRhs(), {kExtent, SizeExpr{SizeUnit::Constant, n}},
-                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN)}),
-                    buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)};
-                launch(op, "fp8_wgmma_gemm",
-                       {str(n), str(k), str(kWgmmaTileM), str(kWgmmaTileN),
-                        elementTypeName(gemm.getResult())},
-                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
-                result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaTileM, kWgmmaTileN);
+                for (int64_t tileM : {kWgmmaSmallTileM, kWgmmaTileM}) {
+                  std::vector<KernelArg> wgmmaArgs = {
+                      fp8TileMap(gemm.getLhs(), {kExtent, m},
+                                 {kWgmmaBlockK, static_cast<uint32_t>(tileM)}),
+                      buf(gemm.getLhsScales()),
+                      fp8TileMap(gemm.getRhs(), {kExtent, SizeExpr{SizeUnit::Constant, n}},
+                                 {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN)}),
+                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)};
+                  launch(op, "fp8_wgmma_gemm",
+                         {str(n), str(k), str(tileM), str(kWgmmaTileN),
+                          elementTypeName(gemm.getResult())},
+                         {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads,
+                         std::move(wgmmaArgs));
+                  result.launches.back().sharedBytes = fp8WgmmaSharedBytes(tileM, kWgmmaTileN);
+                }
+                splitAt(m, {tuning.skinnyMaxRows, tuning.fp8WgmmaSmallTileMaxRows});
               } else {
                 launch(op, "fp8_gemm", params, grid, 256, args);
+                splitAt(m, tuning.skinnyMaxRows);
               }
-              splitAt(m, tuning.skinnyMaxRows);
             } else {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),

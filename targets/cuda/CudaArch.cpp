@@ -30,7 +30,8 @@ static constexpr KernelTuning kMeasuredOnH100 = {/*skinnyMaxRows=*/4,
                                                  /*tensorCoreMidMaxRows=*/256,
                                                  /*tensorCoreSmallMaxRowsPerExpert=*/16,
                                                  /*tensorCoreMidMaxRowsPerExpert=*/64,
-                                                 /*tensorCoreMaxSharedBytes=*/227 * 1024};
+                                                 /*tensorCoreMaxSharedBytes=*/227 * 1024,
+                                                 /*fp8WgmmaSmallTileMaxRows=*/2048};
 
 /// The H100's bounds on a GPU with less shared memory per block.
 static constexpr KernelTuning withMaxSharedBytes(KernelTuning tuning, int64_t bytes) {

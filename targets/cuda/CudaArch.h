@@ -58,6 +58,10 @@ struct KernelTuning {
   /// Dynamic shared memory a block may have on the target (the opt-in
   /// maximum); tc_gemm.cuh tiles drop stages or K groups to fit.
   int64_t tensorCoreMaxSharedBytes;
+  /// Dense FP8 x FP8 GEMMs on wgmma (sm_90a) take 128-row tiles up to this
+  /// many rows and 256-row tiles above (fewer rows leave 256-row tiles too
+  /// few to fill the multiprocessors: q_a_proj at 1024 rows is 48 of them).
+  int64_t fp8WgmmaSmallTileMaxRows;
 };
 
 /// One code-generation target: an NVRTC architecture name and the hardware
