@@ -232,13 +232,15 @@ constexpr int kWgmmaThreads = 384;
 
 /// wgmma_detail::TileShape<tileM, tileN>::kSharedBytes: as many stages of
 /// A (tileM x 128 bytes), B (tileN x 128), scales (4 tileM + 16) and two
-/// 8-byte barriers as fit 227 KB less 4 KB of static shared memory and 1 KB
-/// of alignment slack, at most 8, plus that slack. The kernel traps if a
-/// launch gives it less.
+/// 8-byte barriers as fit 227 KB less 4 KB of static shared memory, 1 KB of
+/// alignment slack and (128-row tiles) the output staging rows (tileM x (4
+/// tileN + 16)), at most 8, plus the slack and the staging. The kernel traps
+/// if a launch gives it less.
 unsigned fp8WgmmaSharedBytes(int64_t tileM, int64_t tileN) {
   int64_t stage = tileM * 128 + tileN * 128 + tileM * 4 + 16 + 2 * 8;
-  int64_t stages = std::min<int64_t>(8, (227 * 1024 - 4096 - 1024) / stage);
-  return static_cast<unsigned>(1024 + stages * stage);
+  int64_t staging = tileM == 128 ? tileM * (4 * tileN + 16) : 0;
+  int64_t stages = std::min<int64_t>(8, (227 * 1024 - 4096 - 1024 - staging) / stage);
+  return static_cast<unsigned>(1024 + stages * stage + staging);
 }
 
 /// Whether fp8_wgmma_gemm.cuh computes an FP8 x FP8 product of this shape:

@@ -98,10 +98,18 @@ template <int TILE_M, int TILE_N> struct TileShape {
   static constexpr int kBBytes = TILE_N * kBlockK;
   static constexpr int kScaleBytes = TILE_M * 4 + 16; // A scales, B scale, padding
   static constexpr int kStageBytes = kABytes + kBBytes + kScaleBytes + 2 * 8;
-  static constexpr int kStagesFit = (kSharedBudget - 1024) / kStageBytes;
+  /// 128-row tiles stage their outputs in shared memory (rows of TILE_N
+  /// floats or fewer bf16, 16 bytes of padding) and store them with bulk
+  /// copies, so that the math groups go on to the next tile's MMAs while the
+  /// stores drain; 256-row tiles have no room for it and store straight from
+  /// registers.
+  static constexpr bool kStagedStores = TILE_M == 128;
+  static constexpr int kStagingRowBytes = TILE_N * 4 + 16;
+  static constexpr int kStagingBytes = kStagedStores ? TILE_M * kStagingRowBytes : 0;
+  static constexpr int kStagesFit = (kSharedBudget - 1024 - kStagingBytes) / kStageBytes;
   static constexpr int kStages = kStagesFit < 8 ? kStagesFit : 8;
   /// 1024 bytes of slack to align the buffer for the 128-byte swizzle.
-  static constexpr int kSharedBytes = 1024 + kStages * kStageBytes;
+  static constexpr int kSharedBytes = 1024 + kStages * kStageBytes + kStagingBytes;
   static constexpr int kAccumulators = TILE_N / 2; // per thread, per wave
   static_assert(kStages >= 3, "a pipeline needs stages");
 };
@@ -186,6 +194,22 @@ __device__ __forceinline__ void tmaLoad(u32 dst, const TensorMap *map, int x, in
   asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
                " [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(dst),
                "l"(reinterpret_cast<u64>(map)), "r"(x), "r"(y), "r"(z), "r"(barrier)
+               : "memory");
+}
+
+/// Barrier among the 128 threads of math group `group` (named barriers 1
+/// and 2; 0 is __syncthreads').
+__device__ __forceinline__ void groupBarrier(int group) {
+  asm volatile("bar.sync %0, %1;" ::"r"(1 + group), "n"(kGroupThreads) : "memory");
+}
+
+/// A bulk copy of `bytes` (a multiple of 16) from shared memory at `src` to
+/// global memory at `dst`, in this thread's current bulk group (committed
+/// here); cp.async.bulk.wait_group(.read) waits for it.
+__device__ __forceinline__ void storeRowAsync(void *dst, u32 src, u32 bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n"
+               "cp.async.bulk.commit_group;" ::"l"(dst),
+               "r"(src), "r"(bytes)
                : "memory");
 }
 
@@ -359,7 +383,10 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
   const u32 scaleStages = bStages + kStages * Shape::kBBytes;
   const float *scaleStagesPtr =
       reinterpret_cast<const float *>(smem + kStages * (Shape::kABytes + Shape::kBBytes));
-  const u32 fullBarriers = scaleStages + kStages * Shape::kScaleBytes;
+  const u32 stagingOffset = kStages * (Shape::kABytes + Shape::kBBytes + Shape::kScaleBytes);
+  unsigned char *staging = smem + stagingOffset;
+  const u32 stagingAddress = aStages + stagingOffset;
+  const u32 fullBarriers = aStages + stagingOffset + Shape::kStagingBytes;
   const u32 emptyBarriers = fullBarriers + kStages * 8;
 
   if (threadIdx.x == 0) {
@@ -542,24 +569,55 @@ __device__ __forceinline__ void runBlock(const fp8 *a, const TensorMap *aMap,
         }
       }
 
-      // Epilogue: each thread stores its pairs of columns for two rows per wave.
-#pragma unroll
-      for (int w = 0; w < kWaves; ++w) {
+      if constexpr (Shape::kStagedStores && (N * sizeof(OutT)) % 16 == 0) {
+        // Epilogue through shared memory: the group's 64 rows go to its half
+        // of the staging rows, then one bulk copy per row (whole 16-byte
+        // runs: N * sizeof(OutT) % 16 == 0) while the group moves on.
+        const int groupFirstRow = mathGroup * 64;
+        // The previous tile's copies must have read the staging rows.
+        asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+        groupBarrier(mathGroup);
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          const int r = w * kWaveRows + rowInWave + 8 * half;
-          if (r >= tile.rows)
-            continue;
-          OutT *cRow = c + static_cast<long long>(tile.rowBegin + r) * N;
+          OutT *stagedRow = reinterpret_cast<OutT *>(
+              staging + (rowInWave + 8 * half) * Shape::kStagingRowBytes);
 #pragma unroll
-          for (int i = 0; i < kAcc / 4; ++i) {
-            const int n = tile.n0 + 8 * i + columnInTile;
-            if (n < N)
-              storePair(cRow + n, total[w][4 * i + 2 * half], total[w][4 * i + 2 * half + 1]);
+          for (int i = 0; i < kAcc / 4; ++i)
+            storePair(stagedRow + 8 * i + columnInTile, total[0][4 * i + 2 * half],
+                      total[0][4 * i + 2 * half + 1]);
+        }
+        fenceGenericToAsync(); // the bulk copies read through the async proxy
+        groupBarrier(mathGroup);
+        const int r = groupFirstRow + threadIdx.x % kGroupThreads;
+        if (threadIdx.x % kGroupThreads < 64 && r < tile.rows) {
+          const int columns = N - tile.n0 < TILE_N ? N - tile.n0 : TILE_N;
+          storeRowAsync(c + static_cast<long long>(tile.rowBegin + r) * N + tile.n0,
+                        stagingAddress + r * Shape::kStagingRowBytes,
+                        static_cast<u32>(columns * sizeof(OutT)));
+        }
+      } else {
+        // Epilogue: each thread stores its pairs of columns for two rows per wave.
+#pragma unroll
+        for (int w = 0; w < kWaves; ++w) {
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int r = w * kWaveRows + rowInWave + 8 * half;
+            if (r >= tile.rows)
+              continue;
+            OutT *cRow = c + static_cast<long long>(tile.rowBegin + r) * N;
+#pragma unroll
+            for (int i = 0; i < kAcc / 4; ++i) {
+              const int n = tile.n0 + 8 * i + columnInTile;
+              if (n < N)
+                storePair(cRow + n, total[w][4 * i + 2 * half],
+                          total[w][4 * i + 2 * half + 1]);
+            }
           }
         }
       }
     }
+    // The last tile's bulk stores are done before the block ends.
+    asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
   }
 #else
   __trap(); // instantiated for a target without wgmma
