@@ -30,7 +30,10 @@
 //    other group's MMAs keep the tensor cores busy;
 //  - the grid is persistent: block b takes tiles b, b + gridDim.x, ... and
 //    the loaders run ahead into the next tile while the multipliers store
-//    the last one (straight from registers, fp32 or bf16). The tile order
+//    the last one (fp32 or bf16): 128-row tiles through staging rows in
+//    shared memory and one bulk copy per row, which drains while the
+//    multipliers start the next tile; 256-row tiles straight from
+//    registers (no room to stage them). The tile order
 //    keeps what concurrent blocks read in L2: a dense product walks bands of
 //    kBandRowTiles row tiles, rows fastest within a band, so a band's A
 //    (at most 2048 x K) stays in L2 while every weight slice passes over it
@@ -40,8 +43,8 @@
 //    the same window of concurrent blocks).
 //
 // Shared memory layout (the dynamic buffer, aligned here to 1024 bytes):
-// kStages A stages, kStages B stages, kStages scale stages, then the 2 x
-// kStages barriers. A and B stages are K-major rows of 128 bytes in the
+// kStages A stages, kStages B stages, kStages scale stages, the output
+// staging rows (128-row tiles), then the 2 x kStages barriers. A and B stages are K-major rows of 128 bytes in the
 // 128-byte swizzle wgmma's descriptors name: the 16-byte chunk c of tile row
 // r lives at r * 128 + ((c ^ (r % 8)) * 16), so 8 rows form one 1024-byte
 // swizzle atom (descriptor stride byte offset 1024) and the k32 step j starts
