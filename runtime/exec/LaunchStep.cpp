@@ -199,7 +199,7 @@ Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
                        CUtensorMap &map, bool &empty) {
   const PreparedArg &arg = launch.args[a];
   const TensorMapShape &shape = arg.map;
-  cuuint64_t globalDim[kMaxTensorMapRank] = {};
+  cuuint64_t globalDim[plan::kMaxTensorMapRank] = {};
   for (size_t i = 0; i < shape.rank; ++i) {
     int64_t extent;
     if (__builtin_mul_overflow(shape.dims[i].multiplier(),
@@ -221,7 +221,7 @@ Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
     return Status::success();
   // Dense row-major: the stride of dims[i] is the bytes of one index of
   // dims[i - 1], i.e. the product of the inner extents x element size.
-  cuuint64_t globalStrides[kMaxTensorMapRank - 1] = {};
+  cuuint64_t globalStrides[plan::kMaxTensorMapRank - 1] = {};
   cuuint64_t stride = plan::dtypeBytes(shape.dtype);
   for (size_t i = 1; i < shape.rank; ++i) {
     if (__builtin_mul_overflow(stride, globalDim[i - 1], &stride))
@@ -229,8 +229,8 @@ Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
                            launch.where, a, formatList(globalDim, shape.rank));
     globalStrides[i - 1] = stride;
   }
-  cuuint32_t box[kMaxTensorMapRank] = {};
-  cuuint32_t elementStrides[kMaxTensorMapRank] = {};
+  cuuint32_t box[plan::kMaxTensorMapRank] = {};
+  cuuint32_t elementStrides[plan::kMaxTensorMapRank] = {};
   for (size_t i = 0; i < shape.rank; ++i) {
     box[i] = shape.box[i];
     elementStrides[i] = 1;

@@ -73,16 +73,13 @@ union KernelParam {
   float real;
 };
 
-/// TMA's largest tensor rank.
-inline constexpr size_t kMaxTensorMapRank = 5;
-
 /// A TensorMap argument's tensor (plan.fbs TensorMapArg): dense row-major,
 /// extents innermost first.
 struct TensorMapShape {
   plan::DType dtype = plan::DType::BF16;
   size_t rank = 0;
-  std::array<plan::Size, kMaxTensorMapRank> dims{}; ///< extents, in elements
-  std::array<uint32_t, kMaxTensorMapRank> box{};    ///< one copy's tile
+  std::array<plan::Size, plan::kMaxTensorMapRank> dims{}; ///< extents, in elements
+  std::array<uint32_t, plan::kMaxTensorMapRank> box{};    ///< one copy's tile
   uint32_t swizzleBytes = 0;                        ///< 0, 32, 64 or 128
 };
 

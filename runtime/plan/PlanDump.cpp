@@ -70,6 +70,15 @@ std::string formatLaunchDim(const LaunchDim &dim) {
   return text;
 }
 
+std::string formatSizes(const flatbuffers::Vector<const Size *> *sizes) {
+  std::string text = "[";
+  if (sizes)
+    for (size_t i = 0; i < sizes->size(); ++i)
+      text += (i ? ", " : "") + formatSize(sizes->Get(i)->unit(),
+                                           sizes->Get(i)->multiplier());
+  return text + "]";
+}
+
 namespace {
 
 /// Where a Buffer or TensorMap argument points: "arena+4096", "weight#3".
@@ -97,16 +106,12 @@ std::string formatTensorMap(const Arg &arg) {
   const TensorMapArg *map = arg.tensor_map();
   if (!map)
     return fmt::format("map({} ?)", formatBuffer(arg));
-  std::string dims, box;
-  if (map->dims())
-    for (size_t i = 0; i < map->dims()->size(); ++i)
-      dims += (i ? ", " : "") + formatSize(map->dims()->Get(i)->unit(),
-                                           map->dims()->Get(i)->multiplier());
+  std::string box;
   if (map->box())
     for (size_t i = 0; i < map->box()->size(); ++i)
       box += (i ? ", " : "") + std::to_string(map->box()->Get(i));
-  return fmt::format("map({} {} [{}] box [{}] swizzle {})", formatBuffer(arg),
-                     EnumNameDType(map->dtype()), dims, box,
+  return fmt::format("map({} {} {} box [{}] swizzle {})", formatBuffer(arg),
+                     EnumNameDType(map->dtype()), formatSizes(map->dims()), box,
                      map->swizzle_bytes());
 }
 

@@ -31,6 +31,8 @@ const char *sizeUnitSymbol(SizeUnit unit);
 const char *stepInputName(StepInput input);
 /// multiplier x size: "T", "8*T", "576", "0".
 std::string formatSize(SizeUnit unit, int64_t multiplier);
+/// A list of sizes: "[7168, 8*T]" ("[]" when absent).
+std::string formatSizes(const flatbuffers::Vector<const Size *> *sizes);
 /// A grid dimension: "ceil(T/64)", "4*B+1", "T", "4" (constants evaluated).
 std::string formatLaunchDim(const LaunchDim &dim);
 /// One launch argument: "arena+4096", "weight#3", "input:tokens", "int 8*T",

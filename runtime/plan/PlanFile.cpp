@@ -516,19 +516,9 @@ bool hasTensorMapType(DType dtype) {
   return false;
 }
 
-std::string formatSizes(const flatbuffers::Vector<const Size *> *sizes) {
-  std::string text = "[";
-  if (sizes)
-    for (size_t i = 0; i < sizes->size(); ++i)
-      text += (i ? ", " : "") + formatSize(sizes->Get(i)->unit(),
-                                           sizes->Get(i)->multiplier());
-  return text + "]";
-}
-
 // TMA's limits (cuTensorMapEncodeTiled): rank, box extents, extents and
 // strides, and the 16-byte granule of global addresses, strides and the
 // innermost box row.
-constexpr size_t kMaxTensorMapRank = 5;
 constexpr uint32_t kMaxTensorMapBox = 256;
 constexpr int64_t kMaxTensorMapDim = int64_t{1} << 32;
 constexpr int64_t kMaxTensorMapStride = int64_t{1} << 40;

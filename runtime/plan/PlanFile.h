@@ -39,6 +39,10 @@ inline uint64_t alignToDevice(uint64_t bytes) {
   return (bytes + kDeviceAlignment - 1) / kDeviceAlignment * kDeviceAlignment;
 }
 
+/// TMA's largest tensor rank (cuTensorMapEncodeTiled): the most dims a
+/// TensorMap argument may have.
+inline constexpr size_t kMaxTensorMapRank = 5;
+
 /// Bytes per element of `dtype`; 0 for a value outside the enum.
 uint64_t dtypeBytes(DType dtype);
 
