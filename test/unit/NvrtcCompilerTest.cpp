@@ -125,6 +125,7 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::mla_kv_write<512, 64, 64, float>",
       "dsv3k::mla_attention<128, 128, 64, 512, 64, float, float>",
       "dsv3k::mla_attention<128, 128, 64, 512, 64, float, float, 1>",
+      "dsv3k::mla_prefill_attention<128, 128, 64, 128, 512, 64, float>",
       "dsv3k::mla_out_absorb_stream<128, 128, 128, 512, float>",
       "dsv3k::mla_out_absorb_mma<128, 128, 128, 512, float, 16, 1, 8>",
       "dsv3k::mla_out_absorb_mma<128, 128, 128, 512, float, 128, 1, 3>",
