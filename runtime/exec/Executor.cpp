@@ -192,6 +192,9 @@ Status checkStepInputs(const plan::Plan &plan, const plan::EntryPoint &entry,
   sizes.tokens = T;
   sizes.sequences = B;
   sizes.pagesPerSequence = P;
+  sizes.resumedRuns = readsPositions && readsTokenSeq
+                          ? countResumedRuns(inputs.positions, inputs.tokenSeq)
+                          : 0;
   return Status::success();
 }
 

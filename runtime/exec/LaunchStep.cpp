@@ -20,8 +20,23 @@ int64_t sizeValue(SizeUnit unit, const StepSizes &sizes) {
     return sizes.sequences;
   case SizeUnit::PagesPerSequence:
     return sizes.pagesPerSequence;
+  case SizeUnit::ResumedRuns:
+    return sizes.resumedRuns;
   }
   return 0;
+}
+
+int64_t countResumedRuns(const std::vector<int32_t> &positions,
+                         const std::vector<int32_t> &tokenSeq) {
+  int64_t resumed = 0;
+  for (size_t t = 0; t < positions.size(); ++t) {
+    const bool continuesRun = t > 0 && t < tokenSeq.size() &&
+                              tokenSeq[t] == tokenSeq[t - 1] &&
+                              positions[t] == positions[t - 1] + 1;
+    if (!continuesRun && positions[t] != 0)
+      ++resumed;
+  }
+  return resumed;
 }
 
 StatusOr<int32_t> resolveInt(SizeUnit unit, int64_t multiplier,
@@ -110,6 +125,8 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
   prepared.sharedBytes = launch.shared_bytes();
   if (launch.when())
     prepared.when = *launch.when();
+  if (launch.also_when())
+    prepared.alsoWhen = *launch.also_when();
   const size_t argCount = launch.args() ? launch.args()->size() : 0;
   for (size_t a = 0; a < argCount; ++a) {
     const plan::Arg &arg = *launch.args()->Get(a);
@@ -266,10 +283,12 @@ Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
   static constexpr int64_t kMaxGrid[3] = {2147483647, 65535, 65535};
   static const char *const kAxis[3] = {"x", "y", "z"};
   out.empty = false;
-  if (launch.when) {
-    // Another candidate kernel covers this size: nothing to launch.
-    const int64_t rows = launch.when->multiplier() * sizeValue(launch.when->unit(), sizes);
-    if (rows < launch.when->min() || rows > launch.when->max()) {
+  // Another candidate kernel covers this size: nothing to launch.
+  for (const std::optional<plan::SizeRange> &range : {launch.when, launch.alsoWhen}) {
+    if (!range)
+      continue;
+    const int64_t value = range->multiplier() * sizeValue(range->unit(), sizes);
+    if (value < range->min() || value > range->max()) {
       out.empty = true;
       return Status::success();
     }

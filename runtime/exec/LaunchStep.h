@@ -42,7 +42,16 @@ struct StepSizes {
   int64_t tokens = 0;           ///< T
   int64_t sequences = 0;        ///< B
   int64_t pagesPerSequence = 0; ///< P, the block table's width
+  /// Runs that resume a sequence (plan::SizeUnit::ResumedRuns): see
+  /// countResumedRuns.
+  int64_t resumedRuns = 0;
 };
+
+/// The step's runs (longest stretches of rows of one sequence at consecutive
+/// positions) whose first position is not 0. None: every key a token
+/// attends to is a row of this step, `positions[t]` rows before it.
+int64_t countResumedRuns(const std::vector<int32_t> &positions,
+                         const std::vector<int32_t> &tokenSeq);
 
 /// size(unit): T, B, P, or 1 for SizeUnit::Constant.
 int64_t sizeValue(plan::SizeUnit unit, const StepSizes &sizes);
@@ -101,8 +110,8 @@ struct PreparedLaunch {
   std::array<unsigned, 3> block{};
   unsigned sharedBytes = 0;
   std::vector<PreparedArg> args;
-  /// The sizes this launch runs for; absent: all.
-  std::optional<plan::SizeRange> when;
+  /// The sizes this launch runs for (both must hold); absent: all.
+  std::optional<plan::SizeRange> when, alsoWhen;
   /// Launched with programmatic stream serialization: its blocks may start
   /// while the previous kernel on the stream finishes (the plan's kernels
   /// wait for it first; Target.dependent_launches).

@@ -38,9 +38,9 @@ struct StepGraphKey {
 
   bool operator<(const StepGraphKey &other) const {
     return std::tie(entryPoint, sizes.tokens, sizes.sequences,
-                    sizes.pagesPerSequence) <
+                    sizes.pagesPerSequence, sizes.resumedRuns) <
            std::tie(other.entryPoint, other.sizes.tokens, other.sizes.sequences,
-                    other.sizes.pagesPerSequence);
+                    other.sizes.pagesPerSequence, other.sizes.resumedRuns);
   }
 };
 

@@ -20,6 +20,8 @@ const char *sizeUnitSymbol(SizeUnit unit) {
     return "B";
   case SizeUnit::PagesPerSequence:
     return "P";
+  case SizeUnit::ResumedRuns:
+    return "resumed";
   }
   return "?";
 }
@@ -196,14 +198,19 @@ void dumpLaunch(const Plan &plan, size_t index, const Launch &launch,
     for (size_t a = 0; a < launch.args()->size(); ++a)
       out += (a ? ", " : "") + formatArg(*launch.args()->Get(a));
   out += ")";
-  if (const SizeRange *when = launch.when()) {
+  const char *keyword = " when";
+  for (const SizeRange *when : {launch.when(), launch.also_when()}) {
+    if (!when)
+      continue;
     std::string rows = formatSize(when->unit(), when->multiplier());
     if (when->max() == std::numeric_limits<int64_t>::max())
-      out += fmt::format(" when {} >= {}", rows, when->min());
+      out += fmt::format("{} {} >= {}", keyword, rows, when->min());
     else if (when->min() <= 0)
-      out += fmt::format(" when {} <= {}", rows, when->max());
+      out += fmt::format("{} {} <= {}", keyword, rows, when->max());
     else
-      out += fmt::format(" when {} <= {} <= {}", when->min(), rows, when->max());
+      out += fmt::format("{} {} <= {} <= {}", keyword, when->min(), rows,
+                         when->max());
+    keyword = " and";
   }
   out += "\n";
 }

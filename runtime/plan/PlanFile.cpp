@@ -205,6 +205,9 @@ std::optional<int64_t> PlanVerifier::atLimits(SizeUnit unit,
     return multiply(multiplier, plan.limits()->max_sequences());
   case SizeUnit::PagesPerSequence:
     return std::nullopt; // no limit in the plan; checked at run time
+  case SizeUnit::ResumedRuns:
+    // Each run holds at least one token.
+    return multiply(multiplier, plan.limits()->max_tokens());
   }
   return std::nullopt;
 }
@@ -711,11 +714,14 @@ Status PlanVerifier::checkLaunch(const std::string &where,
                          plural(gridDims, "dimension"));
   static const char *const kAxis[3] = {"x", "y", "z"};
   const SizeRange *when = launch.when();
-  if (when && (!validUnit(when->unit()) || when->multiplier() < 1 ||
-               when->min() > when->max()))
-    return Status::error("{}: when: {} <= {} x unit {} <= {} is not a valid range",
-                         where, when->min(), when->multiplier(),
-                         static_cast<int>(when->unit()), when->max());
+  for (const auto &[name, range] :
+       {std::pair{"when", when}, std::pair{"also_when", launch.also_when()}})
+    if (range && (!validUnit(range->unit()) || range->multiplier() < 1 ||
+                  range->min() > range->max()))
+      return Status::error(
+          "{}: {}: {} <= {} x unit {} <= {} is not a valid range", where, name,
+          range->min(), range->multiplier(), static_cast<int>(range->unit()),
+          range->max());
   for (int d = 0; d < 3; ++d) {
     const LaunchDim *dim = grid->Get(d);
     if (!validUnit(dim->unit()))

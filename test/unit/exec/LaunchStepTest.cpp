@@ -239,6 +239,46 @@ TEST_F(PreparedLaunchTest, SizeRangeSelectsTheCandidate) {
   }
 }
 
+TEST_F(PreparedLaunchTest, BothConditionsMustHold) {
+  // An absorbed-attention candidate for T <= 32 that runs only on steps
+  // resuming a sequence, and the direct path that runs only on fresh ones.
+  PreparedLaunch absorbed = prepare(1), direct = prepare(1);
+  absorbed.when = plan::SizeRange(SizeUnit::Tokens, 1, 0, 32);
+  absorbed.alsoWhen = plan::SizeRange(SizeUnit::ResumedRuns, 1, 1,
+                                      std::numeric_limits<int64_t>::max());
+  direct.alsoWhen = plan::SizeRange(SizeUnit::ResumedRuns, 1, 0, 0);
+  ResolvedLaunch resolved;
+  struct Case {
+    int64_t tokens, resumed;
+    bool absorbedRuns, directRuns;
+  };
+  for (Case c : {Case{16, 0, false, true}, Case{16, 2, true, false},
+                 Case{64, 1, false, false}, Case{64, 0, false, true}}) {
+    StepSizes sizes{c.tokens, 1, 1, c.resumed};
+    ASSERT_TRUE(resolveLaunch(absorbed, sizes, resolved, fakeEncode).ok());
+    EXPECT_EQ(!resolved.empty, c.absorbedRuns) << "T=" << c.tokens << " resumed=" << c.resumed;
+    ASSERT_TRUE(resolveLaunch(direct, sizes, resolved, fakeEncode).ok());
+    EXPECT_EQ(!resolved.empty, c.directRuns) << "T=" << c.tokens << " resumed=" << c.resumed;
+  }
+}
+
+TEST(CountResumedRunsTest, RunsThatDoNotStartAtPositionZero) {
+  // Three fresh prompts back to back.
+  EXPECT_EQ(countResumedRuns({0, 1, 2, 0, 1, 0}, {0, 0, 0, 1, 1, 2}), 0);
+  // A decode step: every token continues its sequence, except a new one.
+  EXPECT_EQ(countResumedRuns({17, 0, 5}, {0, 1, 2}), 2);
+  // A chunk that continues a prompt (positions 64..66) beside a fresh one.
+  EXPECT_EQ(countResumedRuns({64, 65, 66, 0, 1}, {0, 0, 0, 1, 1}), 1);
+  // A gap inside one sequence's rows starts a new run that resumes.
+  EXPECT_EQ(countResumedRuns({0, 1, 3, 4}, {0, 0, 0, 0}), 1);
+  // Positions 0, 1 of sequence 0, then sequence 1 at 2: the sequence change
+  // breaks the run even though the positions continue.
+  EXPECT_EQ(countResumedRuns({0, 1, 2}, {0, 0, 1}), 1);
+  // A sequence split in two stretches: the second resumes.
+  EXPECT_EQ(countResumedRuns({0, 1, 0, 2}, {0, 0, 1, 0}), 1);
+  EXPECT_EQ(countResumedRuns({}, {}), 0);
+}
+
 TEST_F(PreparedLaunchTest, EmptyAndOversizedGrids) {
   PreparedLaunch norm = prepare(1);
   norm.grid[0] = dim(SizeUnit::PagesPerSequence, 1, 1, -1);

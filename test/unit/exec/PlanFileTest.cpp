@@ -244,6 +244,22 @@ TEST(PlanFileTest, BadGridShapeAndLimits) {
             "test.plan: entry point 'prefill' step 1 (rms_norm): when: 8 <= 1 x unit 1 "
             "<= 4 is not a valid range");
   EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].alsoWhen = SizeRange(SizeUnit::ResumedRuns, 0, 0, 0);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): also_when: 0 <= 0 x "
+            "unit 4 <= 0 is not a valid range");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].alsoWhen =
+                  SizeRange(static_cast<SizeUnit>(9), 1, 0, 0);
+            }),
+            "test.plan: entry point 'prefill' step 1 (rms_norm): also_when: 0 <= 1 x "
+            "unit 9 <= 0 is not a valid range");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
+              s.entries[0].launches[1].when = SizeRange(SizeUnit::Tokens, 1, 0, 32);
+              s.entries[0].launches[1].alsoWhen = SizeRange(SizeUnit::ResumedRuns, 1, 0, 0);
+            }),
+            "");
+  EXPECT_EQ(errorAfter([](PlanSpec &s) {
               s.entries[0].launches[1].grid[2] = dim(SizeUnit::Tokens, -1);
             }),
             "test.plan: entry point 'prefill' step 1 (rms_norm): grid.z: "

@@ -112,6 +112,7 @@ struct LaunchSpec {
   uint32_t sharedBytes = 0;
   std::vector<ArgSpec> args;
   std::optional<SizeRange> when = std::nullopt;
+  std::optional<SizeRange> alsoWhen = std::nullopt;
 };
 
 struct OutputSpec {
@@ -265,7 +266,8 @@ inline std::vector<uint8_t> buildPlan(const PlanSpec &spec) {
       steps.push_back(CreateLaunchDirect(b, launch.kernel, &launch.grid,
                                          &launch.block, launch.sharedBytes,
                                          &args, launch.op.c_str(),
-                                         launch.when ? &*launch.when : nullptr)
+                                         launch.when ? &*launch.when : nullptr,
+                                         launch.alsoWhen ? &*launch.alsoWhen : nullptr)
                           .Union());
       types.push_back(entry.writeNoneSteps ? Step::NONE : Step::Launch);
     }
