@@ -4,6 +4,8 @@
 
 #include "dialects/Dsv3Dialect.h"
 #include "frontend/ModuleBuilder.h"
+#include "dialects/Dsv3Ops.h"
+#include "targets/cuda/CodeGen.h"
 #include "targets/cuda/CudaArch.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -50,7 +52,20 @@ LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
   DecomposeOptions decompose;
   decompose.quantizeActivations = options.quantizeActivations;
   pm.addPass(createDecompose(decompose));
-  pm.addPass(createAbsorbMla());
+  // The direct prefill path needs mla_prefill.cuh's shared memory: a target
+  // with less attends every prefill step on the latent cache.
+  const CudaArch *arch = lookupCudaArch(options.target);
+  bool directFits = true;
+  module.walk([&](MlaOp mla) {
+    MlaShapeAttr shape = mla.getShape();
+    directFits &= arch && mlaPrefillAttentionFits(*arch, shape.getQkNopeHeadDim(),
+                                                  shape.getQkRopeHeadDim(),
+                                                  shape.getVHeadDim());
+  });
+  AbsorbMlaOptions absorb;
+  absorb.prefillDirect = options.prefillDirect && directFits;
+  absorb.quantizeActivations = options.quantizeActivations;
+  pm.addPass(createAbsorbMla(absorb));
   pm.addPass(createFuseResidualNorm());
   pm.addPass(createCSEPass());
   PlanMemoryOptions memory;

@@ -31,6 +31,10 @@ struct CompileOptions {
   /// GEMMs with FP8 weights quantize their activations to FP8 (DeepSeek's
   /// training-time scheme) instead of reading bf16 ones (dsv3-decompose).
   bool quantizeActivations = false;
+  /// The prefill entry point attends new prompts with kv_b-expanded keys
+  /// and values (dsv3-absorb-mla's prefill-direct); otherwise, and on steps
+  /// that continue a sequence, on the latent cache.
+  bool prefillDirect = true;
   /// Step limits the plan is sized for (dsv3-plan-memory).
   int64_t maxTokens = 8192;
   int64_t maxSequences = 256;

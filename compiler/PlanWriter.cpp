@@ -31,6 +31,8 @@ static pl::SizeUnit planUnit(SizeUnit unit) {
     return pl::SizeUnit::Sequences;
   case SizeUnit::PagesPerSequence:
     return pl::SizeUnit::PagesPerSequence;
+  case SizeUnit::ResumedRuns:
+    return pl::SizeUnit::ResumedRuns;
   }
   return pl::SizeUnit::Constant;
 }
@@ -138,11 +140,15 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
       for (const KernelArg &arg : launch.args)
         args.push_back(writeArg(b, arg));
       stepTypes.push_back(pl::Step::Launch);
-      pl::SizeRange when(planUnit(launch.whenRows.unit), launch.whenRows.multiplier,
-                         launch.whenMin, launch.whenMax);
-      steps.push_back(pl::CreateLaunchDirect(b, launch.kernel, &grid, &block,
-                                             launch.sharedBytes, &args, launch.op.c_str(),
-                                             launch.guarded() ? &when : nullptr)
+      auto range = [](const KernelLaunch::Condition &condition) {
+        return pl::SizeRange(planUnit(condition.size.unit), condition.size.multiplier,
+                             condition.min, condition.max);
+      };
+      pl::SizeRange when = range(launch.when), alsoWhen = range(launch.alsoWhen);
+      steps.push_back(pl::CreateLaunchDirect(
+                          b, launch.kernel, &grid, &block, launch.sharedBytes, &args,
+                          launch.op.c_str(), launch.when.present() ? &when : nullptr,
+                          launch.alsoWhen.present() ? &alsoWhen : nullptr)
                           .Union());
     }
     entries.push_back(pl::CreateEntryPointDirect(b, entry.name.c_str(), entry.arenaBytes,

@@ -26,6 +26,7 @@ def Dsv3_Dialect : Dialect {
   }];
   let cppNamespace = "::dsv3";
   let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
   let extraClassDeclaration = [{
     void registerAttributes();
   }];

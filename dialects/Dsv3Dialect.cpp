@@ -20,6 +20,22 @@ void Dsv3Dialect::initialize() {
   registerAttributes();
 }
 
+LogicalResult Dsv3Dialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attribute) {
+  if (attribute.getName() != kStepGuardAttrName)
+    return success();
+  auto guard = llvm::dyn_cast<StringAttr>(attribute.getValue());
+  if (!guard || (guard.getValue() != kFreshStepGuard &&
+                 guard.getValue() != kResumedStepGuard))
+    return op->emitOpError() << "'" << kStepGuardAttrName << "' must be \""
+                             << kFreshStepGuard << "\" or \""
+                             << kResumedStepGuard << "\"";
+  if (op->getDialect() != op->getContext()->getLoadedDialect<Dsv3Dialect>())
+    return op->emitOpError() << "'" << kStepGuardAttrName
+                             << "' guards dsv3 kernel ops only";
+  return success();
+}
+
 FailureOr<APFloat> dsv3::parseF64Parameter(AsmParser &parser) {
   double value = 0;
   if (parser.parseFloat(value))

@@ -8,6 +8,13 @@
 #include "mlir/IR/DialectImplementation.h"
 
 namespace dsv3 {
+/// A kernel op's step guard: "fresh" runs only on steps with no resumed run
+/// (every sequence's rows start at position 0), "resumed" only on the
+/// others. Code generation guards the op's launches accordingly.
+inline constexpr llvm::StringLiteral kStepGuardAttrName = "dsv3.when";
+inline constexpr llvm::StringLiteral kFreshStepGuard = "fresh";
+inline constexpr llvm::StringLiteral kResumedStepGuard = "resumed";
+
 /// Parsers for the custom attribute parameters of Dsv3Base.td.
 mlir::FailureOr<llvm::APFloat> parseF64Parameter(mlir::AsmParser &parser);
 mlir::FailureOr<bool> parseBoolParameter(mlir::AsmParser &parser);

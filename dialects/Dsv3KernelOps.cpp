@@ -79,8 +79,13 @@ LogicalResult NormalizeOp::verify() {
   ArrayRef<int64_t> input = shapeOf(getInput());
   if (input.size() != 2)
     return emitOpError() << "input must be rows x channels";
-  return failure(failed(expectShape(*this, "weight", getWeight(), {input[1]})) ||
-                 failed(expectShape(*this, "result", getResult(), input)) ||
+  ArrayRef<int64_t> weight = shapeOf(getWeight());
+  if (weight.size() != 1 || weight[0] < 1 ||
+      (!ShapedType::isDynamic(input[1]) && weight[0] > input[1]))
+    return emitOpError() << "weight must be a vector of at most the input's "
+                         << input[1] << " channels";
+  return failure(failed(expectShape(*this, "result", getResult(),
+                                    {input[0], weight[0]})) ||
                  failed(verifyPositiveEps(*this, getEps().convertToDouble())));
 }
 
@@ -348,6 +353,26 @@ LogicalResult MlaAttentionOp::verify() {
       failed(expectShape(*this, "block_table", getBlockTable(),
                          {kDynamic, kDynamic})) ||
       failed(expectShape(*this, "result", getResult(), {tokens, latent})));
+}
+
+LogicalResult MlaPrefillAttentionOp::verify() {
+  MlaShapeAttr s = getShape();
+  int64_t tokens = shapeOf(getQ()).empty() ? kDynamic : shapeOf(getQ())[0];
+  if (getLayerAttr().getInt() < 0)
+    return emitOpError() << "layer must be non-negative";
+  if (!llvm::cast<RankedTensorType>(getInto().getType()).getElementType().isBF16())
+    return emitOpError() << "result must be bf16 (the output projection's input)";
+  if (!llvm::cast<RankedTensorType>(getKv().getType()).getElementType().isBF16())
+    return emitOpError() << "kv must be bf16";
+  return failure(
+      failed(expectShape(*this, "q", getQ(), {tokens, qWidth(s)})) ||
+      failed(expectShape(*this, "kv", getKv(), {tokens, kvBShape(s)[0]})) ||
+      failed(expectShape(*this, "positions", getPositions(), {tokens})) ||
+      failed(expectShape(*this, "token_seq", getTokenSeq(), {tokens})) ||
+      failed(expectShape(*this, "block_table", getBlockTable(),
+                         {kDynamic, kDynamic})) ||
+      failed(expectShape(*this, "into", getInto(),
+                         {tokens, s.getHeads() * s.getVHeadDim()})));
 }
 
 LogicalResult MlaAbsorbOutOp::verify() {

@@ -39,7 +39,9 @@ def Dsv3_NormalizeOp : Dsv3_Op<"normalize", [Pure]> {
   let description = [{
     `y = x * rsqrt(mean(x^2) + eps) * weight`, in fp32, per row, rounded once
     to the result's element type (bf16 where a GEMM reads it); the input may
-    be wider (an fp32 residual or GEMM output).
+    be wider (an fp32 residual or GEMM output). When the input has more
+    channels than the weight, the leading ones are normalized (the latent
+    part of a `kv_a` row, without its rope key).
 
     ```mlir
     %y = dsv3.normalize %x, %w eps 1.0e-06 : tensor<?x7168xf32>, tensor<7168xbf16> -> tensor<?x7168xbf16>
@@ -276,6 +278,46 @@ def Dsv3_MlaAbsorbOutOp : Dsv3_Op<"mla_absorb_out", [Pure]> {
   let results = (outs Dsv3_Rows:$result);
   let assemblyFormat = [{
     $latent `,` $kv_b `shape` $shape attr-dict `:` type($latent) `,` type($kv_b) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_MlaPrefillAttentionOp : Dsv3_Op<"mla_prefill_attention", [
+    MemoryEffects<[MemRead<Dsv3_KvCacheResource>]>,
+    AllTypesMatch<["into", "result"]>]> {
+  let summary = "causal attention with per-head keys and values (no absorption)";
+  let description = [{
+    For token t and head h: scores `(q_nope[t,h] . k_nope[j,h] + q_pe[t,h] .
+    k_pe_j) * softmax_scale` over the step rows `j = t - positions[t] .. t`,
+    the result `sum_j p_j v[j,h]` `[T, heads * v]`. `kv` `[T, heads * (nope +
+    v)]` holds each step row's `kv_b` expansion (head h's `k_nope`, then its
+    `v`); `k_pe_j` is read from layer `layer`'s cache at the slot of
+    `(token_seq[j], positions[j])`. Valid only for steps whose every run
+    starts at position 0 (no resumed run): a token's keys are then the rows
+    before it in its run. `dsv3-absorb-mla` guards it so
+    (`dsv3.when = "fresh"`).
+
+    The result takes `into`'s buffer: `into` is the absorbed path's result of
+    the same attention, which runs instead on the other steps. Both compute
+    the same values; the memory planner gives them one buffer so that the
+    output projection reads whichever ran.
+
+    ```mlir
+    %o = dsv3.mla_prefill_attention %q, %kv, %positions, %token_seq, %block_table into %o_abs
+        layer 0 shape <...> softmax_scale 0.135
+        : tensor<?x24576xf32>, tensor<?x32768xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+        -> tensor<?x16384xbf16>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$q, Dsv3_Rows:$kv, Dsv3_IndexVector:$positions,
+                       Dsv3_IndexVector:$token_seq, Dsv3_IndexVector:$block_table,
+                       Dsv3_Rows:$into, I64Attr:$layer, Dsv3_MlaShapeAttr:$shape,
+                       F64Attr:$softmax_scale);
+  let results = (outs Dsv3_Rows:$result);
+  let assemblyFormat = [{
+    $q `,` $kv `,` $positions `,` $token_seq `,` $block_table `into` $into `layer` $layer
+    `shape` $shape `softmax_scale` $softmax_scale attr-dict `:` type($q) `,` type($kv)
+    `,` type($positions) `,` type($token_seq) `,` type($block_table) `->` type($result)
   }];
   let hasVerifier = 1;
 }

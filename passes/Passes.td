@@ -54,9 +54,28 @@ def AbsorbMla : Pass<"dsv3-absorb-mla", "::mlir::ModuleOp"> {
     into the query), `kv_write` (the step's normalized latents and roped keys
     into the layer's cache), `mla_attention` over the latent cache, and
     `mla_absorb_out` (W_UV applied to the latent result). Only `c_kv` and
-    `k_pe` are ever cached. Prefill uses the same form for now: causal through
-    the positions, not quadratic in memory.
+    `k_pe` are ever cached.
+
+    In the `prefill` entry point (with `prefill-direct`) the absorbed ops are
+    guarded to steps that resume a sequence (`dsv3.when = "resumed"`), and a
+    second path runs on the others (`"fresh"`: every sequence's rows start at
+    position 0, a new prompt): `normalize` of the latent, `bf16_gemm` by
+    `kv_b` (each step row's per-head keys and values), and
+    `mla_prefill_attention` over them, writing the absorbed path's result
+    buffer. With `quantize-activations` and an FP8 `kv_b` the expansion is
+    `act_quant` and a block-scaled `fp8_gemm` instead of the `bf16_gemm`. Without earlier context the expansion costs what absorbing the
+    queries and outputs costs, and each (query, key) pair takes
+    `nope + rope + v` multiply-adds per head instead of `2 kv_lora + rope`.
+    Both paths are causal through the positions and not quadratic in memory.
   }];
+  let options = [
+    Option<"prefillDirect", "prefill-direct", "bool", "true",
+           "In the prefill entry, attend with kv_b-expanded keys and values "
+           "on steps that resume no sequence">,
+    Option<"quantizeActivations", "quantize-activations", "bool", "false",
+           "Expand an FP8 kv_b with an FP8 x FP8 GEMM (the latent quantized "
+           "per token and block, as dsv3-decompose quantizes GEMM inputs)">,
+  ];
   let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect"];
 }
 

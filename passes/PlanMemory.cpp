@@ -57,6 +57,17 @@ private:
   llvm::DenseSet<Operation *> loadTime;
 };
 
+/// The operand whose space an op's result takes, or null: rope_q rotates
+/// its input in place; mla_prefill_attention writes the buffer of the
+/// absorbed path's result, which runs instead of it on other steps.
+Value inPlaceOperand(Operation *op) {
+  if (auto rope = llvm::dyn_cast<RopeQOp>(op))
+    return rope.getQ();
+  if (auto attention = llvm::dyn_cast<MlaPrefillAttentionOp>(op))
+    return attention.getInto();
+  return nullptr;
+}
+
 bool EntryPlanner::inArena(Operation *op) {
   if (llvm::isa<WeightRefOp, StackedWeightRefOp, arith::ConstantOp>(op)) {
     loadTime.insert(op);
@@ -151,21 +162,22 @@ LogicalResult EntryPlanner::run() {
   for (Operation &op : body) {
     if (!inArena(&op))
       continue;
-    // rope_q rotates its input in place: the result takes the input's space,
-    // which the input must not need afterwards.
-    if (auto rope = llvm::dyn_cast<RopeQOp>(op)) {
-      auto it = intervalOf.find(rope.getQ());
+    // The result takes the in-place operand's space, which the operand must
+    // not need afterwards.
+    if (Value operand = inPlaceOperand(&op)) {
+      Value result = op.getResult(0);
+      auto it = intervalOf.find(operand);
       if (it == intervalOf.end())
-        return rope.emitOpError("rotates in place, so its input must be an "
-                                "activation of this entry point");
+        return op.emitOpError("writes in place, so its operand must be an "
+                              "activation of this entry point");
       Interval &shared = intervals[it->second];
       if (shared.last != position[&op])
-        return rope.emitOpError("rotates in place, but its input is read "
-                                "again after it");
-      shared.last = lastUse(rope.getResult(), position[&op]);
-      shared.values.push_back(rope.getResult());
-      intervalOf[rope.getResult()] = it->second;
-      FailureOr<RowBound> bound = rowsOf(rope.getResult());
+        return op.emitOpError("writes in place, but its operand is read "
+                              "again after it");
+      shared.last = lastUse(result, position[&op]);
+      shared.values.push_back(result);
+      intervalOf[result] = it->second;
+      FailureOr<RowBound> bound = rowsOf(result);
       if (failed(bound))
         return failure();
       rowNames[&op].push_back(bound->str());

@@ -188,6 +188,28 @@ unsigned mlaDecodeSharedBytes(int64_t group, int64_t lora, int64_t rope) {
                                (2 * keyGroups + 2) * group * 4);
 }
 
+/// mla_prefill.cuh's launch: query rows and threads per block
+/// (mla_prefill_detail::kRowsPerBlock, kThreads), and its dynamic shared
+/// memory (sharedBytes): the block's queries and two key tiles of 64 rows,
+/// one value tile, rows padded to whole 128-byte swizzle spans, and an int
+/// per query row.
+constexpr int64_t kMlaPrefillRowsPerBlock = 128;
+constexpr int kMlaPrefillThreads = 128;
+unsigned mlaPrefillSharedBytes(int64_t nope, int64_t rope, int64_t v) {
+  auto rowBytes = [](int64_t values) { return (values / 8 + 7) / 8 * 128; };
+  int64_t queryKeyRow = rowBytes(nope + rope);
+  return static_cast<unsigned>(kMlaPrefillRowsPerBlock * queryKeyRow + 2 * 64 * queryKeyRow +
+                               64 * rowBytes(v) + kMlaPrefillRowsPerBlock * 4);
+}
+
+} // namespace
+
+bool mlaPrefillAttentionFits(const CudaArch &arch, int64_t nope, int64_t rope, int64_t v) {
+  return mlaPrefillSharedBytes(nope, rope, v) <= arch.tuning.tensorCoreMaxSharedBytes;
+}
+
+namespace {
+
 /// A tile of mla_absorb.cuh's tensor-core kernels: BM tokens of a head over
 /// columnBlocks blocks, a `stages`-deep pipeline.
 struct AbsorbTile {
@@ -274,9 +296,9 @@ private:
     size_t count = result.launches.size();
     for (size_t i : {count - 2, count - 1}) {
       KernelLaunch &l = result.launches[i];
-      l.whenRows = rows;
-      l.whenMin = i == count - 2 ? 0 : limit + 1;
-      l.whenMax = i == count - 2 ? limit : std::numeric_limits<int64_t>::max();
+      l.when.size = rows;
+      l.when.min = i == count - 2 ? 0 : limit + 1;
+      l.when.max = i == count - 2 ? limit : std::numeric_limits<int64_t>::max();
     }
   }
   /// Guards the last bounds.size() + 1 launches to consecutive ranges of
@@ -286,17 +308,17 @@ private:
     size_t first = result.launches.size() - bounds.size() - 1;
     for (size_t i = 0; i <= bounds.size(); ++i) {
       KernelLaunch &l = result.launches[first + i];
-      l.whenRows = rows;
-      l.whenMin = i == 0 ? 0 : bounds[i - 1] + 1;
-      l.whenMax = i == bounds.size() ? std::numeric_limits<int64_t>::max() : bounds[i];
+      l.when.size = rows;
+      l.when.min = i == 0 ? 0 : bounds[i - 1] + 1;
+      l.when.max = i == bounds.size() ? std::numeric_limits<int64_t>::max() : bounds[i];
     }
   }
   /// Guards the last `count` launches to min <= rows <= max.
   void guardLast(size_t count, SizeExpr rows, int64_t min, int64_t max) {
     for (size_t i = result.launches.size() - count; i < result.launches.size(); ++i) {
-      result.launches[i].whenRows = rows;
-      result.launches[i].whenMin = min;
-      result.launches[i].whenMax = max;
+      result.launches[i].when.size = rows;
+      result.launches[i].when.min = min;
+      result.launches[i].when.max = max;
     }
   }
   /// A temporary region of `bytes` at the end of the arena, for results that
@@ -606,6 +628,7 @@ void EntryGenerator::launch(Operation *op, StringRef kernel,
 std::string str(int64_t value) { return std::to_string(value); }
 
 LogicalResult EntryGenerator::emit(Operation *op) {
+  const size_t firstLaunch = result.launches.size();
   // Collects buffer arguments; the first failure is reported once.
   bool failedArg = false;
   auto buf = [&](Value v) {
@@ -653,11 +676,12 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             return success();
           })
           .Case([&](NormalizeOp norm) {
-            int64_t h = cols(norm.getInput());
+            // The leading h channels of rows of `width` (the latent of kv_a).
+            int64_t h = cols(norm.getResult()), width = cols(norm.getInput());
             SizeExpr t = rowsOf(norm.getInput());
             launch(op, "rms_norm", {str(h), elementTypeName(norm.getInput())},
                    {dim(t), one, one}, 128,
-                   {buf(norm.getInput()), intConst(h), buf(norm.getWeight()),
+                   {buf(norm.getInput()), intConst(width), buf(norm.getWeight()),
                     buf(norm.getResult()), intConst(h), intArg(t),
                     floatArg(norm.getEps().convertToDouble())});
             return success();
@@ -865,6 +889,30 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     floatArg(write.getRopeScale().convertToDouble()),
                     KernelArg::make(KernelArg::KvCache, write.getLayerAttr().getInt()), intArg(t),
                     floatArg(write.getEps().convertToDouble())});
+            return success();
+          })
+          .Case([&](MlaPrefillAttentionOp attention) -> LogicalResult {
+            // mla_prefill.cuh: a block per (query tile, head).
+            MlaShapeAttr s = attention.getShape();
+            SizeExpr t = rowsOf(attention.getQ());
+            int64_t heads = s.getHeads(), nope = s.getQkNopeHeadDim(),
+                    rope = s.getQkRopeHeadDim(), v = s.getVHeadDim();
+            unsigned shared = mlaPrefillSharedBytes(nope, rope, v);
+            if (shared > tuning.tensorCoreMaxSharedBytes)
+              return attention.emitOpError()
+                     << "needs " << shared << " bytes of shared memory per block, more than "
+                     << arch.name << " has (" << tuning.tensorCoreMaxSharedBytes << ")";
+            launch(op, "mla_prefill_attention",
+                   {str(heads), str(nope), str(rope), str(v), str(s.getKvLoraRank()),
+                    str(program.pageSize), elementTypeName(attention.getQ())},
+                   {dim(t, kMlaPrefillRowsPerBlock), constDim(heads), one}, kMlaPrefillThreads,
+                   {buf(attention.getQ()), buf(attention.getKv()),
+                    KernelArg::make(KernelArg::KvCache, attention.getLayerAttr().getInt()),
+                    buf(attention.getBlockTable()), intArg({SizeUnit::PagesPerSequence, 1}),
+                    buf(attention.getTokenSeq()), buf(attention.getPositions()),
+                    buf(attention.getResult()), intArg(t),
+                    floatArg(attention.getSoftmaxScale().convertToDouble())},
+                   shared);
             return success();
           })
           .Case([&](MlaAttentionOp attention) {
@@ -1107,6 +1155,14 @@ LogicalResult EntryGenerator::emit(Operation *op) {
           .Default([](Operation *other) {
             return other->emitOpError("has no CUDA kernel");
           });
+  // The op's step guard: "fresh" runs with no resumed run, "resumed" with
+  // at least one (the dialect verified the value).
+  if (auto guard = op->getAttrOfType<StringAttr>(kStepGuardAttrName)) {
+    bool fresh = guard.getValue() == kFreshStepGuard;
+    for (size_t i = firstLaunch; i < result.launches.size(); ++i)
+      result.launches[i].alsoWhen = {SizeExpr{SizeUnit::ResumedRuns, 1}, fresh ? 0 : 1,
+                                     fresh ? 0 : std::numeric_limits<int64_t>::max()};
+  }
   return success(succeeded(emitted) && !failedArg);
 }
 

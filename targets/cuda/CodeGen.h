@@ -26,7 +26,7 @@
 namespace dsv3 {
 
 /// Run-time sizes of a step (plan.fbs SizeUnit).
-enum class SizeUnit { Constant, Tokens, Sequences, PagesPerSequence };
+enum class SizeUnit { Constant, Tokens, Sequences, PagesPerSequence, ResumedRuns };
 
 /// multiplier x size(unit).
 struct SizeExpr {
@@ -101,11 +101,15 @@ struct KernelLaunch {
   unsigned sharedBytes = 0; ///< dynamic shared memory
   std::vector<KernelArg> args;
   std::string op; ///< the kernel op's name
-  /// Runs only when whenMin <= size(whenRows) <= whenMax (whenRows.unit
-  /// Constant with multiplier 0: always).
-  SizeExpr whenRows{SizeUnit::Constant, 0};
-  int64_t whenMin = 0, whenMax = 0;
-  bool guarded() const { return whenRows.multiplier != 0; }
+  /// Runs only when min <= size <= max, for `when` and `alsoWhen` both
+  /// (size Constant with multiplier 0: no condition). `when` picks a
+  /// candidate kernel by rows; `alsoWhen` is the op's step guard.
+  struct Condition {
+    SizeExpr size{SizeUnit::Constant, 0};
+    int64_t min = 0, max = 0;
+    bool present() const { return size.multiplier != 0; }
+  };
+  Condition when, alsoWhen;
 };
 
 struct EntryOutput {
@@ -141,6 +145,11 @@ llvm::Expected<CudaProgram> generateCudaProgram(mlir::ModuleOp module,
                                                 const CudaArch &arch,
                                                 int64_t pageSize,
                                                 int64_t vocabSize);
+
+/// Whether `arch` gives mla_prefill.cuh's attention the shared memory it
+/// needs at this head shape (sm_89's 99 KB per block does not suffice at
+/// DeepSeek-V3's): dsv3c attends prefill steps directly only if so.
+bool mlaPrefillAttentionFits(const CudaArch &arch, int64_t nope, int64_t rope, int64_t v);
 
 } // namespace dsv3
 

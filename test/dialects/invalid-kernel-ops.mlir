@@ -9,10 +9,20 @@ func.func @f(%t: tensor<512x256xbf16>, %i: tensor<?xi32>) {
 
 // -----
 
-// normalize has one gain per channel.
+// normalize has one gain per channel it normalizes: the leading channels
+// of each row, so the result is as wide as the weight.
 func.func @f(%x: tensor<?x256xbf16>, %w: tensor<128xbf16>) {
-  // expected-error @+1 {{weight has shape 128, expected 256}}
+  // expected-error @+1 {{result has shape ?x256, expected ?x128}}
   %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<128xbf16> -> tensor<?x256xbf16>
+  return
+}
+
+// -----
+
+// normalize cannot have more gains than the input has channels.
+func.func @f(%x: tensor<?x128xbf16>, %w: tensor<256xbf16>) {
+  // expected-error @+1 {{weight must be a vector of at most the input's 128 channels}}
+  %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x128xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   return
 }
 
@@ -219,5 +229,50 @@ func.func @f(%e: tensor<?x256xf32>, %rows: tensor<?xi32>, %w: tensor<?x2xf32>, %
 func.func @f(%x: tensor<?x256xf32>, %w: tensor<256xbf16>) {
   // expected-error @+1 {{result has shape ?x128, expected ?x256}}
   %0 = dsv3.normalize %x, %w eps 1.0e-6 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// mla_prefill_attention's kv holds each head's keys and values: heads * (nope + v) columns.
+func.func @f(%q: tensor<?x96xf32>, %kv: tensor<?x96xbf16>, %p: tensor<?xi32>, %s: tensor<?xi32>, %bt: tensor<?x?xi32>, %o: tensor<?x64xbf16>) {
+  // expected-error @+1 {{kv has shape ?x96, expected ?x128}}
+  %0 = dsv3.mla_prefill_attention %q, %kv, %p, %s, %bt into %o layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.2 : tensor<?x96xf32>, tensor<?x96xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  return
+}
+
+// -----
+
+// mla_prefill_attention's result is the output projection's bf16 input.
+func.func @f(%q: tensor<?x96xf32>, %kv: tensor<?x128xbf16>, %p: tensor<?xi32>, %s: tensor<?xi32>, %bt: tensor<?x?xi32>, %o: tensor<?x64xf32>) {
+  // expected-error @+1 {{result must be bf16 (the output projection's input)}}
+  %0 = dsv3.mla_prefill_attention %q, %kv, %p, %s, %bt into %o layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.2 : tensor<?x96xf32>, tensor<?x128xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// mla_prefill_attention writes heads * v columns.
+func.func @f(%q: tensor<?x96xf32>, %kv: tensor<?x128xbf16>, %p: tensor<?xi32>, %s: tensor<?xi32>, %bt: tensor<?x?xi32>, %o: tensor<?x96xbf16>) {
+  // expected-error @+1 {{into has shape ?x96, expected ?x64}}
+  %0 = dsv3.mla_prefill_attention %q, %kv, %p, %s, %bt into %o layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.2 : tensor<?x96xf32>, tensor<?x128xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x96xbf16>
+  return
+}
+
+// -----
+
+// A step guard is "fresh" or "resumed".
+func.func @f(%x: tensor<?x128xbf16>, %w: tensor<128xbf16>) {
+  // expected-error @+1 {{'dsv3.when' must be "fresh" or "resumed"}}
+  %0 = dsv3.normalize %x, %w eps 1.0e-6 {dsv3.when = "always"} : tensor<?x128xbf16>, tensor<128xbf16> -> tensor<?x128xbf16>
+  return
+}
+
+// -----
+
+// A step guard applies to dsv3 kernel ops only.
+func.func @f(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'dsv3.when' guards dsv3 kernel ops only}}
+  %0 = arith.addf %x, %x {dsv3.when = "fresh"} : tensor<4xf32>
   return
 }

@@ -70,7 +70,34 @@ func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?
 func.func @prefill(%q: tensor<?x96xbf16> {dsv3.input = "tokens"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %w: tensor<96xbf16> {dsv3.input = "tokens"}) -> (tensor<?x96xbf16>, tensor<?x96xbf16>) {
   %freq = arith.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
   %n = dsv3.normalize %q, %w eps 1.0e-6 : tensor<?x96xbf16>, tensor<96xbf16> -> tensor<?x96xbf16>
-  // expected-error @+1 {{rotates in place, but its input is read again after it}}
+  // expected-error @+1 {{writes in place, but its operand is read again after it}}
   %r = dsv3.rope_q %n, %pos, %freq shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> rope_scale 1.0 : tensor<?x96xbf16>, tensor<?xi32>, tensor<8xf32>
   return %r, %n : tensor<?x96xbf16>, tensor<?x96xbf16>
+}
+
+// -----
+
+// mla_prefill_attention writes the buffer of the absorbed result it is an
+// alternative to; values between them keep their own space.
+func.func @prefill(%q: tensor<?x96xf32> {dsv3.input = "hidden"}, %kv: tensor<?x128xbf16> {dsv3.input = "hidden"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %seq: tensor<?xi32> {dsv3.input = "token_seq"}, %pages: tensor<?x?xi32> {dsv3.input = "block_table"}, %w: tensor<64xbf16> {dsv3.input = "hidden"}) -> tensor<?x64xbf16> {
+  %a = dsv3.normalize %kv, %w eps 1.0e-6 : tensor<?x128xbf16>, tensor<64xbf16> -> tensor<?x64xbf16>
+  %c = dsv3.normalize %kv, %w eps 1.0e-6 : tensor<?x128xbf16>, tensor<64xbf16> -> tensor<?x64xbf16>
+  %o = dsv3.mla_prefill_attention %q, %kv, %pos, %seq, %pages into %a layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.125 : tensor<?x96xf32>, tensor<?x128xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  %m = dsv3.normalize %o, %w eps 1.0e-6 : tensor<?x64xbf16>, tensor<64xbf16> -> tensor<?x64xbf16>
+  return %m : tensor<?x64xbf16>
+}
+// CHECK-LABEL: func.func @prefill
+// CHECK: dsv3.normalize {{.*}} {dsv3.offsets = array<i64: [[A:[0-9]+]]>
+// CHECK: dsv3.normalize {{.*}} {dsv3.offsets = array<i64: [[C:[0-9]+]]>
+// CHECK: dsv3.mla_prefill_attention {{.*}} into {{.*}} {dsv3.offsets = array<i64: [[A]]>, dsv3.rows = ["T"]}
+// CHECK: dsv3.normalize {{.*}} {dsv3.offsets = array<i64: {{[0-9]+}}>
+
+// -----
+
+// The absorbed result must not be read after the direct attention replaces it.
+func.func @prefill(%q: tensor<?x96xf32> {dsv3.input = "hidden"}, %kv: tensor<?x128xbf16> {dsv3.input = "hidden"}, %pos: tensor<?xi32> {dsv3.input = "positions"}, %seq: tensor<?xi32> {dsv3.input = "token_seq"}, %pages: tensor<?x?xi32> {dsv3.input = "block_table"}, %w: tensor<64xbf16> {dsv3.input = "hidden"}) -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %a = dsv3.normalize %kv, %w eps 1.0e-6 : tensor<?x128xbf16>, tensor<64xbf16> -> tensor<?x64xbf16>
+  // expected-error @+1 {{writes in place, but its operand is read again after it}}
+  %o = dsv3.mla_prefill_attention %q, %kv, %pos, %seq, %pages into %a layer 0 shape <heads = 2, q_lora_rank = 0, kv_lora_rank = 64, qk_nope_head_dim = 32, qk_rope_head_dim = 16, v_head_dim = 32> softmax_scale 0.125 : tensor<?x96xf32>, tensor<?x128xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x64xbf16>
+  return %o, %a : tensor<?x64xbf16>, tensor<?x64xbf16>
 }

@@ -4,7 +4,9 @@
 
 #include "tools/dsv3-bench/KernelClass.h"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -119,9 +121,23 @@ StatusOr<PlanModel> analyzePlan(const plan::Plan &plan) {
   // Layer 0's attention shapes, for the heads (below).
   std::optional<std::vector<int64_t>> kvB, outProj, queryProj;
   const size_t weightCount = plan.weights() ? plan.weights()->size() : 0;
+  // A checkpoint tensor the plan loads twice (kv_b: dequantized for the
+  // absorbed products, FP8 for the direct prefill's expansion) is one
+  // matrix: counted once, as its smallest copy, which either path reads at
+  // least.
+  std::map<std::string_view, size_t> smallestCopy;
+  for (size_t w = 0; w < weightCount; ++w) {
+    const std::string_view name =
+        plan.weights()->Get(w)->sources()->Get(0)->name()->string_view();
+    auto [it, inserted] = smallestCopy.try_emplace(name, w);
+    if (!inserted && plan::weightBytes(plan, w) < plan::weightBytes(plan, it->second))
+      it->second = w;
+  }
   for (size_t w = 0; w < weightCount; ++w) {
     const plan::Weight &weight = *plan.weights()->Get(w);
     const std::string_view name = weight.sources()->Get(0)->name()->string_view();
+    if (smallestCopy[name] != w)
+      continue;
     const std::optional<int64_t> layer = layerOf(name);
     if (layer && *layer >= model.mainLayers)
       continue; // an MTP layer: only @mtp_draft reads it
@@ -198,6 +214,9 @@ StatusOr<PlanModel> analyzePlan(const plan::Plan &plan) {
                          (*kvB)[0], (*kvB)[1], (*outProj)[0], (*outProj)[1],
                          (*queryProj)[0], (*queryProj)[1], model.cacheRow);
   model.heads = headsTimesRope / rope;
+  model.qkHead = (headsTimesNope + headsTimesRope) / model.heads;
+  model.vHead = (*outProj)[1] / model.heads;
+  model.kvBParams = static_cast<double>((*kvB)[0]) * (*kvB)[1];
   return model;
 }
 
@@ -229,8 +248,11 @@ StepCost stepCost(const PlanModel &model, const Workload &workload) {
   // Token i of a sequence's new tokens (at position p + i) attends to
   // p + i + 1 cached keys: n·p + n(n+1)/2 pairs per sequence.
   const double pairs = B * (n * p + n * (n + 1) / 2);
-  cost.attentionFlops = model.mainLayers * pairs * 2.0 * model.heads *
-                        (model.cacheRow + model.kvLora);
+  const double absorbed =
+      pairs * 2.0 * model.heads * (model.cacheRow + model.kvLora);
+  const double expanded = pairs * 2.0 * model.heads * (model.qkHead + model.vHead) +
+                          2.0 * B * p * model.kvBParams;
+  cost.attentionFlops = model.mainLayers * std::min(absorbed, expanded);
   cost.bf16Flops += cost.attentionFlops;
   return cost;
 }

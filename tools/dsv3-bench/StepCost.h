@@ -86,8 +86,10 @@ struct PlanModel {
   double embeddingRowBytes = 0;  ///< one row of the embedding table
   double headBytes = 0, headParams = 0;
   bool headIsFp8 = false;
-  /// Absorbed MLA: heads, latent width, cached row (latent + rope key).
-  int64_t heads = 0, kvLora = 0, cacheRow = 0;
+  /// MLA: heads, latent width, cached row (latent + rope key), and per
+  /// head the query-key width (nope + rope) and value width.
+  int64_t heads = 0, kvLora = 0, cacheRow = 0, qkHead = 0, vHead = 0;
+  double kvBParams = 0; ///< rows·cols of one layer's kv_b
   /// FP8 matrices meet FP8 activations (e4m3 × e4m3 GEMM kernels).
   bool fp8Activations = false;
 };
@@ -104,7 +106,12 @@ struct StepCost {
   double kvCacheBytes = 0;
   double fp8Flops = 0;       ///< e4m3 × e4m3 products (at the FP8 peak)
   double bf16Flops = 0;      ///< everything else (at the BF16 peak)
-  double attentionFlops = 0; ///< the attention part of bf16Flops
+  /// The attention part of bf16Flops, in the cheaper of MLA's two forms:
+  /// absorbed (2·kv_lora + rope multiply-adds per query-key pair and head)
+  /// or expanded (nope + rope + v per pair and head, plus kv_b's expansion
+  /// of each cached key the step did not bring; the step's own keys cost
+  /// what absorbing its queries and outputs would, counted with kv_b).
+  double attentionFlops = 0;
   double distinctExperts = 0; ///< expected per MoE layer (0: no experts)
 
   double bytes() const { return weightBytes + kvCacheBytes; }

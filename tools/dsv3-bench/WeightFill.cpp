@@ -31,9 +31,11 @@ uint64_t mix64(uint64_t z) {
 }
 
 /// The weight whose first source is `name`, or nullptr.
-const plan::Weight *findWeight(const plan::Plan &plan, std::string_view name) {
+/// The plan's FP8 weight copied from checkpoint tensor `name` (the same
+/// tensor may also load dequantized, as kv_b does for the absorbed products).
+const plan::Weight *findFp8Weight(const plan::Plan &plan, std::string_view name) {
   for (const plan::Weight *weight : *plan.weights())
-    if (firstSourceName(*weight) == name)
+    if (firstSourceName(*weight) == name && weight->dtype() == plan::DType::F8_E4M3)
       return weight;
   return nullptr;
 }
@@ -71,8 +73,8 @@ StatusOr<FillSpec> weightFill(const plan::Plan &plan, size_t index,
   if (weight.dtype() == plan::DType::F32 && endsWith(name, ".weight_scale_inv")) {
     // The scales of an FP8 weight: that weight's σ, spread over the codes.
     const std::string scaled(name.substr(0, name.size() - 10)); // "_scale_inv"
-    const plan::Weight *values = findWeight(plan, scaled);
-    if (!values || values->dtype() != plan::DType::F8_E4M3 || lastDim(*values) < 1)
+    const plan::Weight *values = findFp8Weight(plan, scaled);
+    if (!values || lastDim(*values) < 1)
       return Status::error("{}: block scales without the FP8 weight '{}' in "
                            "the plan",
                            describe(weight, index), scaled);

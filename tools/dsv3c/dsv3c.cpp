@@ -89,6 +89,19 @@ cl::opt<ActivationDtype> activationDtype(
                           "(DeepSeek's training recipe; less accurate)")),
     cl::cat(dsv3cCategory));
 
+enum class PrefillAttention { Direct, Absorbed };
+cl::opt<PrefillAttention> prefillAttention(
+    "prefill-attention", cl::init(PrefillAttention::Direct),
+    cl::desc("Attention of prefill steps that start every sequence at "
+             "position 0:"),
+    cl::values(clEnumValN(PrefillAttention::Direct, "direct",
+                          "per-head keys and values expanded by kv_b "
+                          "(default; fewer FLOPs than absorbed)"),
+               clEnumValN(PrefillAttention::Absorbed, "absorbed",
+                          "on the latent cache, as decode and chunked "
+                          "prefill always attend")),
+    cl::cat(dsv3cCategory));
+
 cl::opt<int64_t> maxTokens("max-tokens", cl::init(8192), cl::value_desc("n"),
                            cl::desc("Most tokens one step may carry: the "
                                     "prefill chunk (default 8192)"),
@@ -165,6 +178,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.weights = weightFormat;
   options.quantizeActivations = activationDtype == ActivationDtype::Fp8;
+  options.prefillDirect = prefillAttention == PrefillAttention::Direct;
   options.maxTokens = maxTokens;
   options.maxSequences = maxSequences;
   if (emitKind == EmitKind::Plan && outputPath == "-")

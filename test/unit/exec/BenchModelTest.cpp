@@ -142,6 +142,9 @@ TEST(BenchStepCostTest, ReadsTheModelOffThePlan) {
   EXPECT_EQ(model->heads, 2);  // (12 − (14 − 6)) / rope 2
   EXPECT_EQ(model->kvLora, 6);
   EXPECT_EQ(model->cacheRow, 8);
+  EXPECT_EQ(model->qkHead, 6); // nope (14 − 6) / 2 + rope 2
+  EXPECT_EQ(model->vHead, 3);  // o_proj's 6 columns over 2 heads
+  EXPECT_DOUBLE_EQ(model->kvBParams, 14 * 6);
   EXPECT_EQ(model->experts, 4);
   EXPECT_EQ(model->topK, 2);
   EXPECT_EQ(model->mainLayers, 1);
@@ -159,6 +162,22 @@ TEST(BenchStepCostTest, ReadsTheModelOffThePlan) {
   EXPECT_FALSE(model->headIsFp8);
 }
 
+TEST(BenchStepCostTest, ATensorLoadedTwiceCountsOnceAsItsSmallestCopy) {
+  PlanSpec spec = tinyMoePlan();
+  // kv_b also as FP8 beside its bf16 copy (the direct prefill's expansion):
+  // 84 bytes against 168.
+  spec.weights.push_back({WeightTransform::Copy, DType::F8_E4M3, {14, 6},
+                          {{"model.layers.0.self_attn.kv_b_proj.weight", DType::F8_E4M3, {14, 6}}},
+                          {}});
+  BuiltPlan built = build(spec);
+  StatusOr<PlanModel> model = analyzePlan(built.plan());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  EXPECT_DOUBLE_EQ(model->alwaysReadBytes, 32 + 384 + 84 + 96 + 4 + 16);
+  EXPECT_DOUBLE_EQ(model->bf16MatrixParams, 12 * 16);
+  EXPECT_DOUBLE_EQ(model->fp8MatrixParams, 16 * 6 + 14 * 6);
+  EXPECT_EQ(model->kvLora, 6); // the attention shapes still read
+}
+
 TEST(BenchStepCostTest, DecodeCountsHitExpertsAndTheContext) {
   BuiltPlan built = build(tinyMoePlan());
   PlanModel model = *analyzePlan(built.plan());
@@ -171,7 +190,9 @@ TEST(BenchStepCostTest, DecodeCountsHitExpertsAndTheContext) {
   // 3 sequences read 10 + 1 rows and write 1, of 8 bf16 values, 1 layer.
   EXPECT_DOUBLE_EQ(cost.kvCacheBytes, 3 * (10 + 2) * 16);
   // FP8: o_proj 2·3·96, experts 2·3·2·80; BF16: q and kv_b 2·3·276, head
-  // 2·3·512, attention 3 sequences × 11 keys × 2·2·(8 + 6).
+  // 2·3·512, attention 3 sequences × 11 keys × 2·2·(8 + 6) absorbed (the
+  // expanded form costs 33 × 2·2·(6 + 3) + kv_b's expansion of 3 × 10
+  // cached keys, 2·30·84: more).
   EXPECT_DOUBLE_EQ(cost.fp8Flops, 2 * 3 * 96 + 2 * 3 * 2 * 80);
   EXPECT_DOUBLE_EQ(cost.attentionFlops, 3 * 11 * 2 * 2 * 14);
   EXPECT_DOUBLE_EQ(cost.bf16Flops, 2 * 3 * 276 + 2 * 3 * 512 + 3 * 11 * 56);
@@ -199,8 +220,10 @@ TEST(BenchStepCostTest, PrefillAttentionIsCausal) {
   BuiltPlan built = build(tinyMoePlan());
   PlanModel model = *analyzePlan(built.plan());
   StepCost cost = stepCost(model, *parseWorkload("prefill:2:5"));
-  // Each of 2 sequences: 1 + 2 + ... + 5 = 15 (query, key) pairs.
-  EXPECT_DOUBLE_EQ(cost.attentionFlops, 2 * 15 * 56);
+  // Each of 2 sequences: 1 + 2 + ... + 5 = 15 (query, key) pairs, in the
+  // expanded form (no cached key to expand): 2·2·(6 + 3) per pair, against
+  // 2·2·(8 + 6) absorbed.
+  EXPECT_DOUBLE_EQ(cost.attentionFlops, 2 * 15 * 36);
   // 10 tokens hit 4·(1 − 2^-10) experts.
   EXPECT_NEAR(cost.distinctExperts, 4 * (1 - std::pow(0.5, 10)), 1e-12);
   // Head on the 2 last rows only.
