@@ -141,11 +141,14 @@ std::string formatJson(const RunInfo &info,
       {"gemm_source", info.ceilings.gemmSource}};
   nlohmann::json workloads = nlohmann::json::array();
   for (const WorkloadResult &r : results) {
-    nlohmann::json classes, templates;
+    nlohmann::json classes, templates, instances;
     for (size_t c = 0; c < kKernelClassCount; ++c)
       classes[kernelClassName(static_cast<KernelClass>(c))] = r.kernels.classMs[c];
     for (const auto &[name, timeAndLaunches] : r.kernels.templates)
       templates[name] = {{"ms", timeAndLaunches.first},
+                         {"launches", timeAndLaunches.second}};
+    for (const auto &[name, timeAndLaunches] : r.kernels.instances)
+      instances[name] = {{"ms", timeAndLaunches.first},
                          {"launches", timeAndLaunches.second}};
     workloads.push_back(
         {{"label", r.label},
@@ -172,7 +175,8 @@ std::string formatJson(const RunInfo &info,
          {"non_finite_logits", r.nonFiniteLogits},
          {"profiled_steps", r.kernels.steps},
          {"kernel_ms_by_class", classes},
-         {"kernel_ms_by_template", templates}});
+         {"kernel_ms_by_template", templates},
+         {"kernel_ms_by_instance", instances}});
   }
   run["workloads"] = workloads;
   return run.dump(2) + "\n";

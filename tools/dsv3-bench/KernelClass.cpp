@@ -51,12 +51,16 @@ KernelClass classifyKernel(std::string_view instance) {
 
 void KernelTimes::add(std::string_view instance, double milliseconds) {
   classMs[static_cast<size_t>(classifyKernel(instance))] += milliseconds;
-  const std::string_view name = kernelTemplateName(instance);
-  auto found = templates.find(name);
-  if (found == templates.end())
-    found = templates.emplace(std::string(name), std::make_pair(0.0, 0)).first;
-  found->second.first += milliseconds;
-  found->second.second += 1;
+  auto addTo = [&](std::map<std::string, std::pair<double, int>, std::less<>> &map,
+                   std::string_view key) {
+    auto found = map.find(key);
+    if (found == map.end())
+      found = map.emplace(std::string(key), std::make_pair(0.0, 0)).first;
+    found->second.first += milliseconds;
+    found->second.second += 1;
+  };
+  addTo(templates, kernelTemplateName(instance));
+  addTo(instances, instance);
 }
 
 double KernelTimes::totalMs() const {

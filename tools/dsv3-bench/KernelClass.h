@@ -42,6 +42,9 @@ struct KernelTimes {
   std::array<double, kKernelClassCount> classMs{};
   /// By template name (rms_norm, fp8_gemm, ...): milliseconds and launches.
   std::map<std::string, std::pair<double, int>, std::less<>> templates;
+  /// The same by instance ("dsv3k::fp8_wgmma_gemm<7168, 16384, 128, 128,
+  /// float>"): which shapes and tiles take the time.
+  std::map<std::string, std::pair<double, int>, std::less<>> instances;
   int steps = 0;
 
   void add(std::string_view instance, double milliseconds);

@@ -479,6 +479,7 @@ TEST(BenchReportTest, JsonCarriesEveryNumber) {
   result.cost.weightBytes = 4e9;
   result.floor.memorySeconds = 1e-3;
   result.kernels.add("dsv3k::moe_align<256, 8>", 0.5);
+  result.kernels.add("dsv3k::moe_align<128, 8>", 0.25);
   result.kernels.steps = 1;
   nlohmann::json json = nlohmann::json::parse(formatJson(info, {result}));
   EXPECT_EQ(json["device"], "Test GPU");
@@ -488,8 +489,11 @@ TEST(BenchReportTest, JsonCarriesEveryNumber) {
   EXPECT_EQ(w["workload"], "decode b=2 ctx=64");
   EXPECT_DOUBLE_EQ(w["median_ms"].get<double>(), 2.0);
   EXPECT_DOUBLE_EQ(w["ratio"].get<double>(), 2.0);
-  EXPECT_DOUBLE_EQ(w["kernel_ms_by_class"]["MoE routing"].get<double>(), 0.5);
-  EXPECT_EQ(w["kernel_ms_by_template"]["moe_align"]["launches"], 1);
+  EXPECT_DOUBLE_EQ(w["kernel_ms_by_class"]["MoE routing"].get<double>(), 0.75);
+  EXPECT_EQ(w["kernel_ms_by_template"]["moe_align"]["launches"], 2);
+  EXPECT_DOUBLE_EQ(w["kernel_ms_by_instance"]["dsv3k::moe_align<128, 8>"]["ms"].get<double>(),
+                   0.25);
+  EXPECT_EQ(w["kernel_ms_by_instance"]["dsv3k::moe_align<256, 8>"]["launches"], 1);
 
   const std::string table = formatTable(info, {result});
   EXPECT_NE(table.find("W9     decode b=2 ctx=64"), std::string::npos) << table;
