@@ -104,7 +104,11 @@ bool tensorCoresApply(int64_t k, int64_t weightBytes, int64_t blockK = 32) {
 //  - up to tuning.tensorCoreMidMaxRows (measured at 128): N up to 1024 as
 //    above, up to 2048 64 columns split 4 ways, wider 64 x 64 tiles for
 //    e4m3 weights and 128 x 64 for bf16 (the head);
-//  - above (prefill): 128 x 128 tiles for e4m3 weights, 128 x 64 for bf16.
+//  - above (prefill): 128 x 128 tiles for e4m3 weights, 128 x 64 for bf16;
+//    N up to 2048 (q_a, kv_a, shared experts, the router) 64 x 64, which
+//    gives four times the blocks (the router's 256 columns made 32 blocks
+//    of 128 x 64 at 1024 rows, 149 us a launch in dsv3-bench's W1 prefill
+//    1x1024).
 TensorCoreTile denseSmallTile(int64_t n) {
   if (n <= 2048)
     return {32, 32, 3, 4};
@@ -119,7 +123,9 @@ TensorCoreTile denseMidTile(int64_t n, int64_t weightBytes) {
     return {32, 64, 2, 4};
   return weightBytes == 1 ? TensorCoreTile{64, 64, 3, 1} : TensorCoreTile{128, 64, 3, 1};
 }
-TensorCoreTile denseLargeTile(int64_t weightBytes) {
+TensorCoreTile denseLargeTile(int64_t n, int64_t weightBytes) {
+  if (n <= 2048)
+    return {64, 64, 3, 1};
   return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{128, 64, 3, 1};
 }
 // Grouped GEMMs, by routed rows per expert (measured at 1.5, 4, 32 and 128):
@@ -368,7 +374,7 @@ private:
                        tuning.skinnyMaxRows,
                        {{denseSmallTile(n), tuning.tensorCoreSmallMaxRows},
                         {denseMidTile(n, weightBytes), tuning.tensorCoreMidMaxRows},
-                        {denseLargeTile(weightBytes), 0}});
+                        {denseLargeTile(n, weightBytes), 0}});
   }
   void groupedTensorCoreLaunches(Operation *op, StringRef kernel, ArrayRef<std::string> params,
                                  int64_t n, int64_t weightBytes, int64_t experts, SizeExpr rows,
