@@ -105,10 +105,11 @@ bool tensorCoresApply(int64_t k, int64_t weightBytes, int64_t blockK = 32) {
 //    above, up to 2048 64 columns split 4 ways, wider 64 x 64 tiles for
 //    e4m3 weights and 128 x 64 for bf16 (the head);
 //  - above (prefill): 128 x 128 tiles for e4m3 weights, 128 x 64 for bf16;
-//    N up to 2048 (q_a, kv_a, shared experts, the router) 64 x 64, which
-//    gives four times the blocks (the router's 256 columns made 32 blocks
-//    of 128 x 64 at 1024 rows, 149 us a launch in dsv3-bench's W1 prefill
-//    1x1024).
+//    N up to 2048 (q_a, kv_a, shared experts, the router) 64 x 64, four
+//    times the blocks (the router's 256 columns made 32 blocks of 128 x 64
+//    at 1024 rows: 149 us a launch in dsv3-bench's W1 prefill 1x1024, 82 us
+//    as 64 x 64), bf16 weights with K split four ways too (49 us; e4m3
+//    weights, whose four groups fit only two stages, ran 0-10% slower so).
 TensorCoreTile denseSmallTile(int64_t n) {
   if (n <= 2048)
     return {32, 32, 3, 4};
@@ -125,7 +126,7 @@ TensorCoreTile denseMidTile(int64_t n, int64_t weightBytes) {
 }
 TensorCoreTile denseLargeTile(int64_t n, int64_t weightBytes) {
   if (n <= 2048)
-    return {64, 64, 3, 1};
+    return {64, 64, 3, weightBytes == 2 ? 4 : 1};
   return weightBytes == 1 ? TensorCoreTile{128, 128, 3, 1} : TensorCoreTile{128, 64, 3, 1};
 }
 // Grouped GEMMs, by routed rows per expert (measured at 1.5, 4, 32 and 128):
@@ -737,7 +738,14 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                 // times the tiles to spread over the multiprocessors), 256
                 // above.
                 SizeExpr kExtent{SizeUnit::Constant, k};
-                for (int64_t tileM : {kWgmmaSmallTileM, kWgmmaTileM}) {
+                // A short K (kv_b's 512) makes the output the larger part of
+                // the work: the 128-row tiles' staged bulk stores then win
+                // at any row count.
+                bool shortK = k <= 1024;
+                SmallVector<int64_t, 2> tiles = {kWgmmaSmallTileM};
+                if (!shortK)
+                  tiles.push_back(kWgmmaTileM);
+                for (int64_t tileM : tiles) {
                   std::vector<KernelArg> wgmmaArgs = {
                       fp8TileMap(gemm.getLhs(), {kExtent, m},
                                  {kWgmmaBlockK, static_cast<uint32_t>(tileM)}),
@@ -752,7 +760,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                          std::move(wgmmaArgs));
                   result.launches.back().sharedBytes = fp8WgmmaSharedBytes(tileM, kWgmmaTileN);
                 }
-                splitAt(m, {tuning.skinnyMaxRows, tuning.fp8WgmmaSmallTileMaxRows});
+                if (shortK)
+                  splitAt(m, tuning.skinnyMaxRows);
+                else
+                  splitAt(m, {tuning.skinnyMaxRows, tuning.fp8WgmmaSmallTileMaxRows});
               } else {
                 launch(op, "fp8_gemm", params, grid, 256, args);
                 splitAt(m, tuning.skinnyMaxRows);
