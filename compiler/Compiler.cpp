@@ -63,7 +63,10 @@ LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
                                                   shape.getVHeadDim());
   });
   AbsorbMlaOptions absorb;
-  absorb.prefillDirect = options.prefillDirect && directFits;
+  bool direct = options.prefillAttention == CompileOptions::PrefillAttention::Direct ||
+                (options.prefillAttention == CompileOptions::PrefillAttention::Auto &&
+                 options.quantizeActivations);
+  absorb.prefillDirect = direct && directFits;
   absorb.quantizeActivations = options.quantizeActivations;
   pm.addPass(createAbsorbMla(absorb));
   pm.addPass(createFuseResidualNorm());

@@ -31,10 +31,14 @@ struct CompileOptions {
   /// GEMMs with FP8 weights quantize their activations to FP8 (DeepSeek's
   /// training-time scheme) instead of reading bf16 ones (dsv3-decompose).
   bool quantizeActivations = false;
-  /// The prefill entry point attends new prompts with kv_b-expanded keys
-  /// and values (dsv3-absorb-mla's prefill-direct); otherwise, and on steps
-  /// that continue a sequence, on the latent cache.
-  bool prefillDirect = true;
+  /// How the prefill entry point attends new prompts: with kv_b-expanded
+  /// keys and values (dsv3-absorb-mla's prefill-direct: fewer FLOPs, one
+  /// more bf16 rounding of the keys and values) or on the latent cache, as
+  /// steps that continue a sequence always do. Auto: direct when
+  /// activations are quantized to FP8 (whose error dwarfs that rounding),
+  /// absorbed with bf16 activations.
+  enum class PrefillAttention { Auto, Direct, Absorbed };
+  PrefillAttention prefillAttention = PrefillAttention::Auto;
   /// Step limits the plan is sized for (dsv3-plan-memory).
   int64_t maxTokens = 8192;
   int64_t maxSequences = 256;

@@ -89,14 +89,17 @@ cl::opt<ActivationDtype> activationDtype(
                           "(DeepSeek's training recipe; less accurate)")),
     cl::cat(dsv3cCategory));
 
-enum class PrefillAttention { Direct, Absorbed };
+using PrefillAttention = dsv3::CompileOptions::PrefillAttention;
 cl::opt<PrefillAttention> prefillAttention(
-    "prefill-attention", cl::init(PrefillAttention::Direct),
+    "prefill-attention", cl::init(PrefillAttention::Auto),
     cl::desc("Attention of prefill steps that start every sequence at "
              "position 0:"),
-    cl::values(clEnumValN(PrefillAttention::Direct, "direct",
-                          "per-head keys and values expanded by kv_b "
-                          "(default; fewer FLOPs than absorbed)"),
+    cl::values(clEnumValN(PrefillAttention::Auto, "auto",
+                          "direct with --activation-dtype=fp8, absorbed "
+                          "with bf16 activations (default)"),
+               clEnumValN(PrefillAttention::Direct, "direct",
+                          "per-head keys and values expanded by kv_b: "
+                          "fewer FLOPs, one more bf16 rounding"),
                clEnumValN(PrefillAttention::Absorbed, "absorbed",
                           "on the latent cache, as decode and chunked "
                           "prefill always attend")),
@@ -178,7 +181,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.weights = weightFormat;
   options.quantizeActivations = activationDtype == ActivationDtype::Fp8;
-  options.prefillDirect = prefillAttention == PrefillAttention::Direct;
+  options.prefillAttention = prefillAttention;
   options.maxTokens = maxTokens;
   options.maxSequences = maxSequences;
   if (emitKind == EmitKind::Plan && outputPath == "-")
