@@ -32,6 +32,19 @@
 //        1e-3 of the elements, at least 3). Rounding the normalized value to
 //        bf16 before the weight multiplies it (Hugging Face's bf16 module)
 //        misses about a quarter of them (0.26 simulated) and fails.
+//
+// rms_norm_quant and add_rms_norm_quant (norm + FP8 activation quantization
+// fused) must give BIT-IDENTICAL q and scales (and sum) to the unfused pair
+// they replace: rms_norm / add_rms_norm, then act_quant<H, 128, false> of the
+// stored bf16 y. Checked at H = 7168 (float input, float residual + delta;
+// bf16 input), 1536 (float), 512 of ldx = 576 (float, kv_a's latent), T in
+// {1, 7, 1024}, with a weight whose magnitude changes by 2^-4..2^4 from one
+// 128-channel block to the next (so every block's scale differs). Tolerance
+// 0 for the number of differing elements; the fused outputs are poisoned
+// (0xFF: NaN) and the reference's zeroed, so an unwritten element differs.
+// Also q * scale against the float64 RMSNorm (e4m3 error, ~2.5%; 4e-2).
+// Then times (warm, median of 20 after 3) of fused against unfused at H =
+// 7168, T in {1024, 8192}, beside the floor bytes / 3.0 TB/s.
 #include "harness.h"
 
 #include "targets/cuda/kernels/norm.cuh"
@@ -43,6 +56,7 @@
 
 using namespace gpu_test;
 using dsv3k::bf16;
+using dsv3k::fp8;
 
 namespace {
 
@@ -224,6 +238,216 @@ template <typename InT> void testRmsNormCases(int T) {
   testRmsNorm<100, InT>(T, 100, 100, 0, 0, "");
 }
 
+
+// ---- fused norm + FP8 quantization ------------------------------------------
+
+constexpr int kQuantBlock = 128;
+constexpr double kFp8QuantizationTolerance = 4e-2;
+
+/// A weight in [0.5, 1.5) times 2^e per 128-channel block, e random in
+/// [-4, 4] (exact in bf16): every block of the normalized row gets its own
+/// scale, so a scale written to the wrong slot shows up.
+std::vector<bf16> blockVaryingWeight(int H) {
+  std::vector<float> w = randomFloats(H, 0.5f, 1.5f);
+  std::uniform_int_distribution<int> exponent(-4, 4);
+  for (int b = 0; b < H / kQuantBlock; ++b) {
+    float factor = std::ldexp(1.0f, exponent(rng()));
+    for (int i = 0; i < kQuantBlock; ++i)
+      w[b * kQuantBlock + i] *= factor;
+  }
+  return toBf16(w);
+}
+
+/// Elements of `a` whose bits differ from `b`'s.
+template <typename T> double bitMismatches(const std::vector<T> &a, const std::vector<T> &b) {
+  if (a.size() != b.size())
+    return INFINITY;
+  size_t differ = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    differ += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
+  return static_cast<double>(differ);
+}
+
+/// The outputs of one quantizer: q [T, H] e4m3 and scales [T, H / 128].
+struct QuantOutputs {
+  DeviceBuffer<fp8> q;
+  DeviceBuffer<float> scales;
+  QuantOutputs(int T, int H)
+      : q(static_cast<size_t>(T) * H), scales(static_cast<size_t>(T) * H / kQuantBlock) {}
+  void fill(int byte) {
+    CHECK_CUDA(cudaMemset(q.ptr, byte, q.n));
+    CHECK_CUDA(cudaMemset(scales.ptr, byte, scales.n * sizeof(float)));
+  }
+};
+
+/// The fused kernel's q and scales against the unfused pair's, bit for bit,
+/// and q * scale against the float64 normalized rows `ref`.
+void reportQuant(const std::string &kernel, const std::string &shape,
+                 const QuantOutputs &fused, const QuantOutputs &unfused,
+                 const std::vector<double> &ref) {
+  std::vector<fp8> q = fused.q.download();
+  std::vector<float> scales = fused.scales.download();
+  report(kernel + " q bits", shape, bitMismatches(q, unfused.q.download()), kExact);
+  report(kernel + " scale bits", shape, bitMismatches(scales, unfused.scales.download()),
+         kExact);
+  std::vector<float> dequantized(q.size());
+  for (size_t i = 0; i < q.size(); ++i)
+    dequantized[i] = static_cast<float>(q[i]) * scales[i / kQuantBlock];
+  report(kernel + " q*scale", shape, relativeError(dequantized, ref), kFp8QuantizationTolerance);
+}
+
+/// rms_norm_quant<H, InT, 128> against rms_norm<H, InT> then act_quant<H,
+/// 128, false>, x rows of stride ldx.
+template <int H, typename InT> void testRmsNormQuant(int T, int ldx) {
+  size_t xSize = static_cast<size_t>(T) * ldx, n = static_cast<size_t>(T) * H;
+  RandomData<InT> x(xSize, -3.0f, 3.0f);
+  std::vector<bf16> w = blockVaryingWeight(H);
+  DeviceBuffer<InT> dX(xSize);
+  DeviceBuffer<bf16> dW(H), dY(n);
+  dX.upload(x.stored);
+  dW.upload(w);
+  dY.poison();
+  QuantOutputs fused(T, H), unfused(T, H);
+  fused.fill(0xFF);
+  unfused.fill(0x00);
+  dsv3k::rms_norm<H, InT><<<T, 128>>>(dX.ptr, ldx, dW.ptr, dY.ptr, H, T, kEps);
+  CHECK_LAUNCH();
+  dsv3k::act_quant<H, kQuantBlock, false>
+      <<<T, 256>>>(dY.ptr, H, unfused.q.ptr, unfused.scales.ptr, T);
+  CHECK_LAUNCH();
+  dsv3k::rms_norm_quant<H, InT, kQuantBlock>
+      <<<T, 128>>>(dX.ptr, ldx, dW.ptr, fused.q.ptr, fused.scales.ptr, T, kEps);
+  CHECK_LAUNCH();
+  std::vector<float> wValues = fromBf16(w);
+  std::vector<double> ref(n);
+  for (int t = 0; t < T; ++t)
+    referenceNormRow(&x.values[static_cast<size_t>(t) * ldx], wValues.data(), H, kEps,
+                     &ref[static_cast<size_t>(t) * H]);
+  std::string shape = shapeName(H, T, std::string(" x ") + typeName<InT>() +
+                                          (ldx != H ? " ldx=" + std::to_string(ldx) : ""));
+  reportQuant("rms_norm_quant", shape, fused, unfused, ref);
+}
+
+/// add_rms_norm_quant<H, ResT, DeltaT, 128> against add_rms_norm<H, ResT,
+/// DeltaT> then act_quant<H, 128, false>; inPlace: each writes its sum over
+/// its own copy of the residual.
+template <int H, typename ResT, typename DeltaT> void testAddRmsNormQuant(int T, bool inPlace) {
+  size_t n = static_cast<size_t>(T) * H;
+  RandomData<ResT> residual(n, -3.0f, 3.0f);
+  RandomData<DeltaT> delta(n, -1.0f, 1.0f);
+  std::vector<bf16> w = blockVaryingWeight(H);
+  DeviceBuffer<ResT> dResidualUnfused(n), dResidualFused(n), dSumUnfused(n), dSumFused(n);
+  DeviceBuffer<DeltaT> dDelta(n);
+  DeviceBuffer<bf16> dW(H), dY(n);
+  dResidualUnfused.upload(residual.stored);
+  dResidualFused.upload(residual.stored);
+  dDelta.upload(delta.stored);
+  dW.upload(w);
+  dY.poison();
+  dSumFused.poison();
+  CHECK_CUDA(cudaMemset(dSumUnfused.ptr, 0, n * sizeof(ResT)));
+  QuantOutputs fused(T, H), unfused(T, H);
+  fused.fill(0xFF);
+  unfused.fill(0x00);
+  ResT *sumUnfused = inPlace ? dResidualUnfused.ptr : dSumUnfused.ptr;
+  ResT *sumFused = inPlace ? dResidualFused.ptr : dSumFused.ptr;
+  dsv3k::add_rms_norm<H, ResT, DeltaT>
+      <<<T, 128>>>(dResidualUnfused.ptr, dDelta.ptr, dW.ptr, sumUnfused, dY.ptr, T, kEps);
+  CHECK_LAUNCH();
+  dsv3k::act_quant<H, kQuantBlock, false>
+      <<<T, 256>>>(dY.ptr, H, unfused.q.ptr, unfused.scales.ptr, T);
+  CHECK_LAUNCH();
+  dsv3k::add_rms_norm_quant<H, ResT, DeltaT, kQuantBlock><<<T, 128>>>(
+      dResidualFused.ptr, dDelta.ptr, dW.ptr, sumFused, fused.q.ptr, fused.scales.ptr, T, kEps);
+  CHECK_LAUNCH();
+  DeviceBuffer<ResT> &sumFusedBuffer = inPlace ? dResidualFused : dSumFused;
+  DeviceBuffer<ResT> &sumUnfusedBuffer = inPlace ? dResidualUnfused : dSumUnfused;
+  std::vector<ResT> sumBits = sumFusedBuffer.download();
+  std::string shape = shapeName(H, T, std::string(" ") + typeName<ResT>() + "+" +
+                                          typeName<DeltaT>() +
+                                          (inPlace ? " sum in place" : " sum apart"));
+  report("add_rms_norm_quant sum bits", shape, bitMismatches(sumBits, sumUnfusedBuffer.download()),
+         kExact);
+  std::vector<float> sum = valuesOf(sumBits), wValues = fromBf16(w);
+  std::vector<double> ref(n);
+  for (int t = 0; t < T; ++t)
+    referenceNormRow(&sum[static_cast<size_t>(t) * H], wValues.data(), H, kEps,
+                     &ref[static_cast<size_t>(t) * H]);
+  reportQuant("add_rms_norm_quant", shape, fused, unfused, ref);
+}
+
+// ---- fused vs unfused timings -------------------------------------------------
+
+constexpr double kFloorBandwidth = 3.0e12; // bytes per second
+
+struct Timing {
+  std::string kernel, shape;
+  double us, floorUs;
+};
+std::vector<Timing> &timings() {
+  static std::vector<Timing> all;
+  return all;
+}
+
+template <typename Launch>
+void timeLaunch(const std::string &kernel, const std::string &shape, double bytes,
+                Launch launch) {
+  double us = medianMicros(launch, {/*warmups=*/3, /*runs=*/20, nullptr});
+  timings().push_back({kernel, shape, us, bytes / kFloorBandwidth * 1e6});
+}
+
+/// rms_norm (float x) and add_rms_norm (float residual + delta) at H = 7168
+/// with and without the quantization fused, warm (no L2 flush).
+void timeFusion(int T) {
+  constexpr int H = 7168;
+  size_t n = static_cast<size_t>(T) * H;
+  std::vector<float> values = randomFloats(n, -3.0f, 3.0f);
+  std::vector<bf16> w = blockVaryingWeight(H);
+  DeviceBuffer<float> dX(n), dResidual(n), dDelta(n), dSum(n);
+  DeviceBuffer<bf16> dW(H), dY(n);
+  QuantOutputs out(T, H);
+  dX.upload(values);
+  dResidual.upload(values);
+  dDelta.upload(values);
+  dW.upload(w);
+  const double rows = static_cast<double>(T) * H;
+  const double weightBytes = 2.0 * H, qBytes = rows, scaleBytes = 4.0 * rows / kQuantBlock;
+  const double yBytes = 2.0 * rows; // a bf16 y written, then read back
+  std::string shape = shapeName(H, T, " f32");
+  timeLaunch("rms_norm+act_quant", shape, 4 * rows + weightBytes + 2 * yBytes + qBytes + scaleBytes,
+             [&] {
+               dsv3k::rms_norm<H, float><<<T, 128>>>(dX.ptr, H, dW.ptr, dY.ptr, H, T, kEps);
+               dsv3k::act_quant<H, kQuantBlock, false>
+                   <<<T, 256>>>(dY.ptr, H, out.q.ptr, out.scales.ptr, T);
+             });
+  timeLaunch("rms_norm_quant", shape, 4 * rows + weightBytes + qBytes + scaleBytes, [&] {
+    dsv3k::rms_norm_quant<H, float, kQuantBlock>
+        <<<T, 128>>>(dX.ptr, H, dW.ptr, out.q.ptr, out.scales.ptr, T, kEps);
+  });
+  shape = shapeName(H, T, " f32+f32");
+  timeLaunch("add_rms_norm+act_quant", shape,
+             12 * rows + weightBytes + 2 * yBytes + qBytes + scaleBytes, [&] {
+               dsv3k::add_rms_norm<H, float, float>
+                   <<<T, 128>>>(dResidual.ptr, dDelta.ptr, dW.ptr, dSum.ptr, dY.ptr, T, kEps);
+               dsv3k::act_quant<H, kQuantBlock, false>
+                   <<<T, 256>>>(dY.ptr, H, out.q.ptr, out.scales.ptr, T);
+             });
+  timeLaunch("add_rms_norm_quant", shape, 12 * rows + weightBytes + qBytes + scaleBytes, [&] {
+    dsv3k::add_rms_norm_quant<H, float, float, kQuantBlock><<<T, 128>>>(
+        dResidual.ptr, dDelta.ptr, dW.ptr, dSum.ptr, out.q.ptr, out.scales.ptr, T, kEps);
+  });
+}
+
+void printTimings() {
+  std::printf("\n== norm_test timings: warm, median of 20 after 3 warm-ups; floor = bytes / "
+              "%.1f TB/s\n",
+              kFloorBandwidth / 1e12);
+  std::printf("%-26s %-22s %10s %10s %8s\n", "kernel", "shape", "us", "floor us", "xfloor");
+  for (const Timing &t : timings())
+    std::printf("%-26s %-22s %10.1f %10.1f %8.2f\n", t.kernel.c_str(), t.shape.c_str(), t.us,
+                t.floorUs, t.us / t.floorUs);
+}
+
 } // namespace
 
 int main() {
@@ -246,5 +470,18 @@ int main() {
     testGatherRows<7168, bf16>(T);
     testGatherRows<256, bf16>(T);
   }
-  return finish("norm_test");
+  for (int T : {1, 7, 1024}) {
+    testRmsNormQuant<7168, float>(T, 7168);
+    testRmsNormQuant<1536, float>(T, 1536);
+    testRmsNormQuant<512, float>(T, 576); // kv_a's latent
+    testRmsNormQuant<7168, bf16>(T, 7168);
+    for (bool inPlace : {false, true})
+      testAddRmsNormQuant<7168, float, float>(T, inPlace);
+    testAddRmsNormQuant<7168, bf16, bf16>(T, false);
+  }
+  for (int T : {1024, 8192})
+    timeFusion(T);
+  int status = finish("norm_test");
+  printTimings(); // after the table, so that a log's tail shows both
+  return status;
 }

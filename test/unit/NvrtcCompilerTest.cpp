@@ -113,6 +113,8 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::add_rms_norm<7168>",
       "dsv3k::add_rms_norm<7168, float, float>",
       "dsv3k::rms_norm<1536, float>",
+      "dsv3k::rms_norm_quant<1536, float, 128>",
+      "dsv3k::add_rms_norm_quant<7168, float, float, 128>",
       "dsv3k::embed<7168, float>",
       "dsv3k::convert_rows<7168, float, dsv3k::bf16>",
       "dsv3k::add_rows<7168, float>",

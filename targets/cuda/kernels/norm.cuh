@@ -14,11 +14,17 @@
 // multiplies it; its fp32 reference does not, and y is a GEMM input, the one
 // place a bf16 rounding is needed.)
 //
+// rms_norm_quant / add_rms_norm_quant feed an FP8 GEMM instead: they round
+// y to bf16 in registers and quantize it exactly as act_quant would (one
+// scale per 128 channels = 16 chunks = 16 consecutive lanes of a warp), so
+// that y never goes through memory.
+//
 //===----------------------------------------------------------------------===//
 
 #pragma once
 
 #include "targets/cuda/kernels/common.cuh"
+#include "targets/cuda/kernels/quant.cuh" // blockScale: rms_norm_quant quantizes as act_quant
 
 namespace dsv3k {
 
@@ -75,16 +81,17 @@ __device__ __forceinline__ void copyRow(const InT *src, OutT *dst) {
   }
 }
 
-/// y = bf16(w * (x * rsqrt(mean(x^2) + eps))) for one row of H values held
-/// in registers (values[k] is chunk threadIdx.x + k * kThreads). Called by the
-/// whole block of kThreads; x's sum of squares comes from the registers.
+/// The fp32 RMSNorm of one row of H values held in registers (values[k] is
+/// chunk threadIdx.x + k * kThreads), in place: values = w * (values *
+/// rsqrt(mean(values^2) + eps)), not rounded. Called by the whole block of
+/// kThreads; x's sum of squares comes from the registers.
 template <int H>
 __device__ __forceinline__ void
-normalizeHeldRow(const float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::kVec],
-                 const bf16 *w, bf16 *y, float eps) {
+normalizeHeld(float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::kVec], const bf16 *w,
+              float eps) {
   using Chunks = RowChunks<H>;
   constexpr int kVec = Chunks::kVec;
-  bool vectorized = aligned16(w) && aligned16(y);
+  bool vectorized = aligned16(w);
   // The weight's loads go out before the reduction, whose barriers then
   // wait out their latency (a decode step's one block per row is
   // latency-bound).
@@ -111,11 +118,123 @@ normalizeHeldRow(const float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::k
   for (int k = 0; k < Chunks::kPerThread; ++k) {
     int chunk = threadIdx.x + k * kThreads;
     if (chunk < Chunks::kCount) {
-      float result[kVec];
 #pragma unroll
       for (int i = 0; i < kVec; ++i)
-        result[i] = weight[k][i] * (values[k][i] * inverseRms);
-      storeChunk<kVec>(y + chunk * kVec, vectorized, result);
+        values[k][i] = weight[k][i] * (values[k][i] * inverseRms);
+    }
+  }
+}
+
+/// y = bf16(w * (x * rsqrt(mean(x^2) + eps))) for one row of H values held
+/// in registers (normalizeHeld's layout; overwritten). Called by the whole
+/// block of kThreads.
+template <int H>
+__device__ __forceinline__ void
+normalizeHeldRow(float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::kVec], const bf16 *w,
+                 bf16 *y, float eps) {
+  using Chunks = RowChunks<H>;
+  constexpr int kVec = Chunks::kVec;
+  normalizeHeld<H>(values, w, eps);
+  bool vectorized = aligned16(y);
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    if (chunk < Chunks::kCount)
+      storeChunk<kVec>(y + chunk * kVec, vectorized, values[k]);
+  }
+}
+
+/// Whether p may be written with 8-byte vector stores (8 e4m3 codes).
+__device__ __forceinline__ bool aligned8(const void *p) {
+  return (reinterpret_cast<unsigned long long>(p) & 7ull) == 0;
+}
+
+/// Quantizes one normalized row held in registers (normalizeHeld's layout,
+/// fp32, not yet rounded) exactly as act_quant<H, BLOCK, UE8M0> quantizes
+/// the bf16 row y = bf16(values): per BLOCK channels scale =
+/// blockScale<UE8M0>(amax |y|), q = e4m3(y / scale). A channel block is
+/// BLOCK / 8 consecutive chunks, which the layout gives to as many
+/// consecutive lanes of one warp (an aligned group: 128 % (BLOCK / 8) == 0),
+/// so its amax is a shuffle reduction among them. Called by the whole block:
+/// every lane takes part in the shuffles, also for a chunk past H.
+template <int H, int BLOCK, bool UE8M0>
+__device__ __forceinline__ void
+quantizeHeldRow(const float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::kVec], fp8 *qRow,
+                float *scaleRow) {
+  using Chunks = RowChunks<H>;
+  constexpr int kChunksPerBlock = BLOCK / 8;
+  static_assert(BLOCK % 8 == 0 && H % BLOCK == 0, "whole 8-value chunks, whole channel blocks");
+  static_assert(Chunks::kVec == 8, "H % BLOCK == 0 and BLOCK % 8 == 0 give 8-value chunks");
+  static_assert(kChunksPerBlock <= 32 && (kChunksPerBlock & (kChunksPerBlock - 1)) == 0,
+                "a channel block must be an aligned group of lanes within one warp");
+  bool vectorized = aligned8(qRow);
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    bool present = chunk < Chunks::kCount; // the same for a whole channel block
+    float rounded[8];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      rounded[i] = present ? toFloat(fromFloat<bf16>(values[k][i])) : 0.0f;
+      amax = fmaxf(amax, fabsf(rounded[i]));
+    }
+#pragma unroll
+    for (int offset = kChunksPerBlock / 2; offset > 0; offset >>= 1)
+      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+    if (!present)
+      continue;
+    float scale = quant_detail::blockScale<UE8M0>(amax);
+    unsigned char codes[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      codes[i] = fp8(rounded[i] / scale).__x; // as act_quant: true division, saturating
+    if (vectorized) {
+      uint2 word;
+      word.x = codes[0] | codes[1] << 8 | codes[2] << 16 | static_cast<unsigned>(codes[3]) << 24;
+      word.y = codes[4] | codes[5] << 8 | codes[6] << 16 | static_cast<unsigned>(codes[7]) << 24;
+      *reinterpret_cast<uint2 *>(qRow + chunk * 8) = word;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        qRow[chunk * 8 + i].__x = codes[i];
+    }
+    if (chunk % kChunksPerBlock == 0)
+      scaleRow[chunk / kChunksPerBlock] = scale;
+  }
+}
+
+/// sum = ResT(residual + delta) for one row of H values (fp32 add, one
+/// rounding to ResT), stored, and its stored value left in `values` in
+/// normalizeHeld's layout. sum may be residual itself.
+template <int H, typename ResT, typename DeltaT>
+__device__ __forceinline__ void
+addHeldRow(const ResT *residualRow, const DeltaT *deltaRow, ResT *sumRow,
+           float (&values)[RowChunks<H>::kPerThread][RowChunks<H>::kVec]) {
+  using Chunks = RowChunks<H>;
+  constexpr int kVec = Chunks::kVec;
+  bool vectorized = aligned16(residualRow) && aligned16(deltaRow) && aligned16(sumRow);
+  float added[Chunks::kPerThread][kVec];
+  // Every load before any store: sum may alias residual, so a store would
+  // hold back the loads after it (one memory round trip per chunk).
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    if (chunk < Chunks::kCount) {
+      loadChunk<kVec>(residualRow + chunk * kVec, vectorized, values[k]);
+      loadChunk<kVec>(deltaRow + chunk * kVec, vectorized, added[k]);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < Chunks::kPerThread; ++k) {
+    int chunk = threadIdx.x + k * kThreads;
+    if (chunk < Chunks::kCount) {
+#pragma unroll
+      for (int i = 0; i < kVec; ++i)
+        values[k][i] = toFloat(fromFloat<ResT>(values[k][i] + added[k][i]));
+      // Each thread writes back only the chunks it read: no other thread of
+      // this block touches them, so no barrier is needed before the store.
+      storeChunk<kVec>(sumRow + chunk * kVec, vectorized, values[k]);
     }
   }
 }
@@ -192,38 +311,70 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
   awaitPrecedingKernels();
   using namespace norm_detail;
   using Chunks = RowChunks<H>;
-  constexpr int kVec = Chunks::kVec;
   int t = blockIdx.x;
   if (t >= T)
     return;
-  const ResT *residualRow = residual + static_cast<long long>(t) * H;
-  const DeltaT *deltaRow = delta + static_cast<long long>(t) * H;
-  ResT *sumRow = sum + static_cast<long long>(t) * H;
-  bool vectorized = aligned16(residualRow) && aligned16(deltaRow) && aligned16(sumRow);
-  float values[Chunks::kPerThread][kVec], added[Chunks::kPerThread][kVec];
-  // Every load before any store: sum may alias residual, so a store would
-  // hold back the loads after it (one memory round trip per chunk).
-#pragma unroll
-  for (int k = 0; k < Chunks::kPerThread; ++k) {
-    int chunk = threadIdx.x + k * kThreads;
-    if (chunk < Chunks::kCount) {
-      loadChunk<kVec>(residualRow + chunk * kVec, vectorized, values[k]);
-      loadChunk<kVec>(deltaRow + chunk * kVec, vectorized, added[k]);
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < Chunks::kPerThread; ++k) {
-    int chunk = threadIdx.x + k * kThreads;
-    if (chunk < Chunks::kCount) {
-#pragma unroll
-      for (int i = 0; i < kVec; ++i)
-        values[k][i] = toFloat(fromFloat<ResT>(values[k][i] + added[k][i]));
-      // Each thread writes back only the chunks it read: no other thread of
-      // this block touches them, so no barrier is needed before the store.
-      storeChunk<kVec>(sumRow + chunk * kVec, vectorized, values[k]);
-    }
-  }
-  normalizeHeldRow<H>(values, w, y + static_cast<long long>(t) * H, eps);
+  float values[Chunks::kPerThread][Chunks::kVec];
+  long long offset = static_cast<long long>(t) * H;
+  addHeldRow<H>(residual + offset, delta + offset, sum + offset, values);
+  normalizeHeldRow<H>(values, w, y + offset, eps);
+}
+
+/// rms_norm fused with the FP8 quantization of its output: for each of T
+/// rows, y = bf16(w * (x * rsqrt(mean(x^2) + eps))) exactly as rms_norm<H,
+/// InT> computes it (never stored), then q and scales exactly as
+/// act_quant<H, BLOCK, false> computes them from y: per BLOCK channels
+/// scale = max(amax |y|, 1e-4) / 448, q = e4m3(y / scale), bit for bit.
+/// x: row t at x + t * ldx (the first H columns; ldx >= H, e.g. the kv_a
+/// latent H = 512 of ldx = 576). q: [T, H] e4m3 row-major contiguous.
+/// scales: [T, H / BLOCK] fp32. Requires H % BLOCK == 0 and BLOCK / 8 a
+/// power of two <= 32 (BLOCK = 128: 16 lanes per channel block). Any pointer
+/// alignment works (x and w in 16-byte loads when their rows allow, q in
+/// 8-byte stores when q is 8-byte aligned, otherwise scalar accesses).
+/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+template <int H, typename InT, int BLOCK>
+__global__ void __launch_bounds__(norm_detail::kThreads)
+    rms_norm_quant(const InT *x, int ldx, const bf16 *w, fp8 *q, float *scales, int T,
+                   float eps) {
+  awaitPrecedingKernels();
+  using namespace norm_detail;
+  using Chunks = RowChunks<H>;
+  static_assert(H % BLOCK == 0 && BLOCK % 8 == 0, "whole channel blocks of whole chunks");
+  int t = blockIdx.x;
+  if (t >= T)
+    return;
+  float values[Chunks::kPerThread][Chunks::kVec];
+  loadRow<H>(x + static_cast<long long>(t) * ldx, values);
+  normalizeHeld<H>(values, w, eps);
+  quantizeHeldRow<H, BLOCK, false>(values, q + static_cast<long long>(t) * H,
+                                   scales + static_cast<long long>(t) * (H / BLOCK));
+}
+
+/// add_rms_norm fused with the FP8 quantization of its output, rows [T, H]
+/// contiguous: sum[t] = ResT(residual[t] + delta[t]) exactly as add_rms_norm
+/// stores it (sum may be residual itself), then q and scales of y =
+/// bf16(rms_norm(sum[t]) * w) exactly as rms_norm_quant (and so act_quant<H,
+/// BLOCK, false>) computes them; y itself is not stored. q: [T, H] e4m3,
+/// scales: [T, H / BLOCK] fp32; q and scales must not overlap the others.
+/// Requirements and alignment as rms_norm_quant.
+/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+template <int H, typename ResT, typename DeltaT, int BLOCK>
+__global__ void __launch_bounds__(norm_detail::kThreads)
+    add_rms_norm_quant(const ResT *residual, const DeltaT *delta, const bf16 *w, ResT *sum,
+                       fp8 *q, float *scales, int T, float eps) {
+  awaitPrecedingKernels();
+  using namespace norm_detail;
+  using Chunks = RowChunks<H>;
+  static_assert(H % BLOCK == 0 && BLOCK % 8 == 0, "whole channel blocks of whole chunks");
+  int t = blockIdx.x;
+  if (t >= T)
+    return;
+  float values[Chunks::kPerThread][Chunks::kVec];
+  long long offset = static_cast<long long>(t) * H;
+  addHeldRow<H>(residual + offset, delta + offset, sum + offset, values);
+  normalizeHeld<H>(values, w, eps);
+  quantizeHeldRow<H, BLOCK, false>(values, q + offset,
+                                   scales + static_cast<long long>(t) * (H / BLOCK));
 }
 
 /// Row gather: out[r, :] = x[rows[r], :] for r < R; x and out are [*, H] of T
