@@ -71,6 +71,7 @@ LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
   pm.addPass(createAbsorbMla(absorb));
   pm.addPass(createFuseResidualNorm());
   pm.addPass(createCSEPass());
+  pm.addPass(createFuseNormQuant());
   PlanMemoryOptions memory;
   memory.maxTokens = options.maxTokens;
   memory.maxSequences = options.maxSequences;

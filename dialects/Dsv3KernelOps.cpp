@@ -100,6 +100,42 @@ LogicalResult AddNormalizeOp::verify() {
       failed(verifyPositiveEps(*this, getEps().convertToDouble())));
 }
 
+/// The output and scales of a normalization quantized in `block`-channel
+/// blocks: [rows, channels] and [rows, channels / block], whole blocks.
+static LogicalResult verifyNormQuant(Operation *op, int64_t rows, int64_t channels,
+                                     int64_t block, Value output, Value scales) {
+  if (block <= 0 || channels % block != 0)
+    return op->emitOpError() << "block " << block << " must divide the "
+                             << channels << " normalized channels";
+  return failure(failed(expectShape(op, "output", output, {rows, channels})) ||
+                 failed(expectShape(op, "scales", scales, {rows, channels / block})));
+}
+
+LogicalResult NormalizeQuantOp::verify() {
+  ArrayRef<int64_t> input = shapeOf(getInput()), weight = shapeOf(getWeight());
+  if (input.size() != 2)
+    return emitOpError() << "input must be rows x channels";
+  if (weight.size() != 1 || weight[0] < 1 ||
+      (!ShapedType::isDynamic(input[1]) && weight[0] > input[1]))
+    return emitOpError() << "weight must be a vector of at most the input's "
+                         << input[1] << " channels";
+  return failure(failed(verifyPositiveEps(*this, getEps().convertToDouble())) ||
+                 failed(verifyNormQuant(*this, input[0], weight[0], getBlock(),
+                                        getOutput(), getScales())));
+}
+
+LogicalResult AddNormalizeQuantOp::verify() {
+  ArrayRef<int64_t> residual = shapeOf(getResidual());
+  if (residual.size() != 2)
+    return emitOpError() << "residual must be rows x channels";
+  return failure(
+      failed(expectShape(*this, "weight", getWeight(), {residual[1]})) ||
+      failed(expectShape(*this, "delta", getDelta(), residual)) ||
+      failed(verifyPositiveEps(*this, getEps().convertToDouble())) ||
+      failed(verifyNormQuant(*this, residual[0], residual[1], getBlock(), getOutput(),
+                             getScales())));
+}
+
 LogicalResult SwigluOp::verify() {
   return expectShape(*this, "result", getResult(), shapeOf(getGate()));
 }

@@ -77,6 +77,53 @@ def Dsv3_AddNormalizeOp : Dsv3_Op<"add_normalize",
   let hasVerifier = 1;
 }
 
+def Dsv3_NormalizeQuantOp : Dsv3_Op<"normalize_quant", [Pure]> {
+  let summary = "RMS normalization quantized to FP8 for the GEMM that reads it";
+  let description = [{
+    `normalize` rounded to bf16, then `act_quant` of that row with one scale
+    per `block` channels, in one pass: the same values and scales as the two
+    ops, without the bf16 row in memory. `dsv3-fuse-norm-quant` forms it when
+    only quantizations read the normalization. The weight's channels must be
+    whole blocks.
+
+    ```mlir
+    %q, %s = dsv3.normalize_quant %x, %w eps 1.0e-06 block 128
+        : tensor<?x1536xf32>, tensor<1536xbf16> -> tensor<?x1536xf8E4M3FN>, tensor<?x12xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$input, Dsv3_Rows:$weight, F64Attr:$eps, I64Attr:$block);
+  let results = (outs RankedTensorOf<[F8E4M3FN]>:$output, RankedTensorOf<[F32]>:$scales);
+  let assemblyFormat = [{
+    $input `,` $weight `eps` $eps `block` $block attr-dict `:` type($input) `,` type($weight)
+    `->` type($output) `,` type($scales)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_AddNormalizeQuantOp : Dsv3_Op<"add_normalize_quant",
+    [Pure, AllTypesMatch<["residual", "sum"]>]> {
+  let summary = "residual addition, RMS normalization and FP8 quantization in one pass";
+  let description = [{
+    `add_normalize` whose normalized row (rounded to bf16) is quantized as
+    `act_quant` would, one scale per `block` channels; the sum is kept.
+
+    ```mlir
+    %h, %q, %s = dsv3.add_normalize_quant %h0, %attn, %w eps 1.0e-06 block 128
+        : tensor<?x7168xf32>, tensor<?x7168xf32>, tensor<7168xbf16>
+          -> tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>
+    ```
+  }];
+  let arguments = (ins Dsv3_Rows:$residual, Dsv3_Rows:$delta, Dsv3_Rows:$weight,
+                       F64Attr:$eps, I64Attr:$block);
+  let results = (outs Dsv3_Rows:$sum, RankedTensorOf<[F8E4M3FN]>:$output,
+                      RankedTensorOf<[F32]>:$scales);
+  let assemblyFormat = [{
+    $residual `,` $delta `,` $weight `eps` $eps `block` $block attr-dict `:` type($residual)
+    `,` type($delta) `,` type($weight) `->` type($output) `,` type($scales)
+  }];
+  let hasVerifier = 1;
+}
+
 def Dsv3_Bf16GemmOp : Dsv3_Op<"bf16_gemm", [Pure]> {
   let summary = "matrix multiply with a BF16 weight, out = lhs * rhs^T";
   let description = [{

@@ -79,6 +79,21 @@ def AbsorbMla : Pass<"dsv3-absorb-mla", "::mlir::ModuleOp"> {
   let dependentDialects = ["::dsv3::Dsv3Dialect", "::mlir::arith::ArithDialect"];
 }
 
+def FuseNormQuant : Pass<"dsv3-fuse-norm-quant", "::mlir::ModuleOp"> {
+  let summary = "Quantize a normalization's output to FP8 in the normalizing kernel";
+  let description = [{
+    A `normalize` or `add_normalize` whose bf16 result only one `act_quant`
+    reads becomes `normalize_quant` or `add_normalize_quant`: the row is
+    normalized, rounded to bf16 and quantized in one pass over it, the same
+    values and scales as before, without writing the bf16 row and reading it
+    back. A result that another op reads too (the router's bf16 GEMM) stays
+    as it is, as does a pair with different step guards (`dsv3.when`). Run
+    it after `dsv3-fuse-residual-norm` and CSE, which merge duplicate
+    quantizations of one row.
+  }];
+  let dependentDialects = ["::dsv3::Dsv3Dialect"];
+}
+
 def FuseResidualNorm : Pass<"dsv3-fuse-residual-norm", "::mlir::ModuleOp"> {
   let summary = "Fuse each residual addition into the normalization that reads it";
   let description = [{

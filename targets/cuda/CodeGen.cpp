@@ -704,6 +704,30 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                     floatArg(norm.getEps().convertToDouble())});
             return success();
           })
+          .Case([&](NormalizeQuantOp norm) {
+            // norm.cuh: rms_norm's row layout, the act_quant blocks reduced
+            // across the lanes that hold them.
+            int64_t h = cols(norm.getOutput()), width = cols(norm.getInput());
+            SizeExpr t = rowsOf(norm.getInput());
+            launch(op, "rms_norm_quant",
+                   {str(h), elementTypeName(norm.getInput()), str(norm.getBlock())},
+                   {dim(t), one, one}, 128,
+                   {buf(norm.getInput()), intConst(width), buf(norm.getWeight()),
+                    buf(norm.getOutput()), buf(norm.getScales()), intArg(t),
+                    floatArg(norm.getEps().convertToDouble())});
+            return success();
+          })
+          .Case([&](AddNormalizeQuantOp norm) {
+            SizeExpr t = rowsOf(norm.getResidual());
+            launch(op, "add_rms_norm_quant",
+                   {str(cols(norm.getResidual())), elementTypeName(norm.getResidual()),
+                    elementTypeName(norm.getDelta()), str(norm.getBlock())},
+                   {dim(t), one, one}, 128,
+                   {buf(norm.getResidual()), buf(norm.getDelta()), buf(norm.getWeight()),
+                    buf(norm.getSum()), buf(norm.getOutput()), buf(norm.getScales()),
+                    intArg(t), floatArg(norm.getEps().convertToDouble())});
+            return success();
+          })
           .Case([&](ActQuantOp quant) {
             int64_t k = cols(quant.getInput());
             SizeExpr t = rowsOf(quant.getInput());

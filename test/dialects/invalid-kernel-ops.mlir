@@ -276,3 +276,30 @@ func.func @f(%x: tensor<4xf32>) {
   %0 = arith.addf %x, %x {dsv3.when = "fresh"} : tensor<4xf32>
   return
 }
+
+// -----
+
+// normalize_quant's blocks must divide the normalized channels.
+func.func @f(%x: tensor<?x576xf32>, %w: tensor<576xbf16>) {
+  // expected-error @+1 {{block 128 must divide the 576 normalized channels}}
+  %q, %s = dsv3.normalize_quant %x, %w eps 1.0e-6 block 128 : tensor<?x576xf32>, tensor<576xbf16> -> tensor<?x576xf8E4M3FN>, tensor<?x5xf32>
+  return
+}
+
+// -----
+
+// normalize_quant has one scale per block of each row.
+func.func @f(%x: tensor<?x576xf32>, %w: tensor<512xbf16>) {
+  // expected-error @+1 {{scales has shape ?x5, expected ?x4}}
+  %q, %s = dsv3.normalize_quant %x, %w eps 1.0e-6 block 128 : tensor<?x576xf32>, tensor<512xbf16> -> tensor<?x512xf8E4M3FN>, tensor<?x5xf32>
+  return
+}
+
+// -----
+
+// add_normalize_quant quantizes the whole normalized row.
+func.func @f(%h: tensor<?x256xf32>, %w: tensor<256xbf16>) {
+  // expected-error @+1 {{output has shape ?x128, expected ?x256}}
+  %s, %q, %sc = dsv3.add_normalize_quant %h, %h, %w eps 1.0e-6 block 128 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x128xf8E4M3FN>, tensor<?x2xf32>
+  return
+}

@@ -24,6 +24,10 @@ func.func @kernels(%table: tensor<512x256xbf16>, %ids: tensor<?xi32>, %w: tensor
   %sum32, %normed32 = dsv3.add_normalize %x32, %x32, %w eps 1.0e-6 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xbf16>
   // CHECK: %{{.*}}, %{{.*}} = dsv3.add_normalize %[[X]], %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
   %sum, %normed = dsv3.add_normalize %x, %n, %w eps 1.0e-6 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16> -> tensor<?x256xbf16>
+  // CHECK: dsv3.normalize_quant %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 block 128 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
+  %nq, %ns = dsv3.normalize_quant %x32, %w eps 1.0e-6 block 128 : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
+  // CHECK: dsv3.add_normalize_quant %{{.*}}, %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 block 128 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
+  %aqs, %aq, %aqsc = dsv3.add_normalize_quant %x32, %x32, %w eps 1.0e-6 block 128 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
   // CHECK: dsv3.bf16_gemm %{{.*}}, %{{.*}} : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xbf16>
   %q = dsv3.bf16_gemm %normed, %wq : tensor<?x256xbf16>, tensor<96x256xbf16> -> tensor<?x96xbf16>
   // CHECK: dsv3.swiglu %{{.*}}, %{{.*}} : tensor<?x96xbf16> -> tensor<?x96xbf16>
