@@ -75,18 +75,27 @@ LogicalResult GatherOp::verify() {
                          {shapeOf(getIndices())[0], table[1]})));
 }
 
-LogicalResult NormalizeOp::verify() {
-  ArrayRef<int64_t> input = shapeOf(getInput());
+/// The input and weight of a normalization of each row's leading channels,
+/// and its eps: the normalized shape, [rows, weight's channels].
+static FailureOr<std::pair<int64_t, int64_t>>
+verifyNormInput(Operation *op, Value inputValue, Value weightValue, double eps) {
+  ArrayRef<int64_t> input = shapeOf(inputValue), weight = shapeOf(weightValue);
   if (input.size() != 2)
-    return emitOpError() << "input must be rows x channels";
-  ArrayRef<int64_t> weight = shapeOf(getWeight());
+    return op->emitOpError() << "input must be rows x channels";
   if (weight.size() != 1 || weight[0] < 1 ||
       (!ShapedType::isDynamic(input[1]) && weight[0] > input[1]))
-    return emitOpError() << "weight must be a vector of at most the input's "
-                         << input[1] << " channels";
-  return failure(failed(expectShape(*this, "result", getResult(),
-                                    {input[0], weight[0]})) ||
-                 failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+    return op->emitOpError() << "weight must be a vector of at most the input's "
+                             << input[1] << " channels";
+  if (failed(verifyPositiveEps(op, eps)))
+    return failure();
+  return std::make_pair(input[0], weight[0]);
+}
+
+LogicalResult NormalizeOp::verify() {
+  auto shape = verifyNormInput(*this, getInput(), getWeight(), getEps().convertToDouble());
+  if (failed(shape))
+    return failure();
+  return expectShape(*this, "result", getResult(), {shape->first, shape->second});
 }
 
 LogicalResult AddNormalizeOp::verify() {
@@ -112,16 +121,11 @@ static LogicalResult verifyNormQuant(Operation *op, int64_t rows, int64_t channe
 }
 
 LogicalResult NormalizeQuantOp::verify() {
-  ArrayRef<int64_t> input = shapeOf(getInput()), weight = shapeOf(getWeight());
-  if (input.size() != 2)
-    return emitOpError() << "input must be rows x channels";
-  if (weight.size() != 1 || weight[0] < 1 ||
-      (!ShapedType::isDynamic(input[1]) && weight[0] > input[1]))
-    return emitOpError() << "weight must be a vector of at most the input's "
-                         << input[1] << " channels";
-  return failure(failed(verifyPositiveEps(*this, getEps().convertToDouble())) ||
-                 failed(verifyNormQuant(*this, input[0], weight[0], getBlock(),
-                                        getOutput(), getScales())));
+  auto shape = verifyNormInput(*this, getInput(), getWeight(), getEps().convertToDouble());
+  if (failed(shape))
+    return failure();
+  return verifyNormQuant(*this, shape->first, shape->second, getBlock(), getOutput(),
+                         getScales());
 }
 
 LogicalResult AddNormalizeQuantOp::verify() {
