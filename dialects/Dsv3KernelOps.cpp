@@ -98,15 +98,25 @@ LogicalResult NormalizeOp::verify() {
   return expectShape(*this, "result", getResult(), {shape->first, shape->second});
 }
 
-LogicalResult AddNormalizeOp::verify() {
-  ArrayRef<int64_t> residual = shapeOf(getResidual());
+/// The residual, delta and weight of a residual addition before a
+/// normalization, and its eps: the rows' shape.
+static FailureOr<ArrayRef<int64_t>> verifyAddNormInput(Operation *op, Value residualValue,
+                                                       Value delta, Value weight, double eps) {
+  ArrayRef<int64_t> residual = shapeOf(residualValue);
   if (residual.size() != 2)
-    return emitOpError() << "residual must be rows x channels";
-  return failure(
-      failed(expectShape(*this, "weight", getWeight(), {residual[1]})) ||
-      failed(expectShape(*this, "delta", getDelta(), residual)) ||
-      failed(expectShape(*this, "normalized", getNormalized(), residual)) ||
-      failed(verifyPositiveEps(*this, getEps().convertToDouble())));
+    return op->emitOpError() << "residual must be rows x channels";
+  if (failed(expectShape(op, "weight", weight, {residual[1]})) ||
+      failed(expectShape(op, "delta", delta, residual)) || failed(verifyPositiveEps(op, eps)))
+    return failure();
+  return residual;
+}
+
+LogicalResult AddNormalizeOp::verify() {
+  auto residual = verifyAddNormInput(*this, getResidual(), getDelta(), getWeight(),
+                                     getEps().convertToDouble());
+  if (failed(residual))
+    return failure();
+  return expectShape(*this, "normalized", getNormalized(), *residual);
 }
 
 /// The output and scales of a normalization quantized in `block`-channel
@@ -129,15 +139,12 @@ LogicalResult NormalizeQuantOp::verify() {
 }
 
 LogicalResult AddNormalizeQuantOp::verify() {
-  ArrayRef<int64_t> residual = shapeOf(getResidual());
-  if (residual.size() != 2)
-    return emitOpError() << "residual must be rows x channels";
-  return failure(
-      failed(expectShape(*this, "weight", getWeight(), {residual[1]})) ||
-      failed(expectShape(*this, "delta", getDelta(), residual)) ||
-      failed(verifyPositiveEps(*this, getEps().convertToDouble())) ||
-      failed(verifyNormQuant(*this, residual[0], residual[1], getBlock(), getOutput(),
-                             getScales())));
+  auto residual = verifyAddNormInput(*this, getResidual(), getDelta(), getWeight(),
+                                     getEps().convertToDouble());
+  if (failed(residual))
+    return failure();
+  return verifyNormQuant(*this, (*residual)[0], (*residual)[1], getBlock(), getOutput(),
+                         getScales());
 }
 
 LogicalResult SwigluOp::verify() {
