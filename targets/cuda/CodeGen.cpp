@@ -185,6 +185,27 @@ SkinnyShape skinnyRingShape(int64_t k, int64_t valuesPerChunk, int64_t weightByt
   return SkinnyShape{16 / rows, 2, true};
 }
 
+/// fp8_mma_skinny.cuh's KSPLIT for an FP8 x FP8 product over K values with
+/// scale blocks `block`, or 0 where that kernel does not apply (no e4m3 MMA,
+/// K not whole 64-value segments, a segment or a 16-row tile straddling
+/// scale blocks). The most warps of the block's 8 that still leave each
+/// at least 8 segments of K: measured on an H100 by fp8_mma_skinny_test
+/// (docs/kernels-gemm.md), few-tile products (q_a, kv_a, the shared expert's
+/// gate/up) need the split to fill the GPU, and the long ones are as fast
+/// with it.
+int64_t fp8MmaSkinnySplit(const CudaArch &arch, int64_t k, ArrayRef<int64_t> block) {
+  if (!arch.fp8TensorCores || k % 64 != 0 || block.size() != 2 || block[0] % 16 != 0 ||
+      block[1] % 64 != 0)
+    return 0;
+  int64_t split = 8;
+  while (split > 1 && k / 64 / split < 8)
+    split /= 2;
+  return split;
+}
+
+/// Weight rows (output columns) of one fp8_mma_skinny.cuh block.
+int64_t fp8MmaSkinnyBlockRows(int64_t split) { return 128 / split; }
+
 /// mla_decode_shared_bytes<group, lora, rope>() of mla_decode.cuh: the
 /// query rows and two 64-row cache tiles (rows of 16-byte chunks, a multiple
 /// of 8 of them), the probabilities, and fp32 statistics.
@@ -748,15 +769,24 @@ LogicalResult EntryGenerator::emit(Operation *op) {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), buf(gemm.getLhsScales()),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
                                              buf(gemm.getResult()), intArg(m)};
-              // Few rows: skinny_gemm.cuh; more: wgmma tiles where the target
-              // has them, else the CUDA-core tiles.
-              SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
-              launch(op, "fp8_skinny_gemm",
-                     {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
-                      str(skinny.split), str(skinny.cols), elementTypeName(gemm.getResult())},
-                     {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
-                      one},
-                     256, args);
+              // Few rows: fp8_mma_skinny.cuh's tensor-core kernel where it
+              // applies, else skinny_gemm.cuh's; more: wgmma tiles where the
+              // target has them, else the CUDA-core tiles.
+              if (int64_t split = fp8MmaSkinnySplit(arch, k, gemm.getBlock())) {
+                const int64_t rows = fp8MmaSkinnyBlockRows(split);
+                launch(op, "fp8_mma_skinny_gemm",
+                       {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
+                        str(split), elementTypeName(gemm.getResult())},
+                       {constDim((n + rows - 1) / rows), one, one}, 256, args);
+              } else {
+                SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
+                launch(op, "fp8_skinny_gemm",
+                       {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
+                        str(skinny.split), str(skinny.cols), elementTypeName(gemm.getResult())},
+                       {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
+                        one},
+                       256, args);
+              }
               if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
                 // 128-row tiles up to fp8WgmmaSmallTileMaxRows rows (four
                 // times the tiles to spread over the multiprocessors), 256
@@ -1122,11 +1152,19 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                   buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
                   buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
                   buf(gemm.getResult()), intArg(r)};
-              launch(op, "fp8_grouped_skinny_gemm",
-                     {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                      str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
-                      elementTypeName(gemm.getResult())},
-                     skinnyGrid, 256, args);
+              if (int64_t split = fp8MmaSkinnySplit(arch, k, gemm.getBlock())) {
+                const int64_t rows = fp8MmaSkinnyBlockRows(split);
+                launch(op, "fp8_mma_grouped_skinny_gemm",
+                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                        str(gemm.getBlock()[1]), str(split), elementTypeName(gemm.getResult())},
+                       {constDim((n + rows - 1) / rows), dim(r), one}, 256, args);
+              } else {
+                launch(op, "fp8_grouped_skinny_gemm",
+                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
+                        str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
+                        elementTypeName(gemm.getResult())},
+                       skinnyGrid, 256, args);
+              }
               // wgmma keeps two tables of experts + 1 ints in 4 KB of static
               // shared memory. 128-row tiles walked expert by expert serve
               // every size above the skinny bound (at one routed row per

@@ -74,10 +74,11 @@ TEST(NvrtcCompiler, EveryKernelFirstAwaitsPrecedingKernels) {
       llvm::StringRef head = source.slice(at, source.size() - body.size());
       llvm::StringRef first = firstStatement(body);
       EXPECT_TRUE(first.starts_with("awaitPrecedingKernels();") ||
-                  first.starts_with("awaitPrecedingKernelsPrefetching("))
+                  first.starts_with("awaitPrecedingKernelsPrefetching(") ||
+                  first.starts_with("awaitPrecedingKernelsPrefetchingRows("))
           << file.path << ": the kernel `" << head.take_front(160).str()
           << "` must begin with awaitPrecedingKernels(); (or "
-             "awaitPrecedingKernelsPrefetching(...) of data no kernel writes)";
+             "awaitPrecedingKernelsPrefetching[Rows](...) of data no kernel writes)";
     }
   }
   EXPECT_GT(kernels, 30);
@@ -154,6 +155,9 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::w8a16_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 2, 2, float, true>",
       "dsv3k::bf16_grouped_skinny_gemm<7168, 2048, 256, 2, 2, float>",
       "dsv3k::fp8_skinny_gemm<24576, 1536, 128, 128, 1, 2, float>",
+      "dsv3k::fp8_mma_skinny_gemm<576, 7168, 128, 128, 8, float>",
+      "dsv3k::fp8_mma_skinny_gemm<32768, 512, 128, 128, 1, dsv3k::bf16>",
+      "dsv3k::fp8_mma_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 4, float>",
       "dsv3k::fp8_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 1, 2, float>",
       "dsv3k::fp8_wgmma_gemm<7168, 16384, 256, 128, float>",
       "dsv3k::fp8_wgmma_grouped_gemm<2048, 7168, 256, 128, 128, true, float>",

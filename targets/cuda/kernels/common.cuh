@@ -64,6 +64,25 @@ __device__ __forceinline__ void awaitPrecedingKernelsPrefetching(const void *beg
   awaitPrecedingKernels();
 }
 
+/// awaitPrecedingKernels(), after asking L2 for the first `bytes` bytes of
+/// `rows` rows `rowStride` bytes apart from `first` (data no kernel writes):
+/// a kernel that reads many rows from their starts at once. One bulk
+/// prefetch per row, by threads 0 .. rows - 1 (at most the block's); all
+/// addresses and sizes 16-byte multiples.
+__device__ __forceinline__ void awaitPrecedingKernelsPrefetchingRows(const void *first,
+                                                                     long long rowStride,
+                                                                     int rows, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const int thread = threadIdx.x + threadIdx.y * blockDim.x;
+  if (thread < rows && bytes > 0)
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(
+                     static_cast<const char *>(first) + thread * rowStride),
+                 "r"(bytes)
+                 : "memory");
+#endif
+  awaitPrecedingKernels();
+}
+
 __host__ __device__ constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 
 /// Whether p may be read or written with 16-byte vector accesses.
