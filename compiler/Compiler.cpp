@@ -72,6 +72,7 @@ LogicalResult lowerToKernelOps(ModuleOp module, const CompileOptions &options) {
   pm.addPass(createFuseResidualNorm());
   pm.addPass(createCSEPass());
   pm.addPass(createFuseNormQuant());
+  pm.addPass(createPairGemms());
   PlanMemoryOptions memory;
   memory.maxTokens = options.maxTokens;
   memory.maxSequences = options.maxSequences;

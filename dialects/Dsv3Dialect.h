@@ -6,6 +6,7 @@
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/Operation.h"
 
 namespace dsv3 {
 /// A kernel op's step guard: "fresh" runs only on steps with no resumed run
@@ -14,6 +15,18 @@ namespace dsv3 {
 inline constexpr llvm::StringLiteral kStepGuardAttrName = "dsv3.when";
 inline constexpr llvm::StringLiteral kFreshStepGuard = "fresh";
 inline constexpr llvm::StringLiteral kResumedStepGuard = "resumed";
+
+/// Whether `a` and `b` run on the same steps (the same step guard, or none):
+/// only such ops may be fused into one.
+inline bool sameStepGuard(mlir::Operation *a, mlir::Operation *b) {
+  return a->getAttr(kStepGuardAttrName) == b->getAttr(kStepGuardAttrName);
+}
+
+/// Puts `from`'s step guard, if any, on `to` (an op fused from it).
+inline void copyStepGuard(mlir::Operation *from, mlir::Operation *to) {
+  if (mlir::Attribute guard = from->getAttr(kStepGuardAttrName))
+    to->setAttr(kStepGuardAttrName, guard);
+}
 
 /// Parsers for the custom attribute parameters of Dsv3Base.td.
 mlir::FailureOr<llvm::APFloat> parseF64Parameter(mlir::AsmParser &parser);

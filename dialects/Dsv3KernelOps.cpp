@@ -271,39 +271,72 @@ LogicalResult MoeAlignOp::verify() {
       failed(expectShape(*this, "rows", getRows(), {routed})));
 }
 
-LogicalResult GroupedGemmOp::verify() {
-  ArrayRef<int64_t> lhs = shapeOf(getLhs()), rhs = shapeOf(getRhs());
+namespace {
+
+/// The checks of grouped_gemm, for it and each product of
+/// grouped_gemm_pair: `member` ("", "0", "1") follows "rhs" and "result" in
+/// the messages.
+LogicalResult verifyGroupedGemm(Operation *op, Value lhsValue, Value lhsScales, Value gather,
+                                Value rhsValue, Value rhsScales, Value offsets,
+                                ArrayRef<int64_t> block, Value result, StringRef member) {
+  std::string rhsName = ("rhs" + member).str(), resultName = ("result" + member).str();
+  ArrayRef<int64_t> lhs = shapeOf(lhsValue), rhs = shapeOf(rhsValue);
   if (lhs.size() != 2 || rhs.size() != 3)
-    return emitOpError() << "lhs must be rows x K and rhs experts x N x K";
-  ArrayRef<int64_t> block = getBlock();
+    return op->emitOpError() << "lhs must be rows x K and " << rhsName << " experts x N x K";
   if (block.size() != 2 || block[0] <= 0 || block[1] <= 0)
-    return emitOpError() << "block must be two positive sizes [rows, cols]";
-  Type lhsElement = getLhs().getType().getElementType();
-  Type rhsElement = getRhs().getType().getElementType();
+    return op->emitOpError() << "block must be two positive sizes [rows, cols]";
+  Type lhsElement = llvm::cast<RankedTensorType>(lhsValue.getType()).getElementType();
+  Type rhsElement = llvm::cast<RankedTensorType>(rhsValue.getType()).getElementType();
   // FP8 x FP8, bf16 x FP8 (weight-only scales) or bf16 x bf16.
   bool fp8 = llvm::isa<Float8E4M3FNType>(rhsElement);
   bool quantizedLhs = llvm::isa<Float8E4M3FNType>(lhsElement);
   if ((!fp8 && !rhsElement.isBF16()) || (!quantizedLhs && !lhsElement.isBF16()) ||
       (quantizedLhs && !fp8))
-    return emitOpError() << "operands must be FP8 x FP8, bf16 x FP8 or bf16 x bf16";
-  if (quantizedLhs != static_cast<bool>(getLhsScales()) ||
-      fp8 != static_cast<bool>(getRhsScales()))
-    return emitOpError() << "FP8 operands need scales and bf16 operands take none";
+    return op->emitOpError() << "operands must be FP8 x FP8, bf16 x FP8 or bf16 x bf16";
+  if (quantizedLhs != static_cast<bool>(lhsScales) || fp8 != static_cast<bool>(rhsScales))
+    return op->emitOpError() << "FP8 operands need scales and bf16 operands take none";
   int64_t experts = rhs[0], n = rhs[1], k = rhs[2];
-  int64_t rows = getGather() ? shapeOf(getGather())[0] : lhs[0];
-  if (failed(expectShape(*this, "lhs", getLhs(), {kDynamic, k})) ||
-      failed(expectShape(*this, "offsets", getOffsets(), {experts + 1})) ||
-      failed(expectShape(*this, "result", getResult(), {rows, n})))
+  int64_t rows = gather ? shapeOf(gather)[0] : lhs[0];
+  if (failed(expectShape(op, "lhs", lhsValue, {kDynamic, k})) ||
+      failed(expectShape(op, "offsets", offsets, {experts + 1})) ||
+      failed(expectShape(op, resultName, result, {rows, n})))
     return failure();
-  if (getGather() && failed(expectShape(*this, "gather", getGather(), {kDynamic})))
+  if (gather && failed(expectShape(op, "gather", gather, {kDynamic})))
     return failure();
   if (!fp8)
     return success();
   return failure(
-      (quantizedLhs && failed(expectShape(*this, "lhs scales", getLhsScales(),
+      (quantizedLhs && failed(expectShape(op, "lhs scales", lhsScales,
                                           {lhs[0], ceilDiv(k, block[1])}))) ||
-      failed(expectShape(*this, "rhs scales", getRhsScales(),
+      failed(expectShape(op, rhsName + " scales", rhsScales,
                          {experts, ceilDiv(n, block[0]), ceilDiv(k, block[1])})));
+}
+
+} // namespace
+
+LogicalResult GroupedGemmOp::verify() {
+  return verifyGroupedGemm(*this, getLhs(), getLhsScales(), getGather(), getRhs(),
+                           getRhsScales(), getOffsets(), getBlock(), getResult(), "");
+}
+
+LogicalResult GroupedGemmPairOp::verify() {
+  if (getResult0().getType().getElementType() != getResult1().getType().getElementType())
+    return emitOpError() << "result0 and result1 must have one element type";
+  return failure(failed(verifyGroupedGemm(*this, getLhs(), getLhsScales(), getGather(),
+                                          getRhs0(), getRhs0Scales(), getOffsets(), getBlock(),
+                                          getResult0(), "0")) ||
+                 failed(verifyGroupedGemm(*this, getLhs(), getLhsScales(), getGather(),
+                                          getRhs1(), getRhs1Scales(), getOffsets(), getBlock(),
+                                          getResult1(), "1")));
+}
+
+LogicalResult Fp8GemmPairOp::verify() {
+  if (getResult0().getType().getElementType() != getResult1().getType().getElementType())
+    return emitOpError() << "result0 and result1 must have one element type";
+  return failure(failed(verifyFp8Gemm(*this, getLhs(), getLhsScales(), getRhs0(),
+                                      getRhs0Scales(), getBlock(), getResult0(), "0")) ||
+                 failed(verifyFp8Gemm(*this, getLhs(), getLhsScales(), getRhs1(),
+                                      getRhs1Scales(), getBlock(), getResult1(), "1")));
 }
 
 LogicalResult MoeCombineOp::verify() {

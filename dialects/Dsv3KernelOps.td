@@ -462,6 +462,61 @@ def Dsv3_GroupedGemmOp : Dsv3_Op<"grouped_gemm", [Pure, AttrSizedOperandSegments
   let hasVerifier = 1;
 }
 
+def Dsv3_Fp8GemmPairOp : Dsv3_Op<"fp8_gemm_pair", [Pure]> {
+  let summary = "two FP8 x FP8 products of one input, launched together";
+  let description = [{
+    `result0 = lhs * rhs0^T` and `result1 = lhs * rhs1^T`, each exactly as
+    `fp8_gemm` computes it: `dsv3-pair-gemms` makes one of two `fp8_gemm`s
+    that read the same quantized activations (q_a with kv_a, gate with up),
+    so that a decode step reads both weights in one launch.
+
+    ```mlir
+    %q, %kv = dsv3.fp8_gemm_pair %xq scales %xs, %wq scales %wqs, %wkv scales %wkvs block [128, 128]
+        : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<1536x7168xf8E4M3FN>, tensor<12x56xf32>,
+           tensor<576x7168xf8E4M3FN>, tensor<5x56xf32>) -> (tensor<?x1536xf32>, tensor<?x576xf32>)
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F8E4M3FN]>:$lhs, RankedTensorOf<[F32]>:$lhs_scales,
+                       RankedTensorOf<[F8E4M3FN]>:$rhs0, RankedTensorOf<[F32]>:$rhs0_scales,
+                       RankedTensorOf<[F8E4M3FN]>:$rhs1, RankedTensorOf<[F32]>:$rhs1_scales,
+                       DenseI64ArrayAttr:$block);
+  let results = (outs RankedTensorOf<[BF16, F32]>:$result0, RankedTensorOf<[BF16, F32]>:$result1);
+  let assemblyFormat = [{
+    $lhs `scales` $lhs_scales `,` $rhs0 `scales` $rhs0_scales `,` $rhs1 `scales` $rhs1_scales
+    `block` $block attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Dsv3_GroupedGemmPairOp : Dsv3_Op<"grouped_gemm_pair", [Pure]> {
+  let summary = "two FP8 x FP8 grouped products of one input, launched together";
+  let description = [{
+    `result0` and `result1` are `grouped_gemm` of the same FP8 rows (and
+    gather, offsets, block) with the stacked experts `rhs0` and `rhs1`: the
+    routed experts' gate and up, paired by `dsv3-pair-gemms`.
+
+    ```mlir
+    %g, %u = dsv3.grouped_gemm_pair %xq scales %xs gather %tokens, %wg scales %wgs, %wu scales %wus
+        offsets %offsets block [128, 128]
+        : (tensor<?x7168xf8E4M3FN>, tensor<?x56xf32>, tensor<?xi32>, tensor<256x2048x7168xf8E4M3FN>,
+           tensor<256x16x56xf32>, tensor<256x2048x7168xf8E4M3FN>, tensor<256x16x56xf32>,
+           tensor<257xi32>) -> (tensor<?x2048xf32>, tensor<?x2048xf32>)
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F8E4M3FN]>:$lhs, RankedTensorOf<[F32]>:$lhs_scales,
+                       Optional<RankedTensorOf<[I32]>>:$gather,
+                       RankedTensorOf<[F8E4M3FN]>:$rhs0, RankedTensorOf<[F32]>:$rhs0_scales,
+                       RankedTensorOf<[F8E4M3FN]>:$rhs1, RankedTensorOf<[F32]>:$rhs1_scales,
+                       RankedTensorOf<[I32]>:$offsets, DenseI64ArrayAttr:$block);
+  let results = (outs RankedTensorOf<[BF16, F32]>:$result0, RankedTensorOf<[BF16, F32]>:$result1);
+  let assemblyFormat = [{
+    $lhs `scales` $lhs_scales (`gather` $gather^)? `,` $rhs0 `scales` $rhs0_scales `,` $rhs1
+    `scales` $rhs1_scales `offsets` $offsets `block` $block attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Dsv3_MoeCombineOp : Dsv3_Op<"moe_combine", [Pure]> {
   let summary = "sums each token's expert outputs by routing weight";
   let description = [{

@@ -392,30 +392,37 @@ LogicalResult DequantOp::verify() {
                            getBlock()[0], getBlock()[1]);
 }
 
-LogicalResult Fp8GemmOp::verify() {
-  if (failed(verifyBlock(*this, getBlock())))
+LogicalResult dsv3::verifyFp8Gemm(Operation *op, Value lhsValue, Value lhsScales,
+                                  Value rhsValue, Value rhsScales, ArrayRef<int64_t> block,
+                                  Value result, StringRef member) {
+  if (failed(verifyBlock(op, block)))
     return failure();
-  ArrayRef<int64_t> lhs = shapeOf(getLhs());
-  ArrayRef<int64_t> rhs = shapeOf(getRhs());
+  std::string rhsName = ("rhs" + member).str(), resultName = ("result" + member).str();
+  ArrayRef<int64_t> lhs = shapeOf(lhsValue);
+  ArrayRef<int64_t> rhs = shapeOf(rhsValue);
   if (lhs.size() != 2 || rhs.size() != 2)
-    return emitOpError() << "lhs and rhs must be matrices";
+    return op->emitOpError() << "lhs and " << rhsName << " must be matrices";
   if (!extentsAgree(lhs[1], rhs[1]))
-    return emitOpError() << "contraction sizes differ: lhs has " << lhs[1]
-                         << " columns, rhs " << rhs[1];
-  int64_t blockN = getBlock()[0], blockK = getBlock()[1];
-  bool quantizedLhs = llvm::isa<Float8E4M3FNType>(getLhs().getType().getElementType());
-  if (quantizedLhs != static_cast<bool>(getLhsScales()))
-    return emitOpError() << (quantizedLhs ? "FP8 lhs needs scales"
-                                          : "bf16 lhs takes no scales");
+    return op->emitOpError() << "contraction sizes differ: lhs has " << lhs[1]
+                             << " columns, " << rhsName << " " << rhs[1];
+  int64_t blockN = block[0], blockK = block[1];
+  bool quantizedLhs =
+      llvm::isa<Float8E4M3FNType>(llvm::cast<RankedTensorType>(lhsValue.getType()).getElementType());
+  if (quantizedLhs != static_cast<bool>(lhsScales))
+    return op->emitOpError() << (quantizedLhs ? "FP8 lhs needs scales"
+                                              : "bf16 lhs takes no scales");
   // Activations are scaled per row, so their row block is 1.
-  if ((quantizedLhs && failed(verifyBlockScales(*this, "lhs", lhs,
-                                                shapeOf(getLhsScales()), 1,
-                                                blockK))) ||
-      failed(verifyBlockScales(*this, "rhs", rhs, shapeOf(getRhsScales()),
-                               blockN, blockK)))
+  if ((quantizedLhs &&
+       failed(verifyBlockScales(op, "lhs", lhs, shapeOf(lhsScales), 1, blockK))) ||
+      failed(verifyBlockScales(op, rhsName, rhs, shapeOf(rhsScales), blockN, blockK)))
     return failure();
   int64_t want[2] = {lhs[0], rhs[0]};
-  if (!shapesAgree(shapeOf(getResult()), want))
-    return emitOpError() << "result must be lhs rows x rhs rows";
+  if (!shapesAgree(shapeOf(result), want))
+    return op->emitOpError() << resultName << " must be lhs rows x " << rhsName << " rows";
   return success();
+}
+
+LogicalResult Fp8GemmOp::verify() {
+  return verifyFp8Gemm(*this, getLhs(), getLhsScales(), getRhs(), getRhsScales(), getBlock(),
+                       getResult(), "");
 }

@@ -23,4 +23,13 @@ struct KvCacheResource
 #define GET_OP_CLASSES
 #include "dialects/Dsv3Ops.h.inc"
 
+namespace dsv3 {
+/// The checks of fp8_gemm, for it and each product of fp8_gemm_pair:
+/// `member` ("", "0", "1") follows "rhs" and "result" in the messages.
+mlir::LogicalResult verifyFp8Gemm(mlir::Operation *op, mlir::Value lhs, mlir::Value lhsScales,
+                                  mlir::Value rhs, mlir::Value rhsScales,
+                                  llvm::ArrayRef<int64_t> block, mlir::Value result,
+                                  llvm::StringRef member);
+} // namespace dsv3
+
 #endif // DSV3_DIALECTS_DSV3OPS_H

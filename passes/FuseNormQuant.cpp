@@ -30,17 +30,6 @@ ActQuantOp soleQuantization(Value normalized, int64_t channels) {
   return quant;
 }
 
-/// Whether `a` and `b` run on the same steps (the same dsv3.when, or none).
-bool sameStepGuard(Operation *a, Operation *b) {
-  return a->getAttr(kStepGuardAttrName) == b->getAttr(kStepGuardAttrName);
-}
-
-/// Puts `from`'s step guard, if any, on `to`.
-void copyStepGuard(Operation *from, Operation *to) {
-  if (Attribute guard = from->getAttr(kStepGuardAttrName))
-    to->setAttr(kStepGuardAttrName, guard);
-}
-
 struct FuseNormQuantPass : public dsv3::impl::FuseNormQuantBase<FuseNormQuantPass> {
   void runOnOperation() override {
     SmallVector<Operation *> norms;

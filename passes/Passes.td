@@ -94,6 +94,23 @@ def FuseNormQuant : Pass<"dsv3-fuse-norm-quant", "::mlir::ModuleOp"> {
   let dependentDialects = ["::dsv3::Dsv3Dialect"];
 }
 
+def PairGemms : Pass<"dsv3-pair-gemms", "::mlir::ModuleOp"> {
+  let summary = "Launch two FP8 x FP8 products of one input together";
+  let description = [{
+    Two `fp8_gemm`s with FP8 activations that read the same quantized rows
+    (the same `lhs`, scales, block and result type: q_a with kv_a, gate
+    with up) become one `fp8_gemm_pair`; two `grouped_gemm`s that read the
+    same FP8 rows through the same gather and expert offsets (the routed
+    experts' gate and up) become one `grouped_gemm_pair`. At decode the code
+    generator then reads both weights in one launch. Products are paired in
+    program order, two at a time; the pair takes the first one's place (a
+    weight reference the second one reads is moved before it), and a pair
+    with different step guards (`dsv3.when`) stays apart. Results, and the
+    arithmetic, are those of the two products.
+  }];
+  let dependentDialects = ["::dsv3::Dsv3Dialect"];
+}
+
 def FuseResidualNorm : Pass<"dsv3-fuse-residual-norm", "::mlir::ModuleOp"> {
   let summary = "Fuse each residual addition into the normalization that reads it";
   let description = [{

@@ -116,7 +116,7 @@ FailureOr<RowBound> EntryPlanner::rowsOf(Value value) {
                       .getDimSize(1);
               return routed;
             })
-            .Case([&](GroupedGemmOp gemm) {
+            .Case<GroupedGemmOp, GroupedGemmPairOp>([&](auto gemm) {
               return rowsOf(gemm.getGather() ? gemm.getGather() : gemm.getLhs());
             })
             .Case([&](MoeCombineOp combine) {

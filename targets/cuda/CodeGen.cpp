@@ -206,6 +206,13 @@ int64_t fp8MmaSkinnySplit(const CudaArch &arch, int64_t k, ArrayRef<int64_t> blo
 /// Weight rows (output columns) of one fp8_mma_skinny.cuh block.
 int64_t fp8MmaSkinnyBlockRows(int64_t split) { return 128 / split; }
 
+/// Blocks of a pair's fp8_mma_skinny.cuh launch: both products' 16-row
+/// tiles, 8 / split per block.
+int64_t fp8MmaSkinnyPairBlocks(int64_t n0, int64_t n1, int64_t split) {
+  const int64_t tiles = (n0 + 15) / 16 + (n1 + 15) / 16, perBlock = 8 / split;
+  return (tiles + perBlock - 1) / perBlock;
+}
+
 /// mla_decode_shared_bytes<group, lora, rope>() of mla_decode.cuh: the
 /// query rows and two 64-row cache tiles (rows of 16-byte chunks, a multiple
 /// of 8 of them), the probabilities, and fp32 statistics.
@@ -300,6 +307,18 @@ bool fp8WgmmaApplies(const CudaArch &arch, int64_t n, int64_t k, ArrayRef<int64_
   return arch.warpGroupMma && block.size() == 2 && block[0] == 128 && block[1] == 128 &&
          k % 16 == 0 && n % 2 == 0;
 }
+
+/// One FP8 x FP8 product: fp8_gemm's operands and result, or one of
+/// fp8_gemm_pair's.
+struct Fp8Product {
+  Value lhs, lhsScales, rhs, rhsScales, result;
+};
+
+/// One grouped FP8 x FP8 product: grouped_gemm's operands and result, or one
+/// of grouped_gemm_pair's.
+struct GroupedFp8Product {
+  Value lhs, lhsScales, gather, offsets, rhs, rhsScales, result;
+};
 
 /// Builds one entry point's launches, sharing instances, weights and
 /// constants with the whole program.
@@ -681,6 +700,135 @@ LogicalResult EntryGenerator::emit(Operation *op) {
   };
   LaunchDimExpr one = constDim(1);
 
+  // An FP8 x FP8 product (fp8_gemm, or one of fp8_gemm_pair's) at few rows,
+  // up to tuning.skinnyMaxRows: fp8_mma_skinny.cuh's tensor-core kernel where
+  // it applies, else skinny_gemm.cuh's.
+  auto fp8SkinnyLaunch = [&](const Fp8Product &p, ArrayRef<int64_t> block) {
+    int64_t n = tensorOf(p.rhs).getDimSize(0), k = cols(p.lhs);
+    SizeExpr m = rowsOf(p.lhs);
+    std::vector<KernelArg> args = {buf(p.lhs), buf(p.lhsScales), buf(p.rhs),
+                                   buf(p.rhsScales), buf(p.result), intArg(m)};
+    if (int64_t split = fp8MmaSkinnySplit(arch, k, block)) {
+      const int64_t rows = fp8MmaSkinnyBlockRows(split);
+      launch(op, "fp8_mma_skinny_gemm",
+             {str(n), str(k), str(block[0]), str(block[1]), str(split),
+              elementTypeName(p.result)},
+             {constDim((n + rows - 1) / rows), one, one}, 256, std::move(args));
+    } else {
+      SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
+      launch(op, "fp8_skinny_gemm",
+             {str(n), str(k), str(block[0]), str(block[1]), str(skinny.split),
+              str(skinny.cols), elementTypeName(p.result)},
+             {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one, one}, 256,
+             std::move(args));
+    }
+    guardLast(1, m, 0, tuning.skinnyMaxRows);
+  };
+  // The same product's launches above that: wgmma tiles where the target has
+  // them (128-row tiles up to fp8WgmmaSmallTileMaxRows rows, four times the
+  // tiles to spread over the multiprocessors, 256-row tiles above; a short
+  // K, kv_b's 512, makes the output the larger part of the work, and the
+  // 128-row tiles' staged bulk stores then win at any row count), else the
+  // CUDA-core tiles.
+  auto fp8TileLaunches = [&](const Fp8Product &p, ArrayRef<int64_t> block) {
+    int64_t n = tensorOf(p.rhs).getDimSize(0), k = cols(p.lhs);
+    SizeExpr m = rowsOf(p.lhs);
+    const int64_t above = tuning.skinnyMaxRows + 1;
+    if (!fp8WgmmaApplies(arch, n, k, block)) {
+      launch(op, "fp8_gemm",
+             {str(n), str(k), str(block[0]), str(block[1]), elementTypeName(p.result)},
+             {constDim((n + 63) / 64), dim(m, 64), one}, 256,
+             {buf(p.lhs), buf(p.lhsScales), buf(p.rhs), buf(p.rhsScales), buf(p.result),
+              intArg(m)});
+      guardLast(1, m, above, std::numeric_limits<int64_t>::max());
+      return;
+    }
+    SizeExpr kExtent{SizeUnit::Constant, k};
+    constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
+    SmallVector<std::pair<int64_t, int64_t>, 2> tiles; // rows per tile, up to rows
+    if (k <= 1024)
+      tiles = {{kWgmmaSmallTileM, kAll}};
+    else
+      tiles = {{kWgmmaSmallTileM, tuning.fp8WgmmaSmallTileMaxRows}, {kWgmmaTileM, kAll}};
+    int64_t fromRows = above;
+    for (auto [tileM, upToRows] : tiles) {
+      std::vector<KernelArg> wgmmaArgs = {
+          fp8TileMap(p.lhs, {kExtent, m}, {kWgmmaBlockK, static_cast<uint32_t>(tileM)}),
+          buf(p.lhsScales),
+          fp8TileMap(p.rhs, {kExtent, SizeExpr{SizeUnit::Constant, n}},
+                     {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN)}),
+          buf(p.rhsScales), buf(p.result), intArg(m)};
+      launch(op, "fp8_wgmma_gemm",
+             {str(n), str(k), str(tileM), str(kWgmmaTileN), elementTypeName(p.result)},
+             {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
+      result.launches.back().sharedBytes = fp8WgmmaSharedBytes(tileM, kWgmmaTileN);
+      guardLast(1, m, fromRows, upToRows);
+      fromRows = upToRows + 1;
+    }
+  };
+  // A grouped FP8 x FP8 product (grouped_gemm, or one of grouped_gemm_pair's)
+  // at few routed rows, up to tuning.skinnyMaxRoutedRows: fp8_mma_skinny.cuh
+  // where it applies, else skinny_gemm.cuh's, one grid row per routed row.
+  auto groupedFp8SkinnyLaunch = [&](const GroupedFp8Product &p, ArrayRef<int64_t> block) {
+    RankedTensorType rhs = tensorOf(p.rhs);
+    int64_t experts = rhs.getDimSize(0), n = rhs.getDimSize(1), k = rhs.getDimSize(2);
+    SizeExpr r = rowsOf(p.result);
+    std::vector<KernelArg> args = {buf(p.lhs),     buf(p.lhsScales), optBuf(p.gather),
+                                   buf(p.rhs),     buf(p.rhsScales), buf(p.offsets),
+                                   buf(p.result),  intArg(r)};
+    if (int64_t split = fp8MmaSkinnySplit(arch, k, block)) {
+      const int64_t rows = fp8MmaSkinnyBlockRows(split);
+      launch(op, "fp8_mma_grouped_skinny_gemm",
+             {str(n), str(k), str(experts), str(block[0]), str(block[1]), str(split),
+              elementTypeName(p.result)},
+             {constDim((n + rows - 1) / rows), dim(r), one}, 256, std::move(args));
+    } else {
+      SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
+      launch(op, "fp8_grouped_skinny_gemm",
+             {str(n), str(k), str(experts), str(block[0]), str(block[1]), str(skinny.split),
+              str(skinny.cols), elementTypeName(p.result)},
+             {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), dim(r), one},
+             256, std::move(args));
+    }
+    guardLast(1, r, 0, tuning.skinnyMaxRoutedRows);
+  };
+  // Its launch above that: wgmma's 128-row tiles walked expert by expert
+  // (at one routed row per expert still the weights' bytes: fp8_wgmma_test;
+  // its two tables of experts + 1 ints take 4 KB of static shared memory),
+  // A by TMA in routed order and gathered rows by cp.async (the map over the
+  // gathered-from rows is then unused but valid); else the CUDA-core tiles.
+  auto groupedFp8TileLaunch = [&](const GroupedFp8Product &p, ArrayRef<int64_t> block) {
+    RankedTensorType rhs = tensorOf(p.rhs);
+    int64_t experts = rhs.getDimSize(0), n = rhs.getDimSize(1), k = rhs.getDimSize(2);
+    SizeExpr r = rowsOf(p.result);
+    if (fp8WgmmaApplies(arch, n, k, block) && experts <= 511) {
+      SizeExpr kExtent{SizeUnit::Constant, k};
+      std::vector<KernelArg> wgmmaArgs = {
+          buf(p.lhs),
+          fp8TileMap(p.lhs, {kExtent, rowsOf(p.lhs)},
+                     {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaGroupedTileM)}),
+          buf(p.lhsScales), optBuf(p.gather),
+          fp8TileMap(p.rhs,
+                     {kExtent, SizeExpr{SizeUnit::Constant, n},
+                      SizeExpr{SizeUnit::Constant, experts}},
+                     {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN), 1}),
+          buf(p.rhsScales), buf(p.offsets), buf(p.result), intArg(r)};
+      launch(op, "fp8_wgmma_grouped_gemm",
+             {str(n), str(k), str(experts), str(kWgmmaGroupedTileM), str(kWgmmaTileN),
+              p.gather ? "true" : "false", elementTypeName(p.result)},
+             {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
+      result.launches.back().sharedBytes = fp8WgmmaSharedBytes(kWgmmaGroupedTileM, kWgmmaTileN);
+    } else {
+      launch(op, "fp8_grouped_gemm",
+             {str(n), str(k), str(experts), str(block[0]), str(block[1]),
+              elementTypeName(p.result)},
+             {constDim((n + 63) / 64), dim(r, 64, experts), one}, 256,
+             {buf(p.lhs), buf(p.lhsScales), optBuf(p.gather), buf(p.rhs), buf(p.rhsScales),
+              buf(p.offsets), buf(p.result), intArg(r)});
+    }
+    guardLast(1, r, tuning.skinnyMaxRoutedRows + 1, std::numeric_limits<int64_t>::max());
+  };
+
   LogicalResult emitted =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
           .Case<WeightRefOp, StackedWeightRefOp, arith::ConstantOp, func::ReturnOp>(
@@ -766,62 +914,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                                elementTypeName(gemm.getResult())};
             std::array<LaunchDimExpr, 3> grid = {constDim((n + 63) / 64), dim(m, 64), one};
             if (gemm.getLhsScales()) {
-              std::vector<KernelArg> args = {buf(gemm.getLhs()), buf(gemm.getLhsScales()),
-                                             buf(gemm.getRhs()), buf(gemm.getRhsScales()),
-                                             buf(gemm.getResult()), intArg(m)};
-              // Few rows: fp8_mma_skinny.cuh's tensor-core kernel where it
-              // applies, else skinny_gemm.cuh's; more: wgmma tiles where the
-              // target has them, else the CUDA-core tiles.
-              if (int64_t split = fp8MmaSkinnySplit(arch, k, gemm.getBlock())) {
-                const int64_t rows = fp8MmaSkinnyBlockRows(split);
-                launch(op, "fp8_mma_skinny_gemm",
-                       {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
-                        str(split), elementTypeName(gemm.getResult())},
-                       {constDim((n + rows - 1) / rows), one, one}, 256, args);
-              } else {
-                SkinnyShape skinny = skinnyShape(n, k, 16, tuning);
-                launch(op, "fp8_skinny_gemm",
-                       {str(n), str(k), str(gemm.getBlock()[0]), str(gemm.getBlock()[1]),
-                        str(skinny.split), str(skinny.cols), elementTypeName(gemm.getResult())},
-                       {constDim((n + skinny.blockColumns() - 1) / skinny.blockColumns()), one,
-                        one},
-                       256, args);
-              }
-              if (fp8WgmmaApplies(arch, n, k, gemm.getBlock())) {
-                // 128-row tiles up to fp8WgmmaSmallTileMaxRows rows (four
-                // times the tiles to spread over the multiprocessors), 256
-                // above.
-                SizeExpr kExtent{SizeUnit::Constant, k};
-                // A short K (kv_b's 512) makes the output the larger part of
-                // the work: the 128-row tiles' staged bulk stores then win
-                // at any row count.
-                bool shortK = k <= 1024;
-                SmallVector<int64_t, 2> tiles = {kWgmmaSmallTileM};
-                if (!shortK)
-                  tiles.push_back(kWgmmaTileM);
-                for (int64_t tileM : tiles) {
-                  std::vector<KernelArg> wgmmaArgs = {
-                      fp8TileMap(gemm.getLhs(), {kExtent, m},
-                                 {kWgmmaBlockK, static_cast<uint32_t>(tileM)}),
-                      buf(gemm.getLhsScales()),
-                      fp8TileMap(gemm.getRhs(), {kExtent, SizeExpr{SizeUnit::Constant, n}},
-                                 {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN)}),
-                      buf(gemm.getRhsScales()), buf(gemm.getResult()), intArg(m)};
-                  launch(op, "fp8_wgmma_gemm",
-                         {str(n), str(k), str(tileM), str(kWgmmaTileN),
-                          elementTypeName(gemm.getResult())},
-                         {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads,
-                         std::move(wgmmaArgs));
-                  result.launches.back().sharedBytes = fp8WgmmaSharedBytes(tileM, kWgmmaTileN);
-                }
-                if (shortK)
-                  splitAt(m, tuning.skinnyMaxRows);
-                else
-                  splitAt(m, {tuning.skinnyMaxRows, tuning.fp8WgmmaSmallTileMaxRows});
-              } else {
-                launch(op, "fp8_gemm", params, grid, 256, args);
-                splitAt(m, tuning.skinnyMaxRows);
-              }
+              Fp8Product product{gemm.getLhs(), gemm.getLhsScales(), gemm.getRhs(),
+                                 gemm.getRhsScales(), gemm.getResult()};
+              fp8SkinnyLaunch(product, gemm.getBlock());
+              fp8TileLaunches(product, gemm.getBlock());
             } else {
               std::vector<KernelArg> args = {buf(gemm.getLhs()), intConst(k),
                                              buf(gemm.getRhs()), buf(gemm.getRhsScales()),
@@ -841,6 +937,63 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                 splitAt(m, tuning.skinnyMaxRows);
               }
             }
+            return success();
+          })
+          .Case([&](Fp8GemmPairOp pair) {
+            // Few rows: both products in one fp8_mma_skinny.cuh launch where
+            // it applies (else one skinny launch each); more: each product's
+            // own tiles.
+            Fp8Product first{pair.getLhs(), pair.getLhsScales(), pair.getRhs0(),
+                             pair.getRhs0Scales(), pair.getResult0()};
+            Fp8Product second{pair.getLhs(), pair.getLhsScales(), pair.getRhs1(),
+                              pair.getRhs1Scales(), pair.getResult1()};
+            int64_t n0 = tensorOf(pair.getRhs0()).getDimSize(0);
+            int64_t n1 = tensorOf(pair.getRhs1()).getDimSize(0), k = cols(pair.getLhs());
+            if (int64_t split = fp8MmaSkinnySplit(arch, k, pair.getBlock())) {
+              SizeExpr m = rowsOf(pair.getLhs());
+              launch(op, "fp8_mma_skinny_gemm_pair",
+                     {str(n0), str(n1), str(k), str(pair.getBlock()[0]),
+                      str(pair.getBlock()[1]), str(split), elementTypeName(pair.getResult0())},
+                     {constDim(fp8MmaSkinnyPairBlocks(n0, n1, split)), one, one}, 256,
+                     {buf(pair.getLhs()), buf(pair.getLhsScales()), buf(pair.getRhs0()),
+                      buf(pair.getRhs0Scales()), buf(pair.getResult0()), buf(pair.getRhs1()),
+                      buf(pair.getRhs1Scales()), buf(pair.getResult1()), intArg(m)});
+              guardLast(1, m, 0, tuning.skinnyMaxRows);
+            } else {
+              fp8SkinnyLaunch(first, pair.getBlock());
+              fp8SkinnyLaunch(second, pair.getBlock());
+            }
+            fp8TileLaunches(first, pair.getBlock());
+            fp8TileLaunches(second, pair.getBlock());
+            return success();
+          })
+          .Case([&](GroupedGemmPairOp pair) {
+            GroupedFp8Product first{pair.getLhs(),  pair.getLhsScales(), pair.getGather(),
+                                    pair.getOffsets(), pair.getRhs0(), pair.getRhs0Scales(),
+                                    pair.getResult0()};
+            GroupedFp8Product second{pair.getLhs(),  pair.getLhsScales(), pair.getGather(),
+                                     pair.getOffsets(), pair.getRhs1(), pair.getRhs1Scales(),
+                                     pair.getResult1()};
+            RankedTensorType rhs0 = tensorOf(pair.getRhs0());
+            int64_t experts = rhs0.getDimSize(0), n0 = rhs0.getDimSize(1),
+                    k = rhs0.getDimSize(2), n1 = tensorOf(pair.getRhs1()).getDimSize(1);
+            if (int64_t split = fp8MmaSkinnySplit(arch, k, pair.getBlock())) {
+              SizeExpr r = rowsOf(pair.getResult0());
+              launch(op, "fp8_mma_grouped_skinny_gemm_pair",
+                     {str(n0), str(n1), str(k), str(experts), str(pair.getBlock()[0]),
+                      str(pair.getBlock()[1]), str(split), elementTypeName(pair.getResult0())},
+                     {constDim(fp8MmaSkinnyPairBlocks(n0, n1, split)), dim(r), one}, 256,
+                     {buf(pair.getLhs()), buf(pair.getLhsScales()), optBuf(pair.getGather()),
+                      buf(pair.getRhs0()), buf(pair.getRhs0Scales()), buf(pair.getRhs1()),
+                      buf(pair.getRhs1Scales()), buf(pair.getOffsets()), buf(pair.getResult0()),
+                      buf(pair.getResult1()), intArg(r)});
+              guardLast(1, r, 0, tuning.skinnyMaxRoutedRows);
+            } else {
+              groupedFp8SkinnyLaunch(first, pair.getBlock());
+              groupedFp8SkinnyLaunch(second, pair.getBlock());
+            }
+            groupedFp8TileLaunch(first, pair.getBlock());
+            groupedFp8TileLaunch(second, pair.getBlock());
             return success();
           })
           .Case([&](Bf16GemmOp gemm) {
@@ -1148,57 +1301,11 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                 splitAt(r, tuning.skinnyMaxRoutedRows);
               }
             } else if (gemm.getLhsScales()) {
-              std::vector<KernelArg> args = {
-                  buf(gemm.getLhs()), buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
-                  buf(gemm.getRhs()), buf(gemm.getRhsScales()), buf(gemm.getOffsets()),
-                  buf(gemm.getResult()), intArg(r)};
-              if (int64_t split = fp8MmaSkinnySplit(arch, k, gemm.getBlock())) {
-                const int64_t rows = fp8MmaSkinnyBlockRows(split);
-                launch(op, "fp8_mma_grouped_skinny_gemm",
-                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                        str(gemm.getBlock()[1]), str(split), elementTypeName(gemm.getResult())},
-                       {constDim((n + rows - 1) / rows), dim(r), one}, 256, args);
-              } else {
-                launch(op, "fp8_grouped_skinny_gemm",
-                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                        str(gemm.getBlock()[1]), str(skinny.split), str(skinny.cols),
-                        elementTypeName(gemm.getResult())},
-                       skinnyGrid, 256, args);
-              }
-              // wgmma keeps two tables of experts + 1 ints in 4 KB of static
-              // shared memory. 128-row tiles walked expert by expert serve
-              // every size above the skinny bound (at one routed row per
-              // expert they are still the weights' bytes: fp8_wgmma_test).
-              if (fp8WgmmaApplies(arch, n, k, gemm.getBlock()) && experts <= 511) {
-                // A by TMA in routed order; gathered rows by cp.async (the
-                // map over the gathered-from rows is then unused but valid).
-                const bool gathered = static_cast<bool>(gemm.getGather());
-                SizeExpr kExtent{SizeUnit::Constant, k};
-                std::vector<KernelArg> wgmmaArgs = {
-                    buf(gemm.getLhs()),
-                    fp8TileMap(gemm.getLhs(), {kExtent, rowsOf(gemm.getLhs())},
-                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaGroupedTileM)}),
-                    buf(gemm.getLhsScales()), optBuf(gemm.getGather()),
-                    fp8TileMap(gemm.getRhs(),
-                               {kExtent, SizeExpr{SizeUnit::Constant, n},
-                                SizeExpr{SizeUnit::Constant, experts}},
-                               {kWgmmaBlockK, static_cast<uint32_t>(kWgmmaTileN), 1}),
-                    buf(gemm.getRhsScales()), buf(gemm.getOffsets()), buf(gemm.getResult()),
-                    intArg(r)};
-                launch(op, "fp8_wgmma_grouped_gemm",
-                       {str(n), str(k), str(experts), str(kWgmmaGroupedTileM), str(kWgmmaTileN),
-                        gathered ? "true" : "false", elementTypeName(gemm.getResult())},
-                       {constDim(kWgmmaBlocks), one, one}, kWgmmaThreads, std::move(wgmmaArgs));
-                result.launches.back().sharedBytes =
-                    fp8WgmmaSharedBytes(kWgmmaGroupedTileM, kWgmmaTileN);
-                splitAt(r, tuning.skinnyMaxRoutedRows);
-              } else {
-                launch(op, "fp8_grouped_gemm",
-                       {str(n), str(k), str(experts), str(gemm.getBlock()[0]),
-                        str(gemm.getBlock()[1]), elementTypeName(gemm.getResult())},
-                       grid, 256, args);
-                splitAt(r, tuning.skinnyMaxRoutedRows);
-              }
+              GroupedFp8Product product{gemm.getLhs(), gemm.getLhsScales(), gemm.getGather(),
+                                        gemm.getOffsets(), gemm.getRhs(), gemm.getRhsScales(),
+                                        gemm.getResult()};
+              groupedFp8SkinnyLaunch(product, gemm.getBlock());
+              groupedFp8TileLaunch(product, gemm.getBlock());
             } else {
               SmallVector<std::string> params = {str(n), str(k), str(experts),
                                                  elementTypeName(gemm.getResult())};

@@ -303,3 +303,30 @@ func.func @f(%h: tensor<?x256xf32>, %w: tensor<256xbf16>) {
   %s, %q, %sc = dsv3.add_normalize_quant %h, %h, %w eps 1.0e-6 block 128 : tensor<?x256xf32>, tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x128xf8E4M3FN>, tensor<?x2xf32>
   return
 }
+
+// -----
+
+// fp8_gemm_pair checks each product as fp8_gemm does, naming which.
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %as: tensor<?x2xf32>, %w0: tensor<128x256xf8E4M3FN>, %s0: tensor<1x2xf32>, %w1: tensor<80x256xf8E4M3FN>, %s1: tensor<1x1xf32>) {
+  // expected-error @+1 {{rhs1 scales must be 1x2 (one per 128x128 block)}}
+  %0, %1 = dsv3.fp8_gemm_pair %a scales %as, %w0 scales %s0, %w1 scales %s1 block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<128x256xf8E4M3FN>, tensor<1x2xf32>, tensor<80x256xf8E4M3FN>, tensor<1x1xf32>) -> (tensor<?x128xf32>, tensor<?x80xf32>)
+  return
+}
+
+// -----
+
+// fp8_gemm_pair's results share one element type (one kernel writes both).
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %as: tensor<?x2xf32>, %w0: tensor<128x256xf8E4M3FN>, %s0: tensor<1x2xf32>) {
+  // expected-error @+1 {{result0 and result1 must have one element type}}
+  %0, %1 = dsv3.fp8_gemm_pair %a scales %as, %w0 scales %s0, %w0 scales %s0 block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<128x256xf8E4M3FN>, tensor<1x2xf32>, tensor<128x256xf8E4M3FN>, tensor<1x2xf32>) -> (tensor<?x128xf32>, tensor<?x128xbf16>)
+  return
+}
+
+// -----
+
+// grouped_gemm_pair checks each product as grouped_gemm does.
+func.func @f(%a: tensor<?x256xf8E4M3FN>, %as: tensor<?x2xf32>, %w0: tensor<2x128x256xf8E4M3FN>, %s0: tensor<2x1x2xf32>, %w1: tensor<3x128x256xf8E4M3FN>, %s1: tensor<3x1x2xf32>, %o: tensor<3xi32>) {
+  // expected-error @+1 {{offsets has shape 3, expected 4}}
+  %0, %1 = dsv3.grouped_gemm_pair %a scales %as, %w0 scales %s0, %w1 scales %s1 offsets %o block [128, 128] : (tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<2x128x256xf8E4M3FN>, tensor<2x1x2xf32>, tensor<3x128x256xf8E4M3FN>, tensor<3x1x2xf32>, tensor<3xi32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+  return
+}

@@ -165,6 +165,41 @@ template <int N, int K, int KSPLIT, typename OutT> void checkDense(DenseCase<N, 
     time(name, shape, 1.0 * N * K, launch);
 }
 
+/// fp8_mma_skinny_gemm_pair<N0, N1, K, 128, 128, KSPLIT, OutT> on the inputs
+/// of `first` (its A, B0) and `second`'s B as B1 (both built with the same
+/// M; second's A is unused), each output checked; timed at M = 1 beside the
+/// two single launches.
+template <int N0, int N1, int K, int KSPLIT, typename OutT>
+void checkDensePair(DenseCase<N0, K> &first, DenseCase<N1, K> &second) {
+  const int M = first.M;
+  DeviceBuffer<OutT> dc0(static_cast<size_t>(M) * N0 + kGuard), dc1(static_cast<size_t>(M) * N1 + kGuard);
+  dc0.poison();
+  dc1.poison();
+  constexpr int kTiles = dsv3k::ceilDiv(N0, 16) + dsv3k::ceilDiv(N1, 16);
+  auto launch = [&] {
+    dsv3k::fp8_mma_skinny_gemm_pair<N0, N1, K, kScaleBlock, kScaleBlock, KSPLIT, OutT>
+        <<<dsv3k::ceilDiv(kTiles, 8 / KSPLIT), 256>>>(first.da.ptr, first.das.ptr, first.db.ptr,
+                                                      first.dbs.ptr, dc0.ptr, second.db.ptr,
+                                                      second.dbs.ptr, dc1.ptr, M);
+  };
+  launch();
+  CHECK_LAUNCH();
+  // B1's reference with first's activations.
+  std::vector<double> ref1(static_cast<size_t>(M) * N1);
+  constexpr int kBlocksK = dsv3k::ceilDiv(K, kScaleBlock);
+  for (int m = 0; m < M; ++m)
+    referenceScaledRow(&first.a[static_cast<size_t>(m) * K], &first.aScales[m * kBlocksK],
+                       second.b.data(), second.bScales.data(), N1, K,
+                       &ref1[static_cast<size_t>(m) * N1]);
+  std::string name = std::string("fp8_mma_skinny_gemm_pair ") + outName<OutT>();
+  std::string shape = std::to_string(N0) + "+" + std::to_string(N1) + "x" + std::to_string(K) +
+                      " M=" + std::to_string(M) + " ksplit=" + std::to_string(KSPLIT);
+  compare(name, shape + " first", dc0.download(), first.ref.size(), first.ref);
+  compare(name, shape + " second", dc1.download(), ref1.size(), ref1);
+  if (M == 1)
+    time(name, shape, 1.0 * (N0 + N1) * K, launch);
+}
+
 /// skinny_gemm.cuh's fp8_skinny_gemm with dsv3c's former SPLIT and COLS,
 /// timed beside the tensor-core kernel (checked by gemm_test).
 template <int N, int K, int SPLIT, int COLS, typename OutT> void timeCudaCores(DenseCase<N, K> &data) {
@@ -200,7 +235,7 @@ template <int N, int K, int SPLIT, int COLS, typename OutT> void decodeShape() {
 
 /// fp8_mma_grouped_skinny_gemm over T tokens routed topK of E experts among
 /// `candidates`, gathered (gate/up) or in routed order (down); timed when asked.
-template <int N, int K, int E, int KSPLIT, typename OutT>
+template <int N, int K, int E, int KSPLIT, typename OutT, bool PAIR = false>
 void checkGrouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                   bool timed = false) {
   constexpr int kBlocksN = dsv3k::ceilDiv(N, kScaleBlock);
@@ -223,11 +258,37 @@ void checkGrouped(int T, int topK, const std::vector<int> &candidates, bool gath
   drows.upload(routing.rowToken);
   doffsets.upload(routing.expertOffsets);
   dc.poison();
+  // PAIR: the same product twice in one launch, B1 = B0 reversed by expert
+  // (expert e's B1 is expert E - 1 - e's B0), each output checked.
+  std::vector<fp8> b1;
+  std::vector<float> b1Scales;
+  if (PAIR) {
+    for (int e = E - 1; e >= 0; --e) {
+      b1.insert(b1.end(), b.begin() + static_cast<size_t>(e) * N * K,
+                b.begin() + static_cast<size_t>(e + 1) * N * K);
+      b1Scales.insert(b1Scales.end(), bScales.begin() + static_cast<size_t>(e) * kBlocksN * kBlocksK,
+                      bScales.begin() + static_cast<size_t>(e + 1) * kBlocksN * kBlocksK);
+    }
+  }
+  DeviceBuffer<fp8> db1(PAIR ? b1.size() : 0);
+  DeviceBuffer<float> dbs1(PAIR ? b1Scales.size() : 0);
+  DeviceBuffer<OutT> dc1(PAIR ? static_cast<size_t>(R) * N + kGuard : 0);
+  if (PAIR) {
+    db1.upload(b1);
+    dbs1.upload(b1Scales);
+    dc1.poison();
+  }
   auto launch = [&] {
-    dsv3k::fp8_mma_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, KSPLIT, OutT>
-        <<<dim3(dsv3k::ceilDiv(N, dsv3k::mma_skinny_detail::blockRows<KSPLIT>()), R), 256>>>(
-            da.ptr, das.ptr, gather ? drows.ptr : nullptr, db.ptr, dbs.ptr, doffsets.ptr,
-            dc.ptr, R);
+    if (PAIR)
+      dsv3k::fp8_mma_grouped_skinny_gemm_pair<N, N, K, E, kScaleBlock, kScaleBlock, KSPLIT, OutT>
+          <<<dim3(dsv3k::ceilDiv(2 * dsv3k::ceilDiv(N, 16), 8 / KSPLIT), R), 256>>>(
+              da.ptr, das.ptr, gather ? drows.ptr : nullptr, db.ptr, dbs.ptr, db1.ptr, dbs1.ptr,
+              doffsets.ptr, dc.ptr, dc1.ptr, R);
+    else
+      dsv3k::fp8_mma_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, KSPLIT, OutT>
+          <<<dim3(dsv3k::ceilDiv(N, dsv3k::mma_skinny_detail::blockRows<KSPLIT>()), R), 256>>>(
+              da.ptr, das.ptr, gather ? drows.ptr : nullptr, db.ptr, dbs.ptr, doffsets.ptr,
+              dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
@@ -242,15 +303,26 @@ void checkGrouped(int T, int topK, const std::vector<int> &candidates, bool gath
   int mostRows = 0;
   for (int e = 0; e < E; ++e)
     mostRows = std::max(mostRows, routing.expertOffsets[e + 1] - routing.expertOffsets[e]);
-  std::string name = std::string("fp8_mma_grouped_skinny_gemm ") + outName<OutT>();
+  std::string name = std::string(PAIR ? "fp8_mma_grouped_skinny_gemm_pair " : "fp8_mma_grouped_skinny_gemm ") + outName<OutT>();
   std::string shape = "E=" + std::to_string(E) + " " + std::to_string(N) + "x" +
                       std::to_string(K) + " R=" + std::to_string(R) +
                       " used=" + std::to_string(routing.used()) +
                       " most=" + std::to_string(mostRows) + (gather ? " gather" : "") +
                       " ksplit=" + std::to_string(KSPLIT);
   compare(name, shape, dc.download(), ref.size(), ref);
+  if (PAIR) {
+    std::vector<double> ref1(static_cast<size_t>(R) * N);
+    for (int r = 0; r < R; ++r) {
+      const int e = E - 1 - routing.expertOf(r), source = gather ? routing.rowToken[r] : r;
+      referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
+                         &b[static_cast<size_t>(e) * N * K],
+                         &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K,
+                         &ref1[static_cast<size_t>(r) * N]);
+    }
+    compare(name, shape + " second", dc1.download(), ref1.size(), ref1);
+  }
   if (timed) {
-    time(name, shape, 1.0 * routing.used() * N * K, launch);
+    time(name, shape, (PAIR ? 2.0 : 1.0) * routing.used() * N * K, launch);
     if (KSPLIT == 1)
       timeStream(shape, db.ptr, static_cast<size_t>(routing.used()) * N * K);
   }
@@ -313,6 +385,24 @@ int main() {
     DenseCase<90, 320> one(1);
     checkDense<90, 320, 4, float>(one);
   }
+  // Pairs of products of one input: q_a with kv_a, the dense and shared
+  // experts' gate with up; odd sizes with partial tiles on both sides.
+  for (int M : {1, 4}) {
+    DenseCase<1536, 7168> qA(M);
+    DenseCase<576, 7168> kvA(M);
+    checkDensePair<1536, 576, 7168, 8, float>(qA, kvA);
+    checkDensePair<576, 1536, 7168, 4, float>(kvA, qA);
+    DenseCase<2048, 7168> gate(M), up(M);
+    checkDensePair<2048, 2048, 7168, 8, float>(gate, up);
+    DenseCase<18432, 7168> denseGate(M), denseUp(M);
+    checkDensePair<18432, 18432, 7168, 8, float>(denseGate, denseUp);
+  }
+  {
+    DenseCase<90, 320> odd0(13);
+    DenseCase<40, 320> odd1(13);
+    checkDensePair<90, 40, 320, 2, float>(odd0, odd1);
+    checkDensePair<90, 40, 320, 1, bf16>(odd0, odd1);
+  }
   // Routed experts at decode: 1 and 4 tokens x top-8 of 256, gate/up
   // gathered, down in routed order; then experts with 1 to 20 rows.
   for (int T : {1, 4}) {
@@ -324,6 +414,12 @@ int main() {
     checkGrouped<7168, 2048, 256, 2, float>(T, 8, allExperts(256), false, T == 1);
     checkGrouped<7168, 2048, 256, 4, float>(T, 8, allExperts(256), false, T == 1);
   }
+  for (int T : {1, 4}) {
+    checkGrouped<2048, 7168, 256, 8, float, true>(T, 8, allExperts(256), true, T == 1);
+    checkGrouped<2048, 7168, 256, 4, float, true>(T, 8, allExperts(256), true, T == 1);
+  }
+  checkGrouped<90, 320, 16, 2, float, true>(30, 2, {0, 4, 5}, true);
+  checkGrouped<96, 192, 16, 1, bf16, true>(5, 3, {0, 1, 2, 7, 8, 15}, false);
   timeGroupedCudaCores<2048, 7168, 256, 2, 1>(true);
   timeGroupedCudaCores<7168, 2048, 256, 1, 2>(false);
   checkGrouped<90, 320, 16, 2, float>(30, 2, {0, 4, 5}, true);

@@ -158,6 +158,8 @@ std::vector<std::string> deepseekV3Instances() {
       "dsv3k::fp8_mma_skinny_gemm<576, 7168, 128, 128, 8, float>",
       "dsv3k::fp8_mma_skinny_gemm<32768, 512, 128, 128, 1, dsv3k::bf16>",
       "dsv3k::fp8_mma_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 4, float>",
+      "dsv3k::fp8_mma_skinny_gemm_pair<1536, 576, 7168, 128, 128, 8, float>",
+      "dsv3k::fp8_mma_grouped_skinny_gemm_pair<2048, 2048, 7168, 256, 128, 128, 8, float>",
       "dsv3k::fp8_grouped_skinny_gemm<7168, 2048, 256, 128, 128, 1, 2, float>",
       "dsv3k::fp8_wgmma_gemm<7168, 16384, 256, 128, float>",
       "dsv3k::fp8_wgmma_grouped_gemm<2048, 7168, 256, 128, 128, true, float>",

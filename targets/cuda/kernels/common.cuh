@@ -64,19 +64,29 @@ __device__ __forceinline__ void awaitPrecedingKernelsPrefetching(const void *beg
   awaitPrecedingKernels();
 }
 
+/// Up to two runs of rows, each from its first row: what
+/// awaitPrecedingKernelsPrefetchingRows asks L2 for.
+struct PrefetchRows {
+  const void *first[2];
+  int count[2];
+};
+
 /// awaitPrecedingKernels(), after asking L2 for the first `bytes` bytes of
-/// `rows` rows `rowStride` bytes apart from `first` (data no kernel writes):
+/// each row of `rows` (rows `rowStride` bytes apart; data no kernel writes):
 /// a kernel that reads many rows from their starts at once. One bulk
-/// prefetch per row, by threads 0 .. rows - 1 (at most the block's); all
-/// addresses and sizes 16-byte multiples.
-__device__ __forceinline__ void awaitPrecedingKernelsPrefetchingRows(const void *first,
+/// prefetch per row, by threads 0 .. (rows of both runs) - 1, at most the
+/// block's; addresses and sizes 16-byte multiples.
+__device__ __forceinline__ void awaitPrecedingKernelsPrefetchingRows(PrefetchRows rows,
                                                                      long long rowStride,
-                                                                     int rows, unsigned bytes) {
+                                                                     unsigned bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   const int thread = threadIdx.x + threadIdx.y * blockDim.x;
-  if (thread < rows && bytes > 0)
+  const bool second = thread >= rows.count[0];
+  const int row = second ? thread - rows.count[0] : thread;
+  const void *first = second ? rows.first[1] : rows.first[0];
+  if (row < (second ? rows.count[1] : rows.count[0]) && bytes > 0)
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(
-                     static_cast<const char *>(first) + thread * rowStride),
+                     static_cast<const char *>(first) + row * rowStride),
                  "r"(bytes)
                  : "memory");
 #endif

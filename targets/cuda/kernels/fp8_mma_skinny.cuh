@@ -166,28 +166,47 @@ __device__ __forceinline__ void tileSums(const fp8 *a, const float *aScales,
   }
 }
 
-/// The block's tiles of C = A * B^T (tile blockIdx.x * 8 / KSPLIT + warp /
-/// KSPLIT), activation rows rowBegin .. + rows - 1 in passes of kPassRows,
-/// C row rowBegin + j reading A row gatherRows[rowBegin + j] (or rowBegin +
+/// One weight of a block's product: B [N, K] with its scales, and C [*, N].
+template <typename OutT> struct Product {
+  const fp8 *b;
+  const float *bScales;
+  OutT *c;
+};
+
+/// The block's tiles of C0 = A * B0^T and, when N1 > 0, C1 = A * B1^T (a
+/// pair of products of one input, launched once): tile t = blockIdx.x * 8 /
+/// KSPLIT + warp / KSPLIT is tile t of B0's ceilDiv(N0, 16), or then of
+/// B1's. Activation rows rowBegin .. + rows - 1 in passes of kPassRows, C
+/// row rowBegin + j reading A row gatherRows[rowBegin + j] (or rowBegin +
 /// j). Called by all kThreads threads.
-template <int N, int K, int BLOCK_N, int BLOCK_K, int KSPLIT, typename OutT>
+template <int N0, int N1, int K, int BLOCK_N, int BLOCK_K, int KSPLIT, typename OutT>
 __device__ __forceinline__ void blockTiles(const fp8 *a, const float *aScales,
                                            const int *gatherRows, int rowBegin, int rows,
-                                           const fp8 *b, const float *bScales, OutT *c) {
+                                           Product<OutT> p0, Product<OutT> p1) {
   static_assert(K % kSegmentK == 0, "K must be whole 64-value segments");
   static_assert(BLOCK_K % kSegmentK == 0 && BLOCK_N % kTileRows == 0,
                 "a segment must lie in one scale block and a tile in one scale row");
   static_assert(kWarps % KSPLIT == 0, "KSPLIT must divide the block's 8 warps");
+  constexpr int kTiles0 = ceilDiv(N0, kTileRows), kTiles1 = ceilDiv(N1, kTileRows);
   __shared__ float4 partial[kWarps][32];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int part = warp % KSPLIT;
-  const int tile0 = (blockIdx.x * (kWarps / KSPLIT) + warp / KSPLIT) * kTileRows;
+  const int tile = blockIdx.x * (kWarps / KSPLIT) + warp / KSPLIT;
+  const bool second = tile >= kTiles0;
+  const int tile0 = (second ? tile - kTiles0 : tile) * kTileRows;
+  const bool active = !second || tile - kTiles0 < kTiles1;
+  const int n = second ? N1 : N0;
+  OutT *c = second ? p1.c : p0.c;
   for (int pass = 0; pass < rows; pass += kPassRows) {
     const int passRows = min(rows - pass, kPassRows);
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (tile0 < N)
-      tileSums<N, K, BLOCK_N, BLOCK_K, KSPLIT>(a, aScales, gatherRows, rowBegin + pass, passRows,
-                                               b, bScales, tile0, part, acc);
+    if (!second)
+      tileSums<N0, K, BLOCK_N, BLOCK_K, KSPLIT>(a, aScales, gatherRows, rowBegin + pass, passRows,
+                                                p0.b, p0.bScales, tile0, part, acc);
+    else if constexpr (N1 > 0)
+      if (active)
+        tileSums<N1, K, BLOCK_N, BLOCK_K, KSPLIT>(a, aScales, gatherRows, rowBegin + pass,
+                                                  passRows, p1.b, p1.bScales, tile0, part, acc);
     if (KSPLIT > 1) {
       partial[warp][lane] = make_float4(acc[0], acc[1], acc[2], acc[3]);
       __syncthreads();
@@ -201,13 +220,13 @@ __device__ __forceinline__ void blockTiles(const fp8 *a, const float *aScales,
           acc[3] += other.w;
         }
     }
-    if (part == 0 && tile0 < N) {
+    if (part == 0 && active) {
       const int g = lane / 4, q = lane % 4;
 #pragma unroll
       for (int v = 0; v < 4; ++v) {
-        const int n = tile0 + g + (v / 2) * 8, j = 2 * q + v % 2;
-        if (n < N && j < passRows)
-          c[static_cast<long long>(rowBegin + pass + j) * N + n] = fromFloat<OutT>(acc[v]);
+        const int column = tile0 + g + (v / 2) * 8, j = 2 * q + v % 2;
+        if (column < n && j < passRows)
+          c[static_cast<long long>(rowBegin + pass + j) * n + column] = fromFloat<OutT>(acc[v]);
       }
     }
     if (KSPLIT > 1)
@@ -220,6 +239,48 @@ __device__ __forceinline__ void blockTiles(const fp8 *a, const float *aScales,
 template <int K, int KSPLIT> __host__ __device__ constexpr unsigned leadingRowBytes() {
   constexpr int kBytes = kSegmentsInFlight * KSPLIT * kSegmentK;
   return kBytes < K ? kBytes : K;
+}
+
+/// The weight rows the block's tiles cover, as up to two runs: B0's and
+/// B1's (N1 = 0: B0's only).
+template <int N0, int N1, int K, int KSPLIT>
+__device__ __forceinline__ PrefetchRows pairRows(const fp8 *b0, const fp8 *b1) {
+  constexpr int kTiles0 = ceilDiv(N0, kTileRows);
+  const int tileBegin = blockIdx.x * (kWarps / KSPLIT), tileEnd = tileBegin + kWarps / KSPLIT;
+  PrefetchRows rows;
+  const int first0 = tileBegin * kTileRows;
+  rows.first[0] = b0 + static_cast<long long>(first0) * K;
+  rows.count[0] = max(min(tileEnd * kTileRows, N0) - first0, 0);
+  const int first1 = max(tileBegin - kTiles0, 0) * kTileRows;
+  rows.first[1] = b1 + static_cast<long long>(first1) * K;
+  rows.count[1] = max(min((tileEnd - kTiles0) * kTileRows, N1) - first1, 0);
+  return rows;
+}
+
+/// Grid row blockIdx.y of a grouped launch over R routed rows: when it is
+/// its expert's first routed row or 8, 16, ... after it, the block's tiles
+/// (blockTiles) of that expert's products for up to 8 of its rows.
+template <int N0, int N1, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int KSPLIT,
+          typename OutT>
+__device__ __forceinline__ void groupedBlockTiles(const fp8 *a, const float *aScales,
+                                                  const int *aRows, const int *expertOffsets,
+                                                  int R, Product<OutT> p0, Product<OutT> p1) {
+  const int r = blockIdx.y;
+  if (r >= R)
+    return;
+  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expertOffsets, r);
+  const int first = expertOffsets[expert], end = expertOffsets[expert + 1];
+  if ((r - first) % kPassRows != 0)
+    return;
+  constexpr int kBlocksK = ceilDiv(K, BLOCK_K);
+  p0.b += static_cast<long long>(expert) * N0 * K;
+  p0.bScales += static_cast<long long>(expert) * ceilDiv(N0, BLOCK_N) * kBlocksK;
+  if (N1 > 0) {
+    p1.b += static_cast<long long>(expert) * N1 * K;
+    p1.bScales += static_cast<long long>(expert) * ceilDiv(N1, BLOCK_N) * kBlocksK;
+  }
+  blockTiles<N0, N1, K, BLOCK_N, BLOCK_K, KSPLIT, OutT>(a, aScales, aRows, r,
+                                                        min(end - r, kPassRows), p0, p1);
 }
 
 } // namespace mma_skinny_detail
@@ -236,13 +297,31 @@ template <int N, int K, int BLOCK_N, int BLOCK_K, int KSPLIT, typename OutT>
 __global__ void __launch_bounds__(mma_skinny_detail::kThreads, 2)
     fp8_mma_skinny_gemm(const fp8 *a, const float *a_scales, const fp8 *b,
                         const float *b_scales, OutT *c, int M) {
+  awaitPrecedingKernelsPrefetchingRows(mma_skinny_detail::pairRows<N, 0, K, KSPLIT>(b, b), K,
+                                       mma_skinny_detail::leadingRowBytes<K, KSPLIT>());
+  mma_skinny_detail::blockTiles<N, 0, K, BLOCK_N, BLOCK_K, KSPLIT, OutT>(
+      a, a_scales, nullptr, 0, M, {b, b_scales, c}, {nullptr, nullptr, nullptr});
+}
+
+/// Two products of one input in one launch (q_a and kv_a; gate and up):
+/// c0 = a * b0^T ([M, N0]) and c1 = a * b1^T ([M, N1]), each as
+/// fp8_mma_skinny_gemm computes it (same layouts), the 16-row tiles of b1
+/// numbered after those of b0. The leading bytes of the block's rows of
+/// either weight are asked of L2 before the wait.
+///
+/// Launch: grid = (ceilDiv(ceilDiv(N0, 16) + ceilDiv(N1, 16), 8 / KSPLIT), 1, 1),
+/// block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N0, int N1, int K, int BLOCK_N, int BLOCK_K, int KSPLIT, typename OutT>
+__global__ void __launch_bounds__(mma_skinny_detail::kThreads, 2)
+    fp8_mma_skinny_gemm_pair(const fp8 *a, const float *a_scales, const fp8 *b0,
+                             const float *b0_scales, OutT *c0, const fp8 *b1,
+                             const float *b1_scales, OutT *c1, int M) {
   awaitPrecedingKernelsPrefetchingRows(
-      b + static_cast<long long>(blockIdx.x) * mma_skinny_detail::blockRows<KSPLIT>() * K, K,
-      min(mma_skinny_detail::blockRows<KSPLIT>(),
-          N - static_cast<int>(blockIdx.x) * mma_skinny_detail::blockRows<KSPLIT>()),
+      mma_skinny_detail::pairRows<N0, N1, K, KSPLIT>(b0, b1), K,
       mma_skinny_detail::leadingRowBytes<K, KSPLIT>());
-  mma_skinny_detail::blockTiles<N, K, BLOCK_N, BLOCK_K, KSPLIT, OutT>(a, a_scales, nullptr, 0, M,
-                                                                      b, b_scales, c);
+  static_assert(N1 > 0, "a pair has two products");
+  mma_skinny_detail::blockTiles<N0, N1, K, BLOCK_N, BLOCK_K, KSPLIT, OutT>(
+      a, a_scales, nullptr, 0, M, {b0, b0_scales, c0}, {b1, b1_scales, c1});
 }
 
 /// Routed FP8 experts over few rows with FP8 activations, on tensor cores:
@@ -263,18 +342,28 @@ __global__ void __launch_bounds__(mma_skinny_detail::kThreads, 2)
                                 const fp8 *b, const float *b_scales, const int *expert_offsets,
                                 OutT *c, int R) {
   awaitPrecedingKernels();
-  const int r = blockIdx.y;
-  if (r >= R)
-    return;
-  const int expert = skinny_detail::expertOfRow<NUM_EXPERTS>(expert_offsets, r);
-  const int first = expert_offsets[expert], end = expert_offsets[expert + 1];
-  if ((r - first) % mma_skinny_detail::kPassRows != 0)
-    return;
-  constexpr long long kScalesPerExpert =
-      static_cast<long long>(ceilDiv(N, BLOCK_N)) * ceilDiv(K, BLOCK_K);
-  mma_skinny_detail::blockTiles<N, K, BLOCK_N, BLOCK_K, KSPLIT, OutT>(
-      a, a_scales, a_rows, r, min(end - r, mma_skinny_detail::kPassRows),
-      b + static_cast<long long>(expert) * N * K, b_scales + expert * kScalesPerExpert, c);
+  mma_skinny_detail::groupedBlockTiles<N, 0, K, NUM_EXPERTS, BLOCK_N, BLOCK_K, KSPLIT, OutT>(
+      a, a_scales, a_rows, expert_offsets, R, {b, b_scales, c}, {nullptr, nullptr, nullptr});
+}
+
+/// Two routed products of one input in one launch (the experts' gate and
+/// up): c0 = a * b0[e]^T ([R, N0]) and c1 = a * b1[e]^T ([R, N1]) for the
+/// expert e owning each routed row, each as fp8_mma_grouped_skinny_gemm
+/// computes it; b1 and b1_scales are laid out as b0's.
+///
+/// Launch: grid = (ceilDiv(ceilDiv(N0, 16) + ceilDiv(N1, 16), 8 / KSPLIT), R, 1),
+/// block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int N0, int N1, int K, int NUM_EXPERTS, int BLOCK_N, int BLOCK_K, int KSPLIT,
+          typename OutT>
+__global__ void __launch_bounds__(mma_skinny_detail::kThreads, 2)
+    fp8_mma_grouped_skinny_gemm_pair(const fp8 *a, const float *a_scales, const int *a_rows,
+                                     const fp8 *b0, const float *b0_scales, const fp8 *b1,
+                                     const float *b1_scales, const int *expert_offsets, OutT *c0,
+                                     OutT *c1, int R) {
+  awaitPrecedingKernels();
+  static_assert(N1 > 0, "a pair has two products");
+  mma_skinny_detail::groupedBlockTiles<N0, N1, K, NUM_EXPERTS, BLOCK_N, BLOCK_K, KSPLIT, OutT>(
+      a, a_scales, a_rows, expert_offsets, R, {b0, b0_scales, c0}, {b1, b1_scales, c1});
 }
 
 } // namespace dsv3k
