@@ -400,6 +400,14 @@ Status Executor::prepareEntryPoints(const DeviceWeights &weights,
                               prepareLaunch(launch, addresses, std::move(where)));
         step.launch.function = functions_[launch.kernel()];
         step.launch.dependentLaunch = dependentLaunches;
+        const plan::Kernel *kernel = plan_.kernels()->Get(launch.kernel());
+        const std::string_view instance =
+            kernel->instance() ? kernel->instance()->string_view() : "";
+        step.launch.omitted =
+            std::any_of(options_.omitKernels.begin(), options_.omitKernels.end(),
+                        [&](const std::string &part) {
+                          return instance.find(part) != std::string_view::npos;
+                        });
         break;
       }
       case plan::Step::NONE:

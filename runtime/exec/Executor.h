@@ -32,6 +32,7 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -115,6 +116,11 @@ struct ExecutorOptions {
   /// previous kernel's last blocks finish. Off: every kernel waits on the
   /// stream for the whole previous one (for comparison and debugging).
   bool dependentLaunches = true;
+  /// Launches of kernels whose instance name contains one of these strings
+  /// are left out of every step, whose results are then wrong: for
+  /// attributing step time to kernels (dsv3-bench --omit-kernel), nothing
+  /// else.
+  std::vector<std::string> omitKernels;
 };
 
 class Executor {

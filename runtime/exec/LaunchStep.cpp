@@ -282,7 +282,9 @@ Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
   // CUDA's grid limits: x < 2^31, y and z ≤ 65535.
   static constexpr int64_t kMaxGrid[3] = {2147483647, 65535, 65535};
   static const char *const kAxis[3] = {"x", "y", "z"};
-  out.empty = false;
+  out.empty = launch.omitted;
+  if (out.empty)
+    return Status::success();
   // Another candidate kernel covers this size: nothing to launch.
   for (const std::optional<plan::SizeRange> &range : {launch.when, launch.alsoWhen}) {
     if (!range)

@@ -116,6 +116,8 @@ struct PreparedLaunch {
   /// while the previous kernel on the stream finishes (the plan's kernels
   /// wait for it first; Target.dependent_launches).
   bool dependentLaunch = false;
+  /// Left out of every step (ExecutorOptions::omitKernels).
+  bool omitted = false;
 };
 
 /// Resolves `launch` (from a verified plan) against `addresses`. Fails when

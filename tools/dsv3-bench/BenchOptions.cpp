@@ -73,6 +73,15 @@ OPTIONS:
                          finished (by default, as in dsv3-run, plans for sm_90
                          and later launch each kernel to overlap the previous
                          one's tail)
+  --omit-kernel NAME     leave out every launch of the kernels whose instance
+                         name contains NAME (repeatable; e.g.
+                         'mla_decode_combine', 'act_quant<16384'): the steps
+                         then compute wrong results, and the times say what
+                         the rest costs without them. For attributing step
+                         time inside CUDA graphs, where kernels overlap and
+                         the per-launch pass overstates small ones; never for
+                         the table's numbers. A NAME that matches no kernel
+                         of the plan is an error.
   --cost-only            print what each workload's floor counts (bytes and
                          FLOPs, from the plan alone) and stop; needs no GPU
   --help                 this text
@@ -130,11 +139,18 @@ Status parseBenchOptions(int argc, const char *const *argv,
     static const char *const kValued[] = {
         "--workload", "--label",         "--warmup", "--min-steps",
         "--max-steps", "--seconds",      "--profile-steps", "--seed",
-        "--device",   "--json",          "--copy-bytes", "--gemm-size"};
+        "--device",   "--json",          "--copy-bytes", "--gemm-size",
+        "--omit-kernel"};
     if (std::find(std::begin(kValued), std::end(kValued), name) ==
         std::end(kValued))
       return Status::error("unknown option '{}' (see --help)", name);
     DSV3_ASSIGN_OR_RETURN(std::string_view value, reader.value());
+    if (name == "--omit-kernel") {
+      if (value.empty())
+        return Status::error("--omit-kernel needs part of a kernel's name");
+      options.omitKernels.emplace_back(value);
+      continue;
+    }
     if (name == "--workload") {
       DSV3_ASSIGN_OR_RETURN(Workload workload, parseWorkload(value));
       options.workloads.push_back(workload);

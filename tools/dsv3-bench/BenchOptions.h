@@ -28,6 +28,9 @@ struct BenchOptions {
   bool cudaGraphs = true;     ///< decode steps replayed as CUDA graphs
   bool dependentLaunches = true; ///< kernels overlap their predecessors' tails
   bool costOnly = false;      ///< print the floors' bytes and FLOPs, no GPU
+  /// Kernels (parts of instance names) whose launches every step leaves out:
+  /// the step time without them, for attribution (--omit-kernel).
+  std::vector<std::string> omitKernels;
 };
 
 /// The --help text.

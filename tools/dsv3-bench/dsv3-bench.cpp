@@ -127,8 +127,8 @@ int64_t pagesPerSequence(const plan::Plan &plan, const bench::Workload &workload
   return (workload.context + workload.newTokens + pageSize - 1) / pageSize;
 }
 
-/// The checks that need no GPU: each workload fits the plan, and every
-/// weight has a random distribution.
+/// The checks that need no GPU: each workload fits the plan, every weight
+/// has a random distribution, and every --omit-kernel names a kernel.
 Status checkRequest(const plan::Plan &plan, const bench::BenchOptions &options) {
   const plan::Limits &limits = *plan.limits();
   for (const bench::Workload &workload : options.workloads) {
@@ -152,6 +152,18 @@ Status checkRequest(const plan::Plan &plan, const bench::BenchOptions &options) 
     StatusOr<bench::FillSpec> fill = bench::weightFill(plan, w, options.seed);
     if (!fill.ok())
       return fill.status().withPrefix(options.planPath + ": ");
+  }
+  for (const std::string &part : options.omitKernels) {
+    bool found = false;
+    for (size_t k = 0; k < (plan.kernels() ? plan.kernels()->size() : 0); ++k) {
+      const plan::Kernel *kernel = plan.kernels()->Get(k);
+      found |= kernel->instance() &&
+               kernel->instance()->string_view().find(part) != std::string_view::npos;
+    }
+    if (!found)
+      return Status::error("{}: --omit-kernel '{}' matches no kernel of the plan "
+                           "(dsv3-plan dump lists them)",
+                           options.planPath, part);
   }
   return Status::success();
 }
@@ -322,6 +334,11 @@ Status run(const bench::BenchOptions &options) {
                      : options.dependentLaunches
                          ? "; kernels launched to overlap their predecessors' tails"
                          : "; no dependent launches (--no-dependent-launches)");
+  if (!options.omitKernels.empty())
+    runInfo.context += fmt::format(
+        "; OMITTED: every launch of the kernels containing '{}' (--omit-kernel), "
+        "so the steps compute wrong results and their times only attribute cost",
+        fmt::join(options.omitKernels, "', '"));
   progress("{}; {}", runInfo.device, runInfo.driver);
 
   DSV3_ASSIGN_OR_RETURN(std::unique_ptr<bench::RandomFiller> filler,
@@ -372,6 +389,7 @@ Status run(const bench::BenchOptions &options) {
   if (!options.cudaGraphs)
     executorOptions.cudaGraphMaxTokens = 0;
   executorOptions.dependentLaunches = options.dependentLaunches;
+  executorOptions.omitKernels = options.omitKernels;
   DSV3_ASSIGN_OR_RETURN(
       std::unique_ptr<exec::Executor> executor,
       exec::Executor::create(*device, plan, weights, cache, executorOptions));

@@ -262,6 +262,21 @@ TEST_F(PreparedLaunchTest, BothConditionsMustHold) {
   }
 }
 
+TEST_F(PreparedLaunchTest, OmittedLaunchNeverRuns) {
+  // ExecutorOptions::omitKernels (dsv3-bench --omit-kernel): whatever the
+  // step's sizes, an omitted launch is empty; the same launch otherwise runs.
+  PreparedLaunch launch = prepare(1);
+  ResolvedLaunch resolved;
+  for (int64_t tokens : {1, 4096}) {
+    launch.omitted = false;
+    ASSERT_TRUE(resolveLaunch(launch, StepSizes{tokens, 1, 1}, resolved, fakeEncode).ok());
+    EXPECT_FALSE(resolved.empty) << "T=" << tokens;
+    launch.omitted = true;
+    ASSERT_TRUE(resolveLaunch(launch, StepSizes{tokens, 1, 1}, resolved, fakeEncode).ok());
+    EXPECT_TRUE(resolved.empty) << "T=" << tokens;
+  }
+}
+
 TEST(CountResumedRunsTest, RunsThatDoNotStartAtPositionZero) {
   // Three fresh prompts back to back.
   EXPECT_EQ(countResumedRuns({0, 1, 2, 0, 1, 0}, {0, 0, 0, 1, 1, 2}), 0);
