@@ -414,8 +414,9 @@ Status run(const bench::BenchOptions &options) {
       return Status::error("{}: cannot write the JSON results",
                            options.jsonPath);
   }
+  // With kernels omitted the logits are garbage by design: nothing to check.
   for (const bench::WorkloadResult &result : results)
-    if (result.nonFiniteLogits > 0)
+    if (result.nonFiniteLogits > 0 && options.omitKernels.empty())
       return Status::error("{} {}: {} of {} logits are not finite: the step "
                            "computed garbage, its time means nothing",
                            result.label, result.workload.name(),
