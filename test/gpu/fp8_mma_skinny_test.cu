@@ -25,11 +25,13 @@
 // last.
 #include "harness.h"
 #include "gemm_data.h"
+#include "grouped_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/fp8_mma_skinny.cuh"
 #include "targets/cuda/kernels/skinny_gemm.cuh"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -234,45 +236,31 @@ template <int N, int K, int SPLIT, int COLS, typename OutT> void decodeShape() {
 }
 
 /// fp8_mma_grouped_skinny_gemm over T tokens routed topK of E experts among
-/// `candidates`, gathered (gate/up) or in routed order (down); timed when asked.
+/// `candidates`, gathered (gate/up) or in routed order (down), every output
+/// row checked; timed when asked. PAIR: fp8_mma_grouped_skinny_gemm_pair with
+/// B1 = B0 reversed by expert (expert e's B1 is expert E - 1 - e's B0), each
+/// output checked.
 template <int N, int K, int E, int KSPLIT, typename OutT, bool PAIR = false>
 void checkGrouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                   bool timed = false) {
-  constexpr int kBlocksN = dsv3k::ceilDiv(N, kScaleBlock);
-  constexpr int kBlocksK = dsv3k::ceilDiv(K, kScaleBlock);
-  Routing routing = routeTokens(T, topK, E, candidates);
-  const int R = routing.rows();
-  const int aRows = gather ? T : R;
-  std::vector<fp8> a = randomFp8(static_cast<size_t>(aRows) * K);
-  std::vector<float> aScales = randomScales(static_cast<size_t>(aRows) * kBlocksK);
-  std::vector<fp8> b = randomFp8(static_cast<size_t>(E) * N * K);
-  std::vector<float> bScales = randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK);
-  DeviceBuffer<fp8> da(a.size()), db(b.size());
-  DeviceBuffer<float> das(aScales.size()), dbs(bScales.size());
-  DeviceBuffer<int> drows(R), doffsets(E + 1);
-  DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N + kGuard);
-  da.upload(a);
-  db.upload(b);
-  das.upload(aScales);
-  dbs.upload(bScales);
-  drows.upload(routing.rowToken);
-  doffsets.upload(routing.expertOffsets);
+  using Data = GroupedData<N, K, E>;
+  Data data(T, topK, candidates, gather);
+  const int R = data.R();
+  DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N + kGuard), dc1(PAIR ? dc.n : 0);
   dc.poison();
-  // PAIR: the same product twice in one launch, B1 = B0 reversed by expert
-  // (expert e's B1 is expert E - 1 - e's B0), each output checked.
   std::vector<fp8> b1;
   std::vector<float> b1Scales;
   if (PAIR) {
+    const size_t weight = static_cast<size_t>(N) * K;
+    const size_t scales = static_cast<size_t>(Data::kBlocksN) * Data::kBlocksK;
     for (int e = E - 1; e >= 0; --e) {
-      b1.insert(b1.end(), b.begin() + static_cast<size_t>(e) * N * K,
-                b.begin() + static_cast<size_t>(e + 1) * N * K);
-      b1Scales.insert(b1Scales.end(), bScales.begin() + static_cast<size_t>(e) * kBlocksN * kBlocksK,
-                      bScales.begin() + static_cast<size_t>(e + 1) * kBlocksN * kBlocksK);
+      b1.insert(b1.end(), data.b.begin() + e * weight, data.b.begin() + (e + 1) * weight);
+      b1Scales.insert(b1Scales.end(), data.bScales.begin() + e * scales,
+                      data.bScales.begin() + (e + 1) * scales);
     }
   }
-  DeviceBuffer<fp8> db1(PAIR ? b1.size() : 0);
-  DeviceBuffer<float> dbs1(PAIR ? b1Scales.size() : 0);
-  DeviceBuffer<OutT> dc1(PAIR ? static_cast<size_t>(R) * N + kGuard : 0);
+  DeviceBuffer<fp8> db1(b1.size());
+  DeviceBuffer<float> dbs1(b1Scales.size());
   if (PAIR) {
     db1.upload(b1);
     dbs1.upload(b1Scales);
@@ -282,49 +270,37 @@ void checkGrouped(int T, int topK, const std::vector<int> &candidates, bool gath
     if (PAIR)
       dsv3k::fp8_mma_grouped_skinny_gemm_pair<N, N, K, E, kScaleBlock, kScaleBlock, KSPLIT, OutT>
           <<<dim3(dsv3k::ceilDiv(2 * dsv3k::ceilDiv(N, 16), 8 / KSPLIT), R), 256>>>(
-              da.ptr, das.ptr, gather ? drows.ptr : nullptr, db.ptr, dbs.ptr, db1.ptr, dbs1.ptr,
-              doffsets.ptr, dc.ptr, dc1.ptr, R);
+              data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr, db1.ptr,
+              dbs1.ptr, data.doffsets.ptr, dc.ptr, dc1.ptr, R);
     else
       dsv3k::fp8_mma_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, KSPLIT, OutT>
           <<<dim3(dsv3k::ceilDiv(N, dsv3k::mma_skinny_detail::blockRows<KSPLIT>()), R), 256>>>(
-              da.ptr, das.ptr, gather ? drows.ptr : nullptr, db.ptr, dbs.ptr, doffsets.ptr,
-              dc.ptr, R);
+              data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr,
+              data.doffsets.ptr, dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
-  std::vector<double> ref(static_cast<size_t>(R) * N);
-  for (int r = 0; r < R; ++r) {
-    const int e = routing.expertOf(r), source = gather ? routing.rowToken[r] : r;
-    referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
-                       &b[static_cast<size_t>(e) * N * K],
-                       &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K,
-                       &ref[static_cast<size_t>(r) * N]);
-  }
+  std::vector<int> rows(R);
+  for (int r = 0; r < R; ++r)
+    rows[r] = r;
   int mostRows = 0;
   for (int e = 0; e < E; ++e)
-    mostRows = std::max(mostRows, routing.expertOffsets[e + 1] - routing.expertOffsets[e]);
-  std::string name = std::string(PAIR ? "fp8_mma_grouped_skinny_gemm_pair " : "fp8_mma_grouped_skinny_gemm ") + outName<OutT>();
-  std::string shape = "E=" + std::to_string(E) + " " + std::to_string(N) + "x" +
-                      std::to_string(K) + " R=" + std::to_string(R) +
-                      " used=" + std::to_string(routing.used()) +
-                      " most=" + std::to_string(mostRows) + (gather ? " gather" : "") +
+    mostRows = std::max(mostRows, data.routing.expertOffsets[e + 1] - data.routing.expertOffsets[e]);
+  std::string name = std::string(PAIR ? "fp8_mma_grouped_skinny_gemm_pair "
+                                      : "fp8_mma_grouped_skinny_gemm ") +
+                     outName<OutT>();
+  std::string shape = data.shape() + " most=" + std::to_string(mostRows) +
                       " ksplit=" + std::to_string(KSPLIT);
+  std::vector<double> ref = data.reference(rows);
   compare(name, shape, dc.download(), ref.size(), ref);
   if (PAIR) {
-    std::vector<double> ref1(static_cast<size_t>(R) * N);
-    for (int r = 0; r < R; ++r) {
-      const int e = E - 1 - routing.expertOf(r), source = gather ? routing.rowToken[r] : r;
-      referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
-                         &b[static_cast<size_t>(e) * N * K],
-                         &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K,
-                         &ref1[static_cast<size_t>(r) * N]);
-    }
+    std::vector<double> ref1 = data.reference(rows, [](int e) { return E - 1 - e; });
     compare(name, shape + " second", dc1.download(), ref1.size(), ref1);
   }
   if (timed) {
-    time(name, shape, (PAIR ? 2.0 : 1.0) * routing.used() * N * K, launch);
+    time(name, shape, (PAIR ? 2.0 : 1.0) * data.routing.used() * N * K, launch);
     if (KSPLIT == 1)
-      timeStream(shape, db.ptr, static_cast<size_t>(routing.used()) * N * K);
+      timeStream(shape, data.db.ptr, static_cast<size_t>(data.routing.used()) * N * K);
   }
 }
 

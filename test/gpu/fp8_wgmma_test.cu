@@ -34,6 +34,7 @@
 // table.
 #include "harness.h"
 #include "gemm_data.h"
+#include "grouped_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
@@ -285,70 +286,17 @@ template <int N, int K> void testDenseAllTiles(int M) {
 
 // ---------------------------------------------------------------- grouped
 
-template <int N, int K, int E> struct GroupedData {
-  static constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
-  static constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
-  Routing routing;
-  bool gather;
-  int aRowCount;
-  std::vector<fp8> a, b;
-  std::vector<float> aScales, bScales;
-  DeviceBuffer<fp8> da, db;
-  DeviceBuffer<float> das, dbs;
-  DeviceBuffer<int> drows, doffsets;
-  GroupedData(int T, int topK, const std::vector<int> &candidates, bool gatherRows)
-      : routing(routeTokens(T, topK, E, candidates)), gather(gatherRows),
-        aRowCount(gatherRows ? T : routing.rows()),
-        a(randomFp8(static_cast<size_t>(aRowCount) * K)),
-        b(randomFp8(static_cast<size_t>(E) * N * K)),
-        aScales(randomScales(static_cast<size_t>(aRowCount) * kBlocksK)),
-        bScales(randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK)), da(a.size()),
-        db(b.size()), das(aScales.size()), dbs(bScales.size()), drows(routing.rows()),
-        doffsets(E + 1) {
-    da.upload(a);
-    db.upload(b);
-    das.upload(aScales);
-    dbs.upload(bScales);
-    drows.upload(routing.rowToken);
-    doffsets.upload(routing.expertOffsets);
-  }
-  int R() const { return routing.rows(); }
-  const int *aRows() const { return gather ? drows.ptr : nullptr; }
-  int expertOf(int r) const {
-    return static_cast<int>(std::upper_bound(routing.expertOffsets.begin(),
-                                             routing.expertOffsets.end(), r) -
-                            routing.expertOffsets.begin()) -
-           1;
-  }
-  /// Sampled rows plus each non-empty expert's first and last row (up to 12 experts).
-  std::vector<int> rowsToCheck() const {
-    std::vector<int> edges;
-    for (int e = 0; e < E && edges.size() < 24; ++e)
-      if (routing.expertOffsets[e + 1] > routing.expertOffsets[e]) {
-        edges.push_back(routing.expertOffsets[e]);
-        edges.push_back(routing.expertOffsets[e + 1] - 1);
-      }
-    return sampleRows(R(), edges);
-  }
-  std::vector<double> reference(const std::vector<int> &rows) const {
-    std::vector<double> ref(rows.size() * N);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      int r = rows[i], e = expertOf(r), source = gather ? routing.rowToken[r] : r;
-      referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
-                   &b[static_cast<size_t>(e) * N * K],
-                   &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK], N, K, &ref[i * N]);
+/// Sampled rows plus each non-empty expert's first and last row (up to 12 experts).
+template <int N, int K, int E> std::vector<int> rowsToCheck(const GroupedData<N, K, E> &data) {
+  std::vector<int> edges;
+  const std::vector<int> &offsets = data.routing.expertOffsets;
+  for (int e = 0; e < E && edges.size() < 24; ++e)
+    if (offsets[e + 1] > offsets[e]) {
+      edges.push_back(offsets[e]);
+      edges.push_back(offsets[e + 1] - 1);
     }
-    return ref;
-  }
-  std::string shape() const {
-    int used = 0;
-    for (int e = 0; e < E; ++e)
-      used += routing.expertOffsets[e + 1] > routing.expertOffsets[e];
-    return "E=" + std::to_string(E) + " " + std::to_string(N) + "x" + std::to_string(K) +
-           " R=" + std::to_string(R()) + " used=" + std::to_string(used) +
-           (gather ? " gather" : "");
-  }
-};
+  return sampleRows(data.R(), edges);
+}
 
 template <int N, int K, int E, int TILE_M, int TILE_N, bool GATHERED, typename OutT>
 void launchGroupedAs(const GroupedData<N, K, E> &data, OutT *c) {
@@ -381,7 +329,7 @@ void testGrouped(const GroupedData<N, K, E> &data) {
   out.poison();
   launchGrouped<N, K, E, TILE_M, TILE_N, OutT>(data, out.buffer.ptr);
   CHECK_LAUNCH();
-  std::vector<int> rows = data.rowsToCheck();
+  std::vector<int> rows = rowsToCheck(data);
   std::string name =
       "fp8_wgmma_grouped_gemm " + tileName(TILE_M, TILE_N) + " " + outName<OutT>();
   check(name, data.shape(), out, N, rows, data.reference(rows));
@@ -654,7 +602,7 @@ template <int N, int K, int E> void benchGrouped(const char *name, int T, bool g
   row.oursMs[1] = medianMs([&] { launchGrouped<N, K, E, 256, 128, float>(data, out.buffer.ptr); });
   out.poison();
   row.oursMs[2] = medianMs([&] { launchGrouped<N, K, E, 128, 64, float>(data, out.buffer.ptr); });
-  std::vector<int> rows = data.rowsToCheck();
+  std::vector<int> rows = rowsToCheck(data);
   check("bench fp8_wgmma_grouped_gemm 128x64 f32", data.shape(), out, N, rows,
         data.reference(rows));
   benchRows().push_back(row);
@@ -705,7 +653,7 @@ template <int N, int K, int E> void benchRowsPerExpert(const char *name, bool ga
                      double(data.aRowCount) * (K + 4 * kBlocksK) + 4.0 * data.R() * N,
                  weightBytes, 2.0 * N * K, 0};
     Output<float> out(data.R(), N);
-    std::vector<int> rows = data.rowsToCheck();
+    std::vector<int> rows = rowsToCheck(data);
     std::vector<double> ref = data.reference(rows);
     std::string shape = data.shape() + " " + std::to_string(perExpert) + "/expert";
     out.poison();

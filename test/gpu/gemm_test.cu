@@ -21,6 +21,7 @@
 // element of C is checked for NaN: outputs are poisoned before each run.
 #include "harness.h"
 #include "gemm_data.h"
+#include "grouped_data.h"
 #include "routing.h"
 
 #include "targets/cuda/kernels/gemm.cuh"
@@ -347,58 +348,33 @@ std::string groupedShape(int E, int N, int K, const Routing &routing, bool gathe
 template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4, bool RING = false>
 void testFp8Grouped(int T, int topK, const std::vector<int> &candidates, bool gather,
                     bool timed = false, Family family = Family::kTiles) {
-  constexpr int kBlocksN = (N + kScaleBlock - 1) / kScaleBlock;
-  constexpr int kBlocksK = (K + kScaleBlock - 1) / kScaleBlock;
-  Routing routing = routeTokens(T, topK, E, candidates);
-  const int R = routing.rows();
-  const int aRowsCount = gather ? T : R;
-  std::vector<fp8> a = randomFp8(static_cast<size_t>(aRowsCount) * K);
-  std::vector<float> aScales = randomScales(static_cast<size_t>(aRowsCount) * kBlocksK);
-  std::vector<fp8> b = randomFp8(static_cast<size_t>(E) * N * K);
-  std::vector<float> bScales = randomScales(static_cast<size_t>(E) * kBlocksN * kBlocksK);
-
-  DeviceBuffer<fp8> da(a.size()), db(b.size());
-  DeviceBuffer<float> das(aScales.size()), dbs(bScales.size());
-  DeviceBuffer<int> drows(R), doffsets(E + 1);
+  GroupedData<N, K, E> data(T, topK, candidates, gather);
+  const int R = data.R();
   DeviceBuffer<OutT> dc(static_cast<size_t>(R) * N);
-  da.upload(a);
-  db.upload(b);
-  das.upload(aScales);
-  dbs.upload(bScales);
-  drows.upload(routing.rowToken);
-  doffsets.upload(routing.expertOffsets);
   dc.poison();
   dim3 grid(dsv3k::ceilDiv(N, 64), dsv3k::ceilDiv(R, 64) + E, 1);
-  const int *aRows = gather ? drows.ptr : nullptr;
   auto launch = [&] {
     if (family == Family::kSkinny)
       dsv3k::fp8_grouped_skinny_gemm<N, K, E, kScaleBlock, kScaleBlock, SPLIT, COLS, OutT, RING>
           <<<dim3(skinnyGroupedBlocks<fp8, K, SPLIT, COLS, RING>(N), R), 256>>>(
-              da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+              data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr,
+              data.doffsets.ptr, dc.ptr, R);
     else
       dsv3k::fp8_grouped_gemm<N, K, E, kScaleBlock, kScaleBlock, OutT><<<grid, dim3(256)>>>(
-          da.ptr, das.ptr, aRows, db.ptr, dbs.ptr, doffsets.ptr, dc.ptr, R);
+          data.da.ptr, data.das.ptr, data.aRows(), data.db.ptr, data.dbs.ptr, data.doffsets.ptr,
+          dc.ptr, R);
   };
   launch();
   CHECK_LAUNCH();
   std::vector<OutT> c = dc.download();
 
-  std::vector<int> rows = sampleRoutedRows(routing);
-  std::vector<double> ref(rows.size() * N);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    int r = rows[i], e = routing.expertOf(r);
-    int source = gather ? routing.rowToken[r] : r;
-    referenceScaledRow(&a[static_cast<size_t>(source) * K], &aScales[source * kBlocksK],
-                    &b[static_cast<size_t>(e) * N * K], &bScales[static_cast<size_t>(e) * kBlocksN * kBlocksK],
-                    N, K, &ref[i * N]);
-  }
+  std::vector<int> rows = sampleRoutedRows(data.routing);
   std::string name = std::string(familyPrefix(family)) + "fp8_grouped_gemm " + outName<OutT>();
   std::string shape =
-      groupedShape(E, N, K, routing, gather) + variant(family, SPLIT, COLS) + (RING ? " ring" : "");
-  compareRows(name, shape, c, N, rows, ref);
+      data.shape() + variant(family, SPLIT, COLS) + (RING ? " ring" : "");
+  compareRows(name, shape, c, N, rows, data.reference(rows));
   if (timed)
-    timeLaunches(name, shape, 2.0 * R * N * K,
-                 1.0 * routing.used() * N * K * sizeof(b[0]), launch);
+    timeLaunches(name, shape, 2.0 * R * N * K, 1.0 * data.routing.used() * N * K, launch);
 }
 
 template <int N, int K, int E, typename OutT, int SPLIT = 8, int COLS = 4, bool RING = false>
