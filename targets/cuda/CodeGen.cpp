@@ -775,7 +775,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     SizeExpr r = rowsOf(p.result);
     std::vector<KernelArg> args = {buf(p.lhs),     buf(p.lhsScales), optBuf(p.gather),
                                    buf(p.rhs),     buf(p.rhsScales), buf(p.offsets),
-                                   buf(p.result),  intArg(r)};
+                                   buf(p.result), intArg(r)};
     if (int64_t split = fp8MmaSkinnySplit(arch, k, block)) {
       const int64_t rows = fp8MmaSkinnyBlockRows(split);
       launch(op, "fp8_mma_grouped_skinny_gemm",
@@ -968,11 +968,11 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             return success();
           })
           .Case([&](GroupedGemmPairOp pair) {
-            GroupedFp8Product first{pair.getLhs(),  pair.getLhsScales(), pair.getGather(),
-                                    pair.getOffsets(), pair.getRhs0(), pair.getRhs0Scales(),
+            GroupedFp8Product first{pair.getLhs(),     pair.getLhsScales(), pair.getGather(),
+                                    pair.getOffsets(), pair.getRhs0(),      pair.getRhs0Scales(),
                                     pair.getResult0()};
-            GroupedFp8Product second{pair.getLhs(),  pair.getLhsScales(), pair.getGather(),
-                                     pair.getOffsets(), pair.getRhs1(), pair.getRhs1Scales(),
+            GroupedFp8Product second{pair.getLhs(),     pair.getLhsScales(), pair.getGather(),
+                                     pair.getOffsets(), pair.getRhs1(),      pair.getRhs1Scales(),
                                      pair.getResult1()};
             RankedTensorType rhs0 = tensorOf(pair.getRhs0());
             int64_t experts = rhs0.getDimSize(0), n0 = rhs0.getDimSize(1),
