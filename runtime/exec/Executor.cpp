@@ -482,6 +482,10 @@ Status Executor::queueStep(const PreparedEntry &prepared,
   for (const PreparedStep &step : prepared.steps) {
     switch (step.kind) {
     case plan::Step::Launch:
+      // Not this size's candidate: nothing runs, and an observer (the
+      // bench's per-launch timing) must not time it.
+      if (!launchChosen(step.launch, sizes))
+        break;
       if (observer_)
         DSV3_RETURN_IF_ERROR(observer_->beforeLaunch(step.launch));
       DSV3_RETURN_IF_ERROR(runLaunch(device_, step.launch, sizes, scratch_));

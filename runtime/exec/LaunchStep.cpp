@@ -277,24 +277,27 @@ Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
 
 } // namespace
 
+bool launchChosen(const PreparedLaunch &launch, const StepSizes &sizes) {
+  if (launch.omitted)
+    return false;
+  for (const std::optional<plan::SizeRange> &range : {launch.when, launch.alsoWhen}) {
+    if (!range)
+      continue;
+    const int64_t value = range->multiplier() * sizeValue(range->unit(), sizes);
+    if (value < range->min() || value > range->max())
+      return false;
+  }
+  return true;
+}
+
 Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,
                      ResolvedLaunch &out, TensorMapEncoder encode) {
   // CUDA's grid limits: x < 2^31, y and z ≤ 65535.
   static constexpr int64_t kMaxGrid[3] = {2147483647, 65535, 65535};
   static const char *const kAxis[3] = {"x", "y", "z"};
-  out.empty = launch.omitted;
+  out.empty = !launchChosen(launch, sizes);
   if (out.empty)
     return Status::success();
-  // Another candidate kernel covers this size: nothing to launch.
-  for (const std::optional<plan::SizeRange> &range : {launch.when, launch.alsoWhen}) {
-    if (!range)
-      continue;
-    const int64_t value = range->multiplier() * sizeValue(range->unit(), sizes);
-    if (value < range->min() || value > range->max()) {
-      out.empty = true;
-      return Status::success();
-    }
-  }
   for (int d = 0; d < 3; ++d) {
     StatusOr<int64_t> dim = resolveLaunchDim(launch.grid[d], sizes);
     if (!dim.ok())

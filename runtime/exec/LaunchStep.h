@@ -146,6 +146,11 @@ struct ResolvedLaunch {
 /// function, the tests a fake that records what it is asked for.
 using TensorMapEncoder = decltype(&cuTensorMapEncodeTiled);
 
+/// Whether `launch` is chosen for a step of these sizes: it is not omitted
+/// and both of its size guards hold (another candidate kernel covers the
+/// other sizes). A chosen launch may still have an empty grid.
+bool launchChosen(const PreparedLaunch &launch, const StepSizes &sizes);
+
 /// Fills `out` for `sizes` (reusing its storage), encoding each TensorMap
 /// argument with `encode` (which only a launch with such arguments needs);
 /// `out.empty` when the grid or a tensor map is empty or `sizes` fall

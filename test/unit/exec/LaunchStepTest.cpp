@@ -236,6 +236,10 @@ TEST_F(PreparedLaunchTest, SizeRangeSelectsTheCandidate) {
     bool manyRuns = !resolved.empty;
     EXPECT_EQ(fewRuns, tokens <= 4) << "T=" << tokens;
     EXPECT_NE(fewRuns, manyRuns) << "exactly one candidate runs at T=" << tokens;
+    // What the executor asks before it (or the bench's per-launch timing)
+    // touches a launch.
+    EXPECT_EQ(launchChosen(few, StepSizes{tokens, 1, 1}), fewRuns) << "T=" << tokens;
+    EXPECT_EQ(launchChosen(many, StepSizes{tokens, 1, 1}), manyRuns) << "T=" << tokens;
   }
 }
 
@@ -271,9 +275,11 @@ TEST_F(PreparedLaunchTest, OmittedLaunchNeverRuns) {
     launch.omitted = false;
     ASSERT_TRUE(resolveLaunch(launch, StepSizes{tokens, 1, 1}, resolved, fakeEncode).ok());
     EXPECT_FALSE(resolved.empty) << "T=" << tokens;
+    EXPECT_TRUE(launchChosen(launch, StepSizes{tokens, 1, 1}));
     launch.omitted = true;
     ASSERT_TRUE(resolveLaunch(launch, StepSizes{tokens, 1, 1}, resolved, fakeEncode).ok());
     EXPECT_TRUE(resolved.empty) << "T=" << tokens;
+    EXPECT_FALSE(launchChosen(launch, StepSizes{tokens, 1, 1}));
   }
 }
 
