@@ -68,7 +68,7 @@ private:
   Value linear(Value x, FlatSymbolRefAttr weight, Location loc,
                Type outElement = {});
   Value swigluMlp(Value x, FlatSymbolRefAttr gate, FlatSymbolRefAttr up,
-                  FlatSymbolRefAttr down, Location loc);
+                  FlatSymbolRefAttr down, Location loc, Type outElement = {});
 
   LogicalResult lowerMla(MlaOp op);
   LogicalResult lowerMoe(MoeOp op);
@@ -149,15 +149,24 @@ Value EntryLowering::linear(Value x, FlatSymbolRefAttr weight, Location loc,
 }
 
 /// down(silu(gate(x)) * up(x)); when quantizing the activations of an FP8
-/// down projection the product is quantized as it is formed.
+/// down projection the product is quantized as it is formed, from bf16 gate
+/// and up rows (what DeepSeek's FP8 GEMMs return; half the bytes of f32
+/// between the GEMMs and the quantization). The down projection returns
+/// `outElement` (default f32).
 Value EntryLowering::swigluMlp(Value x, FlatSymbolRefAttr gate,
                                FlatSymbolRefAttr up, FlatSymbolRefAttr down,
-                               Location loc) {
-  Value g = linear(x, gate, loc), u = linear(x, up, loc);
+                               Location loc, Type outElement) {
+  if (!outElement)
+    outElement = b.getF32Type();
   WeightOp downDecl = weightDecl(down);
   std::optional<BlockScaleAttr> scale = downDecl.getScale();
-  if (!scale || !quantizeActivations)
-    return linear(b.create<SwigluOp>(loc, bf16Rows(colsOf(g)), g, u), down, loc);
+  if (!scale || !quantizeActivations) {
+    Value g = linear(x, gate, loc), u = linear(x, up, loc);
+    return linear(b.create<SwigluOp>(loc, bf16Rows(colsOf(g)), g, u), down, loc,
+                  outElement);
+  }
+  Value g = linear(x, gate, loc, b.getBF16Type());
+  Value u = linear(x, up, loc, b.getBF16Type());
   int64_t width = llvm::cast<RankedTensorType>(g.getType()).getDimSize(1);
   int64_t blockCols = scale->getBlockCols();
   auto quant = b.create<SwigluQuantOp>(
@@ -166,8 +175,8 @@ Value EntryLowering::swigluMlp(Value x, FlatSymbolRefAttr gate,
       b.getI64IntegerAttr(blockCols));
   ValueRange values = weightRef(down);
   return b.create<Fp8GemmOp>(
-      loc, f32Rows(downDecl.getTensorType().getDimSize(0)), quant.getOutput(),
-      quant.getScales(), values[0], values[1],
+      loc, rowsType(downDecl.getTensorType().getDimSize(0), outElement),
+      quant.getOutput(), quant.getScales(), values[0], values[1],
       b.getDenseI64ArrayAttr({scale->getBlockRows(), blockCols}));
 }
 
@@ -247,9 +256,12 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
         loc, rowsType(k, b.getType<Float8E4M3FNType>()),
         rowsType(llvm::divideCeil(k, blockCols), b.getF32Type()), x,
         b.getI64IntegerAttr(blockCols));
+    // bf16 products, as DeepSeek's FP8 GEMMs return them: half the bytes
+    // of f32 to write and read again, the largest traffic of a long prefill
+    // (8192 tokens x top-8 rows of 7168).
     auto project = [&](StackedWeightRefOp weights) {
       return b.create<GroupedGemmOp>(
-          loc, f32Rows(width), quant.getOutput(), quant.getScales(),
+          loc, bf16Rows(width), quant.getOutput(), quant.getScales(),
           align.getTokens(), weights.getResult(0), weights.getResult(1),
           align.getOffsets(), block);
     };
@@ -259,7 +271,7 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
         rowsType(llvm::divideCeil(width, blockCols), b.getF32Type()), g, u,
         b.getI64IntegerAttr(blockCols));
     expertOut = b.create<GroupedGemmOp>(
-        loc, f32Rows(hidden), product.getOutput(), product.getScales(),
+        loc, bf16Rows(hidden), product.getOutput(), product.getScales(),
         Value(), down.getResult(0), down.getResult(1), align.getOffsets(),
         block);
   } else {
@@ -282,9 +294,11 @@ LogicalResult EntryLowering::lowerMoe(MoeOp op) {
 
   Value shared;
   if (std::optional<ArrayAttr> refs = op.getSharedExperts())
+    // moe_combine takes the shared expert's rows in the routed ones' type.
     shared = swigluMlp(x, llvm::cast<FlatSymbolRefAttr>((*refs)[0]),
                        llvm::cast<FlatSymbolRefAttr>((*refs)[1]),
-                       llvm::cast<FlatSymbolRefAttr>((*refs)[2]), loc);
+                       llvm::cast<FlatSymbolRefAttr>((*refs)[2]), loc,
+                       llvm::cast<RankedTensorType>(expertOut.getType()).getElementType());
   mapping.map(op.getResult(),
               b.create<MoeCombineOp>(loc, f32Rows(hidden), expertOut,
                                      align.getRows(), route.getWeights(), shared)

@@ -715,9 +715,51 @@ int profileOnly() {
   return 0;
 }
 
+/// The dense table's rows against cuBLASLt, best / cuBLASLt being < 1 where
+/// cuBLASLt is faster.
+void printDenseTable(const char *title, double ceiling) {
+  std::printf("\n== %s, f32 out; TFLOP/s; FP8 per-tensor ceiling (cuBLASLt 8192^3) %.0f "
+              "TFLOP/s\n",
+              title, ceiling / 1e12);
+  std::printf("%-24s %-20s %9s %9s %9s %9s %8s %8s %10s\n", "GEMM", "NxK", "128x128", "256x128",
+              "128x64", "cuBLASLt", "best/cu", "best/pk", "cu agrees");
+  for (const BenchRow &r : benchRows()) {
+    double best = *std::min_element(r.oursMs, r.oursMs + 3);
+    auto tf = [&](double ms) { return ms > 0 ? r.flops / (ms * 1e-3) / 1e12 : 0.0; };
+    std::printf("%-24s %-20s %9.0f %9.0f %9.0f %9.0f %7.2fx %7.0f%% %10.1e\n", r.name.c_str(),
+                r.shape.c_str(), tf(r.oursMs[0]), tf(r.oursMs[1]), tf(r.oursMs[2]),
+                tf(r.cublasMs), r.cublasMs > 0 ? r.cublasMs / best : 0.0,
+                ceiling > 0 ? 100.0 * tf(best) * 1e12 / ceiling : 0.0, r.cublasAgreement);
+  }
+}
+
+/// FP8_WGMMA_SWEEP=1: the model's dense projections at prefill sizes, ours
+/// against cuBLASLt's block-scaled GEMM (where kernel selection should switch),
+/// including row counts that are no multiple of 16.
+int sweepDense() {
+  double ceiling = fp8Ceiling();
+  for (int M : {256, 512, 1000, 1024, 2048, 4095, 4096, 8192}) {
+    std::string tag = " M=" + std::to_string(M);
+    benchDense<1536, 7168>(("q_a_proj" + tag).c_str(), M);
+    benchDense<24576, 1536>(("q_b_proj" + tag).c_str(), M);
+    benchDense<576, 7168>(("kv_a" + tag).c_str(), M);
+    benchDense<32768, 512>(("kv_b" + tag).c_str(), M);
+    benchDense<7168, 16384>(("o_proj" + tag).c_str(), M);
+    benchDense<18432, 7168>(("dense gate/up" + tag).c_str(), M);
+    benchDense<7168, 18432>(("dense down" + tag).c_str(), M);
+    benchDense<2048, 7168>(("shared gate/up" + tag).c_str(), M);
+    benchDense<7168, 2048>(("shared down" + tag).c_str(), M);
+  }
+  int status = finish("fp8_wgmma_test (dense sweep, benchmark checks)");
+  printDenseTable("FP8 block-scaled dense GEMMs by rows", ceiling);
+  return status;
+}
+
 int main() {
   if (const char *profile = std::getenv("FP8_WGMMA_PROFILE"); profile && *profile == '1')
     return profileOnly();
+  if (const char *sweep = std::getenv("FP8_WGMMA_SWEEP"); sweep && *sweep == '1')
+    return sweepDense();
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d multiprocessors, sm_%d%d\n", prop.name, prop.multiProcessorCount,
@@ -784,20 +826,10 @@ int main() {
   benchRowsPerExpert<4096, 7168, 256>("gate+up fused", true);
   status |= finish("fp8_wgmma_test (with benchmark checks)");
 
-  std::printf("\n== FP8 block-scaled GEMM, M = %d (routed: %d tokens x top-8 of 256 unless "
-              "said), f32 out; "
-              "TFLOP/s; FP8 per-tensor ceiling (cuBLASLt 8192^3) %.0f TFLOP/s\n",
-              kM, kM, ceiling / 1e12);
-  std::printf("%-24s %-20s %9s %9s %9s %9s %8s %8s %10s\n", "GEMM", "NxK", "128x128", "256x128",
-              "128x64", "cuBLASLt", "best/cu", "best/pk", "cu agrees");
-  for (const BenchRow &r : benchRows()) {
-    double best = *std::min_element(r.oursMs, r.oursMs + 3);
-    auto tf = [&](double ms) { return ms > 0 ? r.flops / (ms * 1e-3) / 1e12 : 0.0; };
-    std::printf("%-24s %-20s %9.0f %9.0f %9.0f %9.0f %7.2fx %7.0f%% %10.1e\n", r.name.c_str(),
-                r.shape.c_str(), tf(r.oursMs[0]), tf(r.oursMs[1]), tf(r.oursMs[2]),
-                tf(r.cublasMs), r.cublasMs > 0 ? r.cublasMs / best : 0.0,
-                ceiling > 0 ? 100.0 * tf(best) * 1e12 / ceiling : 0.0, r.cublasAgreement);
-  }
+  printDenseTable(("FP8 block-scaled GEMM, M = " + std::to_string(kM) +
+                   " (routed: " + std::to_string(kM) + " tokens x top-8 of 256 unless said)")
+                      .c_str(),
+                  ceiling);
   printSweep(copy);
   return status;
 }

@@ -50,9 +50,9 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
 // BF16ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
 // BF16ACT: dsv3.fp8_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xf32>
 // FP8ACT: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128 : tensor<?x256xbf16> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
-// FP8ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]] scales %[[XS]], %[[G]]#0 scales %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xf32>
-// FP8ACT: %[[UP:.*]] = dsv3.fp8_gemm
-// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xf32> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
+// FP8ACT: %[[GATE:.*]] = dsv3.fp8_gemm %[[XQ]] scales %[[XS]], %[[G]]#0 scales %[[G]]#1 block [128, 128] {{.*}} -> tensor<?x512xbf16>
+// FP8ACT: %[[UP:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x512xbf16>
+// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x512xbf16> -> tensor<?x512xf8E4M3FN>, tensor<?x4xf32>
 // FP8ACT: %[[D:.*]]:2 = dsv3.weight_ref @down
 // FP8ACT: dsv3.fp8_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 block [128, 128] {{.*}} -> tensor<?x256xf32>
 
@@ -177,12 +177,17 @@ func.func @decode(%tokens: tensor<?x?xi32>, %positions: tensor<?x?xi32>) -> (ten
 // BF16ACT: %[[H:.*]] = dsv3.swiglu %[[GATE]], %[[UP]]
 // BF16ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[H]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
 // FP8ACT: %[[XQ:.*]], %[[XS:.*]] = dsv3.act_quant %[[X]] block 128
-// FP8ACT: %[[GATE:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[G]]#0 scales %[[G]]#1 offsets %[[OFFSETS]] block [128, 128]
-// FP8ACT: %[[UP:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[U]]#0
-// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128
-// FP8ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]]
-// CHECK: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xf32>
-// CHECK: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xf32>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xf32> -> tensor<?x256xf32>
+// FP8ACT: %[[GATE:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[G]]#0 scales %[[G]]#1 offsets %[[OFFSETS]] block [128, 128] {{.*}} -> tensor<?x128xbf16>
+// FP8ACT: %[[UP:.*]] = dsv3.grouped_gemm %[[XQ]] scales %[[XS]] gather %[[TOKENS]], %[[U]]#0 {{.*}} -> tensor<?x128xbf16>
+// FP8ACT: %[[HQ:.*]], %[[HS:.*]] = dsv3.swiglu_quant %[[GATE]], %[[UP]] block 128 : tensor<?x128xbf16>
+// FP8ACT: %[[DOWN:.*]] = dsv3.grouped_gemm %[[HQ]] scales %[[HS]], %[[D]]#0 scales %[[D]]#1 offsets %[[OFFSETS]] {{.*}} -> tensor<?x256xbf16>
+// BF16ACT: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xf32>
+// BF16ACT: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xf32>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xf32> -> tensor<?x256xf32>
+// FP8ACT: %[[SG:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x128xbf16>
+// FP8ACT: %[[SU:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x128xbf16>
+// FP8ACT: dsv3.swiglu_quant %[[SG]], %[[SU]] block 128 : tensor<?x128xbf16>
+// FP8ACT: %[[SHARED:.*]] = dsv3.fp8_gemm {{.*}} -> tensor<?x256xbf16>
+// FP8ACT: dsv3.moe_combine %[[DOWN]], %[[ROWS]], %[[WEIGHTS]], %[[SHARED]] : tensor<?x256xbf16>, tensor<?xi32>, tensor<?x1xf32>, tensor<?x256xbf16> -> tensor<?x256xf32>
 
 // -----
 
