@@ -132,6 +132,26 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
     std::vector<pl::Step> stepTypes;
     std::vector<fb::Offset<void>> steps;
     for (const KernelLaunch &launch : entry.launches) {
+      auto range = [](const KernelLaunch::Condition &condition) {
+        return pl::SizeRange(planUnit(condition.size.unit), condition.size.multiplier,
+                             condition.min, condition.max);
+      };
+      pl::SizeRange when = range(launch.when), alsoWhen = range(launch.alsoWhen);
+      if (const std::optional<LibraryGemm> &gemm = launch.library) {
+        pl::Size rows = planSize(gemm->rows);
+        auto a = writeArg(b, gemm->a), aScales = writeArg(b, gemm->aScales);
+        auto bArg = writeArg(b, gemm->b), bScales = writeArg(b, gemm->bScales);
+        auto c = writeArg(b, gemm->c);
+        stepTypes.push_back(pl::Step::Gemm);
+        steps.push_back(pl::CreateGemmDirect(
+                            b, a, aScales, bArg, bScales, c, &rows,
+                            static_cast<uint32_t>(gemm->rowGroup), gemm->n, gemm->k,
+                            planDtype(gemm->cDtype), launch.op.c_str(),
+                            launch.when.present() ? &when : nullptr,
+                            launch.alsoWhen.present() ? &alsoWhen : nullptr)
+                            .Union());
+        continue;
+      }
       std::vector<pl::LaunchDim> grid;
       for (const LaunchDimExpr &d : launch.grid)
         grid.emplace_back(planUnit(d.unit), d.multiplier, d.divisor, d.offset);
@@ -140,11 +160,6 @@ std::vector<uint8_t> buildPlan(const CudaProgram &program,
       for (const KernelArg &arg : launch.args)
         args.push_back(writeArg(b, arg));
       stepTypes.push_back(pl::Step::Launch);
-      auto range = [](const KernelLaunch::Condition &condition) {
-        return pl::SizeRange(planUnit(condition.size.unit), condition.size.multiplier,
-                             condition.min, condition.max);
-      };
-      pl::SizeRange when = range(launch.when), alsoWhen = range(launch.alsoWhen);
       steps.push_back(pl::CreateLaunchDirect(
                           b, launch.kernel, &grid, &block, launch.sharedBytes, &args,
                           launch.op.c_str(), launch.when.present() ? &when : nullptr,

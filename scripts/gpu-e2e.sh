@@ -5,10 +5,13 @@
 # (compare.py). Runtime binaries and plans are built on the development machine
 # (scripts/gpu-e2e-prepare.sh) and carried in .gpu-carry/, since the GPU
 # machine has no LLVM/MLIR. Prints one table at the end; exit 1 if a check fails.
-#   scripts/gpu-e2e.sh [CASE...]   CASE = <config>:<fp8|fp8act|bf16>[:pinned], default: all
+#   scripts/gpu-e2e.sh [CASE...]   CASE = <config>:<fp8|fp8act|fp8act-cublaslt|bf16>[:pinned],
+#                                  default: all but the fp8act ones
 # fp8 is an FP8 checkpoint run with bf16 activations (dsv3c's default), fp8act
 # the same checkpoint with activations quantized to FP8 (--activation-dtype=fp8),
-# also compared with a reference that emulates that quantization.
+# also compared with a reference that emulates that quantization;
+# fp8act-cublaslt (deepseek-v3-2layer) is fp8act with the dense FP8 products
+# of 5 rows or more on cuBLASLt (plan Gemm steps).
 # ":pinned" writes the checkpoint with dsv3-ckpt --pinned-routing (noaux_tc
 # routers choose by bias, far from ties), so that the comparison measures
 # arithmetic rather than which side's rounding tips a routing near-tie.
@@ -91,7 +94,7 @@ PY
   else
     echo "  dsv3-run with graphs, without, or with plain launches failed: $(tail -3 "$work/graphs.log")"; status=1
   fi
-  if [ "$dtype" = fp8act ]; then
+  if [[ $dtype == fp8act* ]]; then
     # The same FP8 run against a reference that quantizes activations as
     # DeepSeek's inference does: what is left is arithmetic, not quantization.
     python3 "$root/test/gpu/e2e/hf_reference.py" --checkpoint "$ckpt" --fp8-activations \

@@ -67,6 +67,24 @@ std::pair<const void *, uint64_t> inputBytes(const StepInputs &inputs,
   return {nullptr, 0};
 }
 
+/// "entry point 'decode' step 3 (rms_norm)": how errors name a step.
+std::string stepWhere(const plan::EntryPoint &entry, size_t step,
+                      const flatbuffers::String *op) {
+  return fmt::format("entry point '{}' step {} ({})",
+                     entry.name()->string_view(), step,
+                     op ? op->string_view() : "");
+}
+
+/// The plan's first Gemm step, as stepWhere names it; empty when it has
+/// none (and needs no cuBLASLt).
+std::string firstGemmStep(const plan::Plan &plan) {
+  for (const plan::EntryPoint *entry : *plan.entry_points())
+    for (size_t s = 0; entry->steps() && s < entry->steps()->size(); ++s)
+      if (entry->steps_type()->Get(s) == plan::Step::Gemm)
+        return stepWhere(*entry, s, entry->steps()->GetAs<plan::Gemm>(s)->op());
+  return "";
+}
+
 std::string entryPointNames(const plan::Plan &plan) {
   std::string names;
   for (const plan::EntryPoint *entry : *plan.entry_points())
@@ -249,12 +267,30 @@ Executor::create(const Device &device, const plan::Plan &plan,
     return Status::error("sampler count rows asked for ({}), but the plan has "
                          "no sampler kernel",
                          options.samplerCountRows);
+  // cuBLASLt first: a plan that needs it fails before anything is loaded
+  // or allocated when it is missing.
+  const std::string firstGemm = firstGemmStep(plan);
+  std::unique_ptr<CublasLt> cublasLt;
+  if (!firstGemm.empty()) {
+    StatusOr<std::unique_ptr<CublasLt>> opened = CublasLt::open();
+    if (!opened.ok())
+      return opened.status().withPrefix(firstGemm +
+                                        ": a GEMM that cuBLASLt runs, but ");
+    cublasLt = std::move(*opened);
+  }
   std::unique_ptr<Executor> executor(
       new Executor(device, plan, numPages, options));
   DSV3_RETURN_IF_ERROR(executor->loadKernels());
   DSV3_RETURN_IF_ERROR(executor->allocateBuffers(
       options.maxPagesPerSequence > 0 ? options.maxPagesPerSequence
                                       : numPages));
+  if (cublasLt) {
+    StatusOr<std::unique_ptr<GemmContext>> gemms =
+        GemmContext::create(device, std::move(cublasLt));
+    if (!gemms.ok())
+      return gemms.status().withPrefix(firstGemm + ": ");
+    executor->gemms_ = std::move(*gemms);
+  }
   DSV3_RETURN_IF_ERROR(executor->prepareEntryPoints(weights, cache));
   ExecutorOptions &chosen = executor->options_;
   if (chosen.cudaGraphMaxTokens < 0)
@@ -266,7 +302,8 @@ Executor::create(const Device &device, const plan::Plan &plan,
 }
 
 Executor::~Executor() {
-  graphs_.reset(); // the graphs launch the modules' kernels
+  graphs_.reset(); // the graphs launch the modules' and cuBLASLt's kernels
+  gemms_.reset();
   for (CUmodule module : modules_) {
     Status unloaded = device_.check(device_.api().moduleUnload(module),
                                     "cuModuleUnload");
@@ -393,21 +430,25 @@ Status Executor::prepareEntryPoints(const DeviceWeights &weights,
       switch (step.kind) {
       case plan::Step::Launch: {
         const plan::Launch &launch = *entry->steps()->GetAs<plan::Launch>(s);
-        std::string where = fmt::format(
-            "entry point '{}' step {} ({})", entry->name()->string_view(), s,
-            launch.op() ? launch.op()->string_view() : "");
-        DSV3_ASSIGN_OR_RETURN(step.launch,
-                              prepareLaunch(launch, addresses, std::move(where)));
+        DSV3_ASSIGN_OR_RETURN(
+            step.launch,
+            prepareLaunch(launch, addresses, stepWhere(*entry, s, launch.op())));
         step.launch.function = functions_[launch.kernel()];
         step.launch.dependentLaunch = dependentLaunches;
         const plan::Kernel *kernel = plan_.kernels()->Get(launch.kernel());
-        const std::string_view instance =
-            kernel->instance() ? kernel->instance()->string_view() : "";
-        step.launch.omitted =
-            std::any_of(options_.omitKernels.begin(), options_.omitKernels.end(),
-                        [&](const std::string &part) {
-                          return instance.find(part) != std::string_view::npos;
-                        });
+        step.launch.name = kernel->instance() ? kernel->instance()->str()
+                                              : kernel->name()->str();
+        // Matched against the instance only, as dsv3-bench checks them.
+        step.launch.omitted = omitted(
+            kernel->instance() ? kernel->instance()->string_view() : "");
+        break;
+      }
+      case plan::Step::Gemm: {
+        const plan::Gemm &gemm = *entry->steps()->GetAs<plan::Gemm>(s);
+        DSV3_ASSIGN_OR_RETURN(
+            step.gemm,
+            prepareGemm(gemm, addresses, stepWhere(*entry, s, gemm.op())));
+        step.gemm.omitted = omitted(step.gemm.name);
         break;
       }
       case plan::Step::NONE:
@@ -421,6 +462,32 @@ Status Executor::prepareEntryPoints(const DeviceWeights &weights,
     entries_.emplace(entry->name()->str(), std::move(prepared));
   }
   return Status::success();
+}
+
+bool Executor::omitted(std::string_view name) const {
+  return std::any_of(options_.omitKernels.begin(), options_.omitKernels.end(),
+                     [&](const std::string &part) {
+                       return name.find(part) != std::string_view::npos;
+                     });
+}
+
+bool Executor::PreparedStep::chosen(const StepSizes &sizes) const {
+  switch (kind) {
+  case plan::Step::Launch:
+    return launchChosen(launch, sizes);
+  case plan::Step::Gemm:
+    return gemmChosen(gemm, sizes);
+  default:
+    return true; // queueStep reports it
+  }
+}
+
+const std::string &Executor::PreparedStep::name() const {
+  return kind == plan::Step::Gemm ? gemm.name : launch.name;
+}
+
+const std::string &Executor::PreparedStep::where() const {
+  return kind == plan::Step::Gemm ? gemm.where : launch.where;
 }
 
 bool Executor::hasEntryPoint(std::string_view name) const {
@@ -466,6 +533,14 @@ bool Executor::capturesGraph(const StepSizes &sizes) const {
          sizes.tokens <= options_.cudaGraphMaxTokens;
 }
 
+Status Executor::prepareGemms(const PreparedEntry &prepared,
+                              const StepSizes &sizes) {
+  for (const PreparedStep &step : prepared.steps)
+    if (step.kind == plan::Step::Gemm)
+      DSV3_RETURN_IF_ERROR(gemms_->prepare(step.gemm, sizes));
+  return Status::success();
+}
+
 Status Executor::queueStep(const PreparedEntry &prepared,
                            const StepSizes &sizes) {
   const plan::EntryPoint &entry = *prepared.entry;
@@ -480,19 +555,18 @@ Status Executor::queueStep(const PreparedEntry &prepared,
               plan::dtypeBytes(output->dtype())));
     }
   for (const PreparedStep &step : prepared.steps) {
+    // Not this size's candidate (or omitted): nothing runs, and an observer
+    // (the bench's per-launch timing) must not time it.
+    if (!step.chosen(sizes))
+      continue;
+    if (observer_)
+      DSV3_RETURN_IF_ERROR(observer_->beforeLaunch(step.name()));
     switch (step.kind) {
     case plan::Step::Launch:
-      // Not this size's candidate: nothing runs, and an observer (the
-      // bench's per-launch timing) must not time it.
-      if (!launchChosen(step.launch, sizes))
-        break;
-      if (observer_)
-        DSV3_RETURN_IF_ERROR(observer_->beforeLaunch(step.launch));
       DSV3_RETURN_IF_ERROR(runLaunch(device_, step.launch, sizes, scratch_));
-      if (observer_)
-        DSV3_RETURN_IF_ERROR(observer_->afterLaunch(step.launch));
-      if (options_.synchronizeEachLaunch)
-        DSV3_RETURN_IF_ERROR(device_.synchronize(step.launch.where));
+      break;
+    case plan::Step::Gemm:
+      DSV3_RETURN_IF_ERROR(runGemm(*gemms_, step.gemm, sizes));
       break;
     case plan::Step::NONE:
     default:
@@ -500,6 +574,10 @@ Status Executor::queueStep(const PreparedEntry &prepared,
                            entry.name()->string_view(),
                            static_cast<int>(step.kind));
     }
+    if (observer_)
+      DSV3_RETURN_IF_ERROR(observer_->afterLaunch(step.name()));
+    if (options_.synchronizeEachLaunch)
+      DSV3_RETURN_IF_ERROR(device_.synchronize(step.where()));
   }
   return Status::success();
 }
@@ -535,7 +613,8 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
   if (graphed)
     DSV3_RETURN_IF_ERROR(graphs_->launch(
         StepGraphKey{prepared.entry, sizes},
-        [&] { return queueStep(prepared, sizes); }));
+        [&] { return queueStep(prepared, sizes); },
+        [&] { return prepareGemms(prepared, sizes); }));
   else
     DSV3_RETURN_IF_ERROR(queueStep(prepared, sizes));
   lastEntry_ = &prepared;

@@ -10,8 +10,11 @@
 //   3. fills the entry point's outputs with 0xFF bytes (NaN), so that an
 //      output a kernel failed to write cannot pass for a result;
 //   4. runs the steps in order — a switch over the Step union, one source
-//      file per step kind (LaunchStep.cpp) — all queued on the stream with no
-//      host synchronization.
+//      file per step kind (LaunchStep.cpp: a kernel of the plan; GemmStep.cpp:
+//      a block-scaled FP8 GEMM by cuBLASLt) — all queued on the stream with
+//      no host synchronization.
+// cuBLASLt is loaded (dlopen) only for a plan with Gemm steps; the executor
+// then owns its handle, a workspace and the GEMMs' per-size descriptors.
 // Results are read afterwards: the logits (output 0) copied to the host, or
 // the plan's sampler kernel run on them under per-row SamplingParams and B
 // token ids copied back. For penalties the executor keeps a device buffer of
@@ -24,6 +27,7 @@
 #ifndef DSV3_RUNTIME_EXEC_EXECUTOR_H
 #define DSV3_RUNTIME_EXEC_EXECUTOR_H
 
+#include "runtime/exec/GemmStep.h"
 #include "runtime/exec/KvCache.h"
 #include "runtime/exec/LaunchStep.h"
 #include "runtime/exec/StepGraphs.h"
@@ -83,22 +87,26 @@ Status checkSamplerKernel(const plan::Plan &plan);
 /// Bytes of the generated-token count buffer for `rows` sequences.
 uint64_t samplerCountBytes(const plan::Plan &plan, int64_t rows);
 
-/// Called around every kernel launch a run queues, on the executor's thread
-/// and in launch order: a profiler records events on the stream there to
-/// time each launch. An error stops the run.
+/// Called around every step a run queues — a kernel launch or a cuBLASLt
+/// GEMM — on the executor's thread and in step order: a profiler records
+/// events on the stream there to time each one. `name` is the kernel's
+/// template instance ("dsv3k::rms_norm<7168>") or the Gemm's display name
+/// ("cublasLt_fp8_gemm<7168, 2048, F32>"). Steps a run leaves out (size
+/// guards, omitKernels) are not observed. An error stops the run.
 class LaunchObserver {
 public:
   virtual ~LaunchObserver() = default;
-  virtual Status beforeLaunch(const PreparedLaunch &launch) = 0;
-  virtual Status afterLaunch(const PreparedLaunch &launch) = 0;
+  virtual Status beforeLaunch(std::string_view name) = 0;
+  virtual Status afterLaunch(std::string_view name) = 0;
 };
 
 struct ExecutorOptions {
   /// The widest block table a step may upload (P); 0: the KV cache's page
   /// count (any sequence may own every page).
   int64_t maxPagesPerSequence = 0;
-  /// Wait for each kernel before queuing the next, so that a fault names
-  /// the launch that caused it. For debugging: it stalls the GPU.
+  /// Wait for each kernel (or cuBLASLt GEMM) before queuing the next, so
+  /// that a fault names the step that caused it. For debugging: it stalls
+  /// the GPU.
   bool synchronizeEachLaunch = false;
   /// Rows of the generated-token count buffer (each vocab int32): how many
   /// sequences can sample with presence or frequency penalties at once.
@@ -116,18 +124,20 @@ struct ExecutorOptions {
   /// previous kernel's last blocks finish. Off: every kernel waits on the
   /// stream for the whole previous one (for comparison and debugging).
   bool dependentLaunches = true;
-  /// Launches of kernels whose instance name contains one of these strings
-  /// are left out of every step, whose results are then wrong: for
-  /// attributing step time to kernels (dsv3-bench --omit-kernel), nothing
-  /// else.
+  /// Launches of kernels whose instance name contains one of these strings,
+  /// and Gemm steps whose display name (gemmDisplayName) does, are left out
+  /// of every step, whose results are then wrong: for attributing step time
+  /// to kernels (dsv3-bench --omit-kernel), nothing else.
   std::vector<std::string> omitKernels;
 };
 
 class Executor {
 public:
   /// Loads the plan's modules and kernels, allocates the arena and the input
-  /// buffers, and prepares every launch against `weights` and `cache`. The
-  /// plan, weights and cache must outlive the executor.
+  /// buffers, and prepares every step against `weights` and `cache`. A plan
+  /// with Gemm steps also needs cuBLASLt (CublasLt::open): when it cannot
+  /// be loaded, the error names the first Gemm step and every path tried.
+  /// The plan, weights and cache must outlive the executor.
   static StatusOr<std::unique_ptr<Executor>>
   create(const Device &device, const plan::Plan &plan,
          const DeviceWeights &weights, const KvCache &cache,
@@ -174,6 +184,14 @@ private:
   struct PreparedStep {
     plan::Step kind = plan::Step::NONE;
     PreparedLaunch launch; ///< Step::Launch
+    PreparedGemm gemm;     ///< Step::Gemm
+
+    /// launchChosen or gemmChosen.
+    bool chosen(const StepSizes &sizes) const;
+    /// What a launch observer is told: the kernel instance or Gemm name.
+    const std::string &name() const;
+    /// "entry point 'decode' step 3 (rms_norm)".
+    const std::string &where() const;
   };
   struct PreparedEntry {
     const plan::EntryPoint *entry = nullptr;
@@ -186,10 +204,15 @@ private:
   Status loadKernels();
   Status allocateBuffers(int64_t maxPagesPerSequence);
   Status prepareEntryPoints(const DeviceWeights &weights, const KvCache &cache);
+  /// Whether an omitKernels string is part of `name`.
+  bool omitted(std::string_view name) const;
   /// `blockTable` replaces inputs.blockTable when not null.
   Status uploadInputs(const plan::EntryPoint &entry, const StepInputs &inputs,
                       const std::vector<int32_t> *blockTable);
-  /// Poisons the entry point's outputs and queues its launches.
+  /// Builds the cuBLASLt descriptors and algorithms of the entry point's
+  /// Gemm steps at `sizes` (before a CUDA graph captures the step).
+  Status prepareGemms(const PreparedEntry &prepared, const StepSizes &sizes);
+  /// Poisons the entry point's outputs and queues its steps.
   Status queueStep(const PreparedEntry &prepared, const StepSizes &sizes);
   bool capturesGraph(const StepSizes &sizes) const;
   /// Output 0 of the last run: its address and bytes.
@@ -219,6 +242,7 @@ private:
   StepSizes lastSizes_;
   ResolvedLaunch scratch_;
   std::unique_ptr<StepGraphCache> graphs_; ///< null: graphs are off
+  std::unique_ptr<GemmContext> gemms_;     ///< null: no Gemm steps
   std::vector<int32_t> paddedBlockTable_;
 };
 

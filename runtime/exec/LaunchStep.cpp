@@ -71,20 +71,18 @@ StatusOr<int64_t> resolveLaunchDim(const plan::LaunchDim &dim,
   return value;
 }
 
-namespace {
-
-/// The device address a Buffer or TensorMap argument points at.
-StatusOr<CUdeviceptr> bufferAddress(const plan::Arg &arg,
-                                    const BufferAddresses &addresses,
-                                    const std::string &where, size_t a) {
+StatusOr<CUdeviceptr> resolveBufferAddress(const plan::Arg &arg,
+                                           const BufferAddresses &addresses,
+                                           std::string_view where,
+                                           std::string_view argName) {
   const int64_t index = arg.index();
   // The plan was verified against itself; these guard against an executor
   // that built fewer buffers than the plan names.
   auto pick = [&](const auto &table,
                   const char *what) -> StatusOr<CUdeviceptr> {
     if (index < 0 || static_cast<uint64_t>(index) >= table.size())
-      return Status::error("{}: arg {}: no device buffer for {} {}", where, a,
-                           what, index);
+      return Status::error("{}: {}: no device buffer for {} {}", where,
+                           argName, what, index);
     return table[index];
   };
   switch (arg.space()) {
@@ -98,7 +96,7 @@ StatusOr<CUdeviceptr> bufferAddress(const plan::Arg &arg,
     DSV3_ASSIGN_OR_RETURN(CUdeviceptr pointer, pick(addresses.inputs, "input"));
     if (pointer == 0)
       return Status::error(
-          "{}: arg {}: no buffer for input '{}'", where, a,
+          "{}: {}: no buffer for input '{}'", where, argName,
           plan::stepInputName(static_cast<plan::StepInput>(index)));
     return pointer;
   }
@@ -109,8 +107,6 @@ StatusOr<CUdeviceptr> bufferAddress(const plan::Arg &arg,
   }
   return CUdeviceptr{0};
 }
-
-} // namespace
 
 StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
                                        const BufferAddresses &addresses,
@@ -135,13 +131,15 @@ StatusOr<PreparedLaunch> prepareLaunch(const plan::Launch &launch,
     case plan::ArgKind::Buffer: {
       out.kind = PreparedArg::Kind::Pointer;
       DSV3_ASSIGN_OR_RETURN(out.fixed.pointer,
-                            bufferAddress(arg, addresses, prepared.where, a));
+                            resolveBufferAddress(arg, addresses, prepared.where,
+                                                 fmt::format("arg {}", a)));
       break;
     }
     case plan::ArgKind::TensorMap: {
       out.kind = PreparedArg::Kind::TensorMap;
       DSV3_ASSIGN_OR_RETURN(out.fixed.pointer,
-                            bufferAddress(arg, addresses, prepared.where, a));
+                            resolveBufferAddress(arg, addresses, prepared.where,
+                                                 fmt::format("arg {}", a)));
       // Verified: present, rank 1..5, as many box extents as dims.
       const plan::TensorMapArg &map = *arg.tensor_map();
       out.map.dtype = map.dtype();
@@ -277,17 +275,22 @@ Status encodeTensorMap(const PreparedLaunch &launch, size_t a,
 
 } // namespace
 
-bool launchChosen(const PreparedLaunch &launch, const StepSizes &sizes) {
-  if (launch.omitted)
-    return false;
-  for (const std::optional<plan::SizeRange> &range : {launch.when, launch.alsoWhen}) {
-    if (!range)
+bool sizeGuardsHold(const std::optional<plan::SizeRange> &when,
+                    const std::optional<plan::SizeRange> &alsoWhen,
+                    const StepSizes &sizes) {
+  for (const std::optional<plan::SizeRange> *range : {&when, &alsoWhen}) {
+    if (!*range)
       continue;
-    const int64_t value = range->multiplier() * sizeValue(range->unit(), sizes);
-    if (value < range->min() || value > range->max())
+    const int64_t value =
+        (*range)->multiplier() * sizeValue((*range)->unit(), sizes);
+    if (value < (*range)->min() || value > (*range)->max())
       return false;
   }
   return true;
+}
+
+bool launchChosen(const PreparedLaunch &launch, const StepSizes &sizes) {
+  return !launch.omitted && sizeGuardsHold(launch.when, launch.alsoWhen, sizes);
 }
 
 Status resolveLaunch(const PreparedLaunch &launch, const StepSizes &sizes,

@@ -33,6 +33,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dsv3::exec {
@@ -75,6 +76,22 @@ struct BufferAddresses {
   std::array<CUdeviceptr, 6> inputs{};
 };
 
+/// The device address a Buffer or TensorMap argument `arg` (of a verified
+/// plan) points at; 0 for Space::Null. Fails when `addresses` lack the
+/// buffer (an input the executor has no buffer for), naming `where` and
+/// `argName` ("arg 3", "a_scales").
+StatusOr<CUdeviceptr> resolveBufferAddress(const plan::Arg &arg,
+                                           const BufferAddresses &addresses,
+                                           std::string_view where,
+                                           std::string_view argName);
+
+/// Whether a step with these size guards (plan.fbs SizeRange: Launch.when,
+/// also_when and the same on Gemm) runs at `sizes`: every present range
+/// holds.
+bool sizeGuardsHold(const std::optional<plan::SizeRange> &when,
+                    const std::optional<plan::SizeRange> &alsoWhen,
+                    const StepSizes &sizes);
+
 /// The storage of one kernel parameter.
 union KernelParam {
   CUdeviceptr pointer;
@@ -104,6 +121,10 @@ struct PreparedArg {
 /// A Launch ready to run: the kernel's function and fixed arguments.
 struct PreparedLaunch {
   std::string where; ///< "entry point 'decode' step 3 (rms_norm)", for errors
+  /// The kernel's template instance ("dsv3k::rms_norm<7168>", or its mangled
+  /// name when the plan has none), set by the executor: what a launch
+  /// observer reports.
+  std::string name;
   uint32_t kernel = 0;
   CUfunction function = nullptr; ///< set by the executor after loading
   std::array<plan::LaunchDim, 3> grid;

@@ -66,11 +66,14 @@ StepGraphCache::capture(const std::function<Status()> &queueStep) {
 }
 
 Status StepGraphCache::launch(const StepGraphKey &key,
-                              const std::function<Status()> &queueStep) {
+                              const std::function<Status()> &queueStep,
+                              const std::function<Status()> &beforeCapture) {
   auto found = graphs_.find(key);
   if (found == graphs_.end()) {
     if (capacity_ == 0)
       return queueStep();
+    if (beforeCapture)
+      DSV3_RETURN_IF_ERROR(beforeCapture());
     if (graphs_.size() >= capacity_)
       evictLeastRecentlyUsed();
     DSV3_ASSIGN_OR_RETURN(CUgraphExec exec, capture(queueStep));

@@ -55,9 +55,12 @@ public:
   /// Queues the graph of `key` on the device's stream, capturing it first
   /// from what `queueStep` queues there if the cache does not hold it.
   /// `queueStep` must queue on the device's stream only and must not wait
-  /// for the GPU.
+  /// for the GPU. `beforeCapture` (when set) runs just before a capture,
+  /// outside it: for host work the step needs once per size that should
+  /// not happen while the stream captures (cuBLASLt's heuristic).
   Status launch(const StepGraphKey &key,
-                const std::function<Status()> &queueStep);
+                const std::function<Status()> &queueStep,
+                const std::function<Status()> &beforeCapture = nullptr);
 
   size_t size() const { return graphs_.size(); }
   /// Graphs captured so far (a replay of a held graph is not one).

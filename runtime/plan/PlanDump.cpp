@@ -181,6 +181,25 @@ void dumpWeights(const Plan &plan, std::string &out) {
   }
 }
 
+/// A step's size guards: " when T <= 4096 and resumed <= 0", or nothing.
+void appendSizeGuards(const SizeRange *when, const SizeRange *alsoWhen,
+                      std::string &out) {
+  const char *keyword = " when";
+  for (const SizeRange *range : {when, alsoWhen}) {
+    if (!range)
+      continue;
+    std::string rows = formatSize(range->unit(), range->multiplier());
+    if (range->max() == std::numeric_limits<int64_t>::max())
+      out += fmt::format("{} {} >= {}", keyword, rows, range->min());
+    else if (range->min() <= 0)
+      out += fmt::format("{} {} <= {}", keyword, rows, range->max());
+    else
+      out += fmt::format("{} {} <= {} <= {}", keyword, range->min(), rows,
+                         range->max());
+    keyword = " and";
+  }
+}
+
 void dumpLaunch(const Plan &plan, size_t index, const Launch &launch,
                 std::string &out) {
   const Kernel &kernel = *plan.kernels()->Get(launch.kernel());
@@ -198,20 +217,22 @@ void dumpLaunch(const Plan &plan, size_t index, const Launch &launch,
     for (size_t a = 0; a < launch.args()->size(); ++a)
       out += (a ? ", " : "") + formatArg(*launch.args()->Get(a));
   out += ")";
-  const char *keyword = " when";
-  for (const SizeRange *when : {launch.when(), launch.also_when()}) {
-    if (!when)
-      continue;
-    std::string rows = formatSize(when->unit(), when->multiplier());
-    if (when->max() == std::numeric_limits<int64_t>::max())
-      out += fmt::format("{} {} >= {}", keyword, rows, when->min());
-    else if (when->min() <= 0)
-      out += fmt::format("{} {} <= {}", keyword, rows, when->max());
-    else
-      out += fmt::format("{} {} <= {} <= {}", keyword, when->min(), rows,
-                         when->max());
-    keyword = " and";
-  }
+  appendSizeGuards(launch.when(), launch.also_when(), out);
+  out += "\n";
+}
+
+void dumpGemm(size_t index, const Gemm &gemm, std::string &out) {
+  auto arg = [](const Arg *arg) { return arg ? formatArg(*arg) : "?"; };
+  out += fmt::format(
+      "  step#{} {} cublasLt fp8 gemm n {} k {} {} rows {} align {} args ({}, "
+      "{}, {}, {}, {})",
+      index, gemm.op() ? gemm.op()->str() : "", gemm.n(), gemm.k(),
+      EnumNameDType(gemm.c_dtype()),
+      gemm.rows() ? formatSize(gemm.rows()->unit(), gemm.rows()->multiplier())
+                  : "?",
+      gemm.row_alignment(), arg(gemm.a()), arg(gemm.a_scales()), arg(gemm.b()),
+      arg(gemm.b_scales()), arg(gemm.c()));
+  appendSizeGuards(gemm.when(), gemm.also_when(), out);
   out += "\n";
 }
 
@@ -239,6 +260,9 @@ void dumpEntryPoint(const Plan &plan, const EntryPoint &entry,
     switch (entry.steps_type()->Get(s)) {
     case Step::Launch:
       dumpLaunch(plan, s, *entry.steps()->GetAs<Launch>(s), out);
+      break;
+    case Step::Gemm:
+      dumpGemm(s, *entry.steps()->GetAs<Gemm>(s), out);
       break;
     case Step::NONE:
     default:

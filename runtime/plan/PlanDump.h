@@ -2,7 +2,8 @@
 //
 // `dsv3-plan dump` prints this, and lit tests check it with FileCheck, so the
 // format is stable: one item per line (a weight, a constant, a module, a
-// kernel, an output, a launch), sizes as expressions of the step's sizes
+// kernel, an output, a launch, a cuBLASLt GEMM), sizes as expressions of the
+// step's sizes
 //   T  tokens in the step       B  sequences in the step
 //   P  pages per sequence (the block table's width)
 // e.g. a grid `(ceil(T/64), 4, 1)` and arguments `arena+1048576`, `weight#12`,
@@ -10,6 +11,10 @@
 // and tensor maps with their element type, extents and box (innermost first)
 // and swizzle span: `map(weight#12 F8_E4M3 [7168, 18432] box [128, 128]
 // swizzle 128)`, `map(arena+0 BF16 [7168, T] box [64, 256] swizzle 128)`.
+// A Gemm step reads
+//   step#12 dsv3.fp8_gemm cublasLt fp8 gemm n 7168 k 2048 F32 rows T align 16
+//   args (arena+0, arena+65536, weight#40, weight#41, arena+131072)
+// (one line), with the same ` when ...` suffix as a launch.
 //
 //===----------------------------------------------------------------------===//
 

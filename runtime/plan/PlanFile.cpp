@@ -168,12 +168,21 @@ private:
                      const Arg &arg);
   Status checkTensorMap(const std::string &where, const EntryPoint &entry,
                         const Launch &launch, const Arg &arg);
-  /// The largest value multiplier x size(unit) takes while `launch` runs
-  /// (at the limits, or at the top of its `when` range), or nullopt when
-  /// unbounded (P) or on overflow.
-  std::optional<int64_t> largestWhileRunning(const Launch &launch,
+  /// A step's `when` and `also_when` (absent ones pass).
+  Status checkSizeGuards(const std::string &where, const SizeRange *when,
+                         const SizeRange *alsoWhen);
+  Status checkGemm(const std::string &where, const EntryPoint &entry,
+                   const Gemm &gemm);
+  /// The largest value multiplier x size(unit) takes while a step guarded
+  /// by `when` runs (at the limits, or at the top of the `when` range), or
+  /// nullopt when unbounded (P) or on overflow.
+  std::optional<int64_t> largestWhileRunning(const SizeRange *when,
                                              SizeUnit unit,
                                              int64_t multiplier) const;
+  /// Bytes from `arg`'s address to the end of its buffer where the plan
+  /// knows them (arena, weight, constant), or nullopt.
+  std::optional<uint64_t> bytesAvailable(const EntryPoint &entry,
+                                         const Arg &arg) const;
   /// multiplier x (the largest value of unit), or nullopt on overflow.
   std::optional<int64_t> atLimits(SizeUnit unit, int64_t multiplier) const;
 
@@ -490,12 +499,11 @@ Status PlanVerifier::checkBuffer(const std::string &where,
 }
 
 std::optional<int64_t>
-PlanVerifier::largestWhileRunning(const Launch &launch, SizeUnit unit,
+PlanVerifier::largestWhileRunning(const SizeRange *when, SizeUnit unit,
                                   int64_t multiplier) const {
   if (unit == SizeUnit::PagesPerSequence)
     return std::nullopt;
   std::optional<int64_t> value = atLimits(unit, multiplier);
-  const SizeRange *when = launch.when();
   if (when && when->unit() == unit && unit != SizeUnit::Constant) {
     std::optional<int64_t> inRange =
         multiply(multiplier, when->max() / when->multiplier());
@@ -503,6 +511,24 @@ PlanVerifier::largestWhileRunning(const Launch &launch, SizeUnit unit,
       value = value ? std::min(*value, *inRange) : *inRange;
   }
   return value;
+}
+
+std::optional<uint64_t> PlanVerifier::bytesAvailable(const EntryPoint &entry,
+                                                     const Arg &arg) const {
+  // checkBuffer accepted the index.
+  const int64_t index = arg.index();
+  switch (arg.space()) {
+  case Space::Arena:
+    return entry.arena_bytes() - static_cast<uint64_t>(index);
+  case Space::Weight:
+    return weightBytes(plan, static_cast<size_t>(index));
+  case Space::Constant: {
+    const Constant *constant = plan.constants()->Get(index);
+    return constant->data() ? constant->data()->size() : 0;
+  }
+  default: // inputs and KV-cache layers are sized at run time
+    return std::nullopt;
+  }
 }
 
 /// Whether TMA can copy elements of `dtype` (cuTensorMapEncodeTiled takes a
@@ -589,7 +615,7 @@ Status PlanVerifier::checkTensorMap(const std::string &where,
       return Status::error("{}: dims[{}] = {} must be positive", what, i,
                            formatSize(dim.unit(), dim.multiplier()));
     std::optional<int64_t> largest =
-        largestWhileRunning(launch, dim.unit(), dim.multiplier());
+        largestWhileRunning(launch.when(), dim.unit(), dim.multiplier());
     if (dim.unit() != SizeUnit::PagesPerSequence &&
         (!largest || *largest > kMaxTensorMapDim))
       return Status::error("{}: dims[{}] = {} exceeds TMA's limit of 2^32 at "
@@ -627,26 +653,11 @@ Status PlanVerifier::checkTensorMap(const std::string &where,
   // size (inputs and KV-cache layers are sized at run time, and so are
   // P-sized tensors).
   const int64_t index = arg.index();
-  std::optional<uint64_t> available;
-  switch (arg.space()) {
-  case Space::Arena:
-    if (index % kTensorMapGranule != 0)
-      return Status::error("{}: arena offset {} is not a multiple of {} (TMA "
-                           "reads from 16-byte aligned addresses)",
-                           what, index, kTensorMapGranule);
-    available = entry.arena_bytes() - static_cast<uint64_t>(index);
-    break;
-  case Space::Weight:
-    available = weightBytes(plan, static_cast<size_t>(index));
-    break;
-  case Space::Constant: {
-    const Constant *constant = plan.constants()->Get(index);
-    available = constant->data() ? constant->data()->size() : 0;
-    break;
-  }
-  default:
-    break;
-  }
+  if (arg.space() == Space::Arena && index % kTensorMapGranule != 0)
+    return Status::error("{}: arena offset {} is not a multiple of {} (TMA "
+                         "reads from 16-byte aligned addresses)",
+                         what, index, kTensorMapGranule);
+  const std::optional<uint64_t> available = bytesAvailable(entry, arg);
   const std::optional<int64_t> &tensorBytes = strideAtLimits;
   if (available && tensorBytes &&
       static_cast<uint64_t>(*tensorBytes) > *available)
@@ -701,6 +712,20 @@ Status PlanVerifier::checkArg(const std::string &where, const EntryPoint &entry,
                        static_cast<int>(arg.kind()));
 }
 
+Status PlanVerifier::checkSizeGuards(const std::string &where,
+                                     const SizeRange *when,
+                                     const SizeRange *alsoWhen) {
+  for (const auto &[name, range] :
+       {std::pair{"when", when}, std::pair{"also_when", alsoWhen}})
+    if (range && (!validUnit(range->unit()) || range->multiplier() < 1 ||
+                  range->min() > range->max()))
+      return Status::error(
+          "{}: {}: {} <= {} x unit {} <= {} is not a valid range", where, name,
+          range->min(), range->multiplier(), static_cast<int>(range->unit()),
+          range->max());
+  return Status::success();
+}
+
 Status PlanVerifier::checkLaunch(const std::string &where,
                                  const EntryPoint &entry,
                                  const Launch &launch) {
@@ -714,14 +739,7 @@ Status PlanVerifier::checkLaunch(const std::string &where,
                          plural(gridDims, "dimension"));
   static const char *const kAxis[3] = {"x", "y", "z"};
   const SizeRange *when = launch.when();
-  for (const auto &[name, range] :
-       {std::pair{"when", when}, std::pair{"also_when", launch.also_when()}})
-    if (range && (!validUnit(range->unit()) || range->multiplier() < 1 ||
-                  range->min() > range->max()))
-      return Status::error(
-          "{}: {}: {} <= {} x unit {} <= {} is not a valid range", where, name,
-          range->min(), range->multiplier(), static_cast<int>(range->unit()),
-          range->max());
+  DSV3_RETURN_IF_ERROR(checkSizeGuards(where, when, launch.also_when()));
   for (int d = 0; d < 3; ++d) {
     const LaunchDim *dim = grid->Get(d);
     if (!validUnit(dim->unit()))
@@ -775,6 +793,149 @@ Status PlanVerifier::checkLaunch(const std::string &where,
     for (size_t a = 0; a < launch.args()->size(); ++a)
       DSV3_RETURN_IF_ERROR(checkArg(fmt::format("{}: arg {}", where, a), entry,
                                     launch, *launch.args()->Get(a)));
+  return Status::success();
+}
+
+/// `dtype`'s name, or its number when it is not a DType.
+std::string dtypeName(DType dtype) {
+  return validDType(dtype) ? EnumNameDType(dtype)
+                           : std::to_string(static_cast<int>(dtype));
+}
+
+/// cuBLASLt's block scaling: one scale per 128 columns (and per 128 x 128
+/// block of the weight), with the scales' K blocks a multiple of 4.
+constexpr int64_t kGemmScaleBlock = 128;
+constexpr int64_t kGemmScaleBlocksOfK = 4;
+/// cuBLASLt's FP8 GEMMs read rows and operands at 16-byte aligned addresses.
+constexpr int64_t kGemmGranule = 16;
+
+Status PlanVerifier::checkGemm(const std::string &where,
+                               const EntryPoint &entry, const Gemm &gemm) {
+  DSV3_RETURN_IF_ERROR(checkSizeGuards(where, gemm.when(), gemm.also_when()));
+  const int64_t n = gemm.n(), k = gemm.k();
+  if (n < 1)
+    return Status::error("{}: n is {}, must be at least 1", where, n);
+  if (k < 1)
+    return Status::error("{}: k is {}, must be at least 1", where, k);
+  if (k % kGemmGranule != 0)
+    return Status::error("{}: k {} is not a multiple of {} (cuBLASLt reads "
+                         "FP8 rows of 16-byte multiples)",
+                         where, k, kGemmGranule);
+  const int64_t kBlocks = (k + kGemmScaleBlock - 1) / kGemmScaleBlock;
+  const int64_t nBlocks = (n + kGemmScaleBlock - 1) / kGemmScaleBlock;
+  if (kBlocks % kGemmScaleBlocksOfK != 0)
+    return Status::error("{}: k {} is {} blocks of {}, not a multiple of {} "
+                         "(cuBLASLt's block-scaled GEMMs need that)",
+                         where, k, kBlocks, kGemmScaleBlock,
+                         kGemmScaleBlocksOfK);
+  const DType cDtype = gemm.c_dtype();
+  if (cDtype != DType::F32 && cDtype != DType::BF16)
+    return Status::error("{}: c_dtype {} is not F32 or BF16", where,
+                         dtypeName(cDtype));
+  const uint32_t alignment = gemm.row_alignment();
+  if (alignment < 1 || (alignment & (alignment - 1)) != 0)
+    return Status::error("{}: row_alignment {} is not a power of two", where,
+                         alignment);
+  const Size *rows = gemm.rows();
+  if (!rows)
+    return Status::error("{}: rows is missing", where);
+  if (!validUnit(rows->unit()))
+    return Status::error("{}: rows: unit {} is not a SizeUnit", where,
+                         static_cast<int>(rows->unit()));
+  const std::string rowsText = formatSize(rows->unit(), rows->multiplier());
+  if (rows->multiplier() < 1)
+    return Status::error("{}: rows {}: multiplier {} must be at least 1",
+                         where, rowsText, rows->multiplier());
+  if (rows->unit() == SizeUnit::PagesPerSequence)
+    return Status::error("{}: rows {} count pages, which the plan does not "
+                         "bound; a Gemm's rows are a multiple of T, B or 1",
+                         where, rowsText);
+  // M at the largest step the Gemm runs for, rounded up as the runtime does.
+  std::optional<int64_t> maxRows =
+      largestWhileRunning(gemm.when(), rows->unit(), rows->multiplier());
+  int64_t m = 0;
+  if (!maxRows ||
+      __builtin_add_overflow(*maxRows, int64_t{alignment} - 1, &m))
+    return Status::error("{}: rows {} overflow at the plan's limits", where,
+                         rowsText);
+  m = m / alignment * alignment;
+
+  const int64_t cBytes = static_cast<int64_t>(dtypeBytes(cDtype));
+  auto product = [](std::initializer_list<int64_t> factors) {
+    std::optional<int64_t> value = 1;
+    for (int64_t factor : factors)
+      if (value)
+        value = multiply(*value, factor);
+    return value;
+  };
+  const struct {
+    const char *name;
+    const Arg *arg;
+    DType dtype;
+    std::string shape; // the tensor at the plan's limits
+    std::optional<int64_t> bytes;
+    bool perRow; // its size depends on M
+  } operands[] = {
+      {"a", gemm.a(), DType::F8_E4M3, fmt::format("[{}, {}]", m, k),
+       product({m, k}), true},
+      {"a_scales", gemm.a_scales(), DType::F32,
+       fmt::format("[{}, {}]", kBlocks, m), product({kBlocks, m, 4}), true},
+      {"b", gemm.b(), DType::F8_E4M3, fmt::format("[{}, {}]", n, k),
+       product({n, k}), false},
+      {"b_scales", gemm.b_scales(), DType::F32,
+       fmt::format("[{}, {}]", nBlocks, kBlocks), product({nBlocks, kBlocks, 4}),
+       false},
+      {"c", gemm.c(), cDtype, fmt::format("[{}, {}]", m, n),
+       product({m, n, cBytes}), true},
+  };
+  for (const auto &operand : operands) {
+    const std::string what = fmt::format("{}: {}", where, operand.name);
+    if (!operand.arg)
+      return Status::error("{} is missing", what);
+    const Arg &arg = *operand.arg;
+    if (arg.kind() != ArgKind::Buffer)
+      return Status::error("{}: kind {} is not Buffer (a Gemm's operands are "
+                           "plain buffers)",
+                           what,
+                           arg.kind() >= ArgKind::MIN && arg.kind() <= ArgKind::MAX
+                               ? EnumNameArgKind(arg.kind())
+                               : std::to_string(static_cast<int>(arg.kind())));
+    if (arg.space() == Space::Null)
+      return Status::error("{}: space is Null, but a Gemm reads or writes "
+                           "every operand",
+                           what);
+    DSV3_RETURN_IF_ERROR(checkBuffer(what, entry, arg));
+    if (arg.space() == Space::Arena && arg.index() % kGemmGranule != 0)
+      return Status::error("{}: arena offset {} is not a multiple of {} "
+                           "(cuBLASLt reads 16-byte aligned addresses)",
+                           what, arg.index(), kGemmGranule);
+    // Weights and constants say what they hold; arena bytes do not.
+    std::optional<DType> held;
+    if (arg.space() == Space::Weight)
+      held = plan.weights()->Get(arg.index())->dtype();
+    else if (arg.space() == Space::Constant)
+      held = plan.constants()->Get(arg.index())->dtype();
+    if (held && *held != operand.dtype)
+      return Status::error("{}: {} {} is {}, but a Gemm's {} is {}", what,
+                           arg.space() == Space::Weight ? "weight" : "constant",
+                           arg.index(), dtypeName(*held), operand.name,
+                           EnumNameDType(operand.dtype));
+    const std::optional<uint64_t> available = bytesAvailable(entry, arg);
+    if (!available)
+      continue;
+    if (!operand.bytes || static_cast<uint64_t>(*operand.bytes) > *available)
+      return Status::error(
+          "{}: {} {} is {} bytes{}, more than the {} bytes {}", what,
+          EnumNameDType(operand.dtype), operand.shape,
+          operand.bytes ? std::to_string(*operand.bytes) : "too many",
+          operand.perRow
+              ? fmt::format(" at the plan's limits (rows {} rounded up to {})",
+                            rowsText, alignment)
+              : "",
+          *available,
+          arg.space() == Space::Arena ? "from its offset to the arena's end"
+                                      : "of its buffer");
+  }
   return Status::success();
 }
 
@@ -843,6 +1004,13 @@ Status PlanVerifier::checkEntryPoint(size_t index) {
       DSV3_RETURN_IF_ERROR(
           checkLaunch(fmt::format("{} step {} ({})", where, s, op), *entry,
                       *launch));
+      break;
+    }
+    case Step::Gemm: {
+      const Gemm *gemm = steps->GetAs<Gemm>(s);
+      std::string op = gemm->op() ? gemm->op()->str() : "";
+      DSV3_RETURN_IF_ERROR(checkGemm(
+          fmt::format("{} step {} ({})", where, s, op), *entry, *gemm));
       break;
     }
     case Step::NONE:
@@ -940,9 +1108,20 @@ bool targetRunsOn(const Target &target, int computeMajor, int computeMinor) {
          computeMinor >= target.compute_minor();
 }
 
+bool hasGemmSteps(const Plan &plan) {
+  if (plan.entry_points())
+    for (const EntryPoint *entry : *plan.entry_points())
+      if (entry->steps_type())
+        for (Step type : *entry->steps_type())
+          if (type == Step::Gemm)
+            return true;
+  return false;
+}
+
 MemoryNeeds memoryNeeds(const Plan &plan, uint64_t kvCacheBytes,
                         int64_t pagesPerSequence) {
   MemoryNeeds needs;
+  needs.gemmWorkspace = hasGemmSteps(plan) ? kGemmWorkspaceBytes : 0;
   needs.weights = layoutWeights(plan).totalBytes;
   needs.arena = alignToDevice(largestArenaBytes(plan));
   needs.stepInputs = stepInputBytes(plan, pagesPerSequence);
@@ -964,10 +1143,15 @@ Status checkDevice(const Plan &plan, const DeviceInfo &device,
         device.name, device.compute_major, device.compute_minor);
   }
   if (needs.total() > device.free_bytes)
-    return Status::error("plan needs {} bytes (weights {}, arena {}, step "
-                         "inputs {}, KV cache {}) but the GPU has {} free",
-                         needs.total(), needs.weights, needs.arena,
-                         needs.stepInputs, needs.kvCache, device.free_bytes);
+    return Status::error(
+        "plan needs {} bytes (weights {}, arena {}, step inputs {}, KV cache "
+        "{}{}) but the GPU has {} free",
+        needs.total(), needs.weights, needs.arena, needs.stepInputs,
+        needs.kvCache,
+        needs.gemmWorkspace
+            ? fmt::format(", cuBLASLt workspace {}", needs.gemmWorkspace)
+            : "",
+        device.free_bytes);
   return Status::success();
 }
 

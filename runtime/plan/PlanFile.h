@@ -8,7 +8,8 @@
 //      constants, KV-cache layers, step inputs), every arena offset and
 //      output inside its arena, every grid, block and argument well formed
 //      (tensor maps within TMA's limits and inside their buffers), every
-//      weight's sources consistent with its transform.
+//      Gemm step's shape as cuBLASLt takes it and its operands inside their
+//      buffers, every weight's sources consistent with its transform.
 // After verifyPlan succeeds, the runtime reads fields without checking them
 // again. checkDevice then compares the plan with a GPU (architecture, free
 // memory) before anything is allocated on it.
@@ -118,13 +119,22 @@ struct DeviceInfo {
 /// run only on exactly their compute capability.
 bool targetRunsOn(const Target &target, int computeMajor, int computeMinor);
 
+/// The workspace an executor gives cuBLASLt when the plan has Gemm steps.
+inline constexpr uint64_t kGemmWorkspaceBytes = uint64_t{32} << 20;
+
+/// Whether some entry point of `plan` has a Gemm step (cuBLASLt runs it).
+bool hasGemmSteps(const Plan &plan);
+
 /// Device memory the runtime needs for `plan`, by part.
 struct MemoryNeeds {
-  uint64_t weights = 0;    ///< weights and constants, as laid out
-  uint64_t arena = 0;      ///< the shared arena (largest entry point)
-  uint64_t stepInputs = 0; ///< step input buffers at the limits
-  uint64_t kvCache = 0;    ///< the caller's KV cache
-  uint64_t total() const { return weights + arena + stepInputs + kvCache; }
+  uint64_t weights = 0;       ///< weights and constants, as laid out
+  uint64_t arena = 0;         ///< the shared arena (largest entry point)
+  uint64_t stepInputs = 0;    ///< step input buffers at the limits
+  uint64_t kvCache = 0;       ///< the caller's KV cache
+  uint64_t gemmWorkspace = 0; ///< cuBLASLt's, with Gemm steps
+  uint64_t total() const {
+    return weights + arena + stepInputs + kvCache + gemmWorkspace;
+  }
 };
 MemoryNeeds memoryNeeds(const Plan &plan, uint64_t kvCacheBytes,
                         int64_t pagesPerSequence);

@@ -12,7 +12,7 @@ namespace dsv3::plan {
 /// the plan is newer than it. Version 4 added the ResumedRuns size unit and
 /// Launch.also_when: a version-3 runtime would ignore also_when and run both
 /// of MLA's alternative paths.
-inline constexpr uint32_t kSchemaVersion = 4;
+inline constexpr uint32_t kSchemaVersion = 5;
 } // namespace dsv3::plan
 
 #endif // DSV3_RUNTIME_PLAN_PLANVERSION_H

@@ -324,11 +324,12 @@ struct GroupedFp8Product {
 /// constants with the whole program.
 class EntryGenerator {
 public:
-  EntryGenerator(CudaProgram &program, const CudaArch &arch, SymbolTable &symbols,
-                 llvm::StringMap<unsigned> &instanceIndex,
+  EntryGenerator(CudaProgram &program, const CudaArch &arch, const CodeGenOptions &options,
+                 SymbolTable &symbols, llvm::StringMap<unsigned> &instanceIndex,
                  llvm::StringMap<int64_t> &weightIndex, func::FuncOp entry)
-      : program(program), arch(arch), tuning(arch.tuning), symbols(symbols),
-        instanceIndex(instanceIndex), weightIndex(weightIndex), entry(entry) {}
+      : program(program), arch(arch), tuning(arch.tuning), options(options),
+        symbols(symbols), instanceIndex(instanceIndex), weightIndex(weightIndex),
+        entry(entry) {}
 
   llvm::Expected<EntryProgram> run();
 
@@ -469,6 +470,33 @@ private:
     return success();
   }
 
+  /// From how many rows the FP8 x FP8 product of n outputs over k (block
+  /// scales `block`, result `result`) runs as a cuBLASLt Gemm step, or 0:
+  /// never. cuBLASLt's block-scaled FP8 GEMM needs sm_90 or later, 128 x 128
+  /// weight blocks, whole 16-byte rows, weight scale rows of whole groups of
+  /// 4 K blocks, and f32 or bf16 results in 16-byte rows.
+  int64_t libraryGemmFrom(int64_t n, int64_t k, ArrayRef<int64_t> block, Value result) const {
+    Type element = tensorOf(result).getElementType();
+    if (!options.libraryGemms || arch.computeMajor < 9 || block.size() != 2 ||
+        block[0] != 128 || block[1] != 128 || k % 16 != 0 || llvm::divideCeil(k, 128) % 4 != 0 ||
+        n % 8 != 0 || !(element.isF32() || element.isBF16()))
+      return 0;
+    int64_t from = options.libraryGemmMinRows > 0 ? options.libraryGemmMinRows
+                                                  : libraryGemmMinRows(arch, n, k);
+    return from > 0 ? std::max(from, tuning.skinnyMaxRows + 1) : 0;
+  }
+  /// Rows a buffer of `rows` holds at the plan's limits (dsv3-plan-memory's
+  /// capacity, in whole row groups).
+  int64_t capacityRows(SizeExpr rows) const {
+    int64_t most = rows.unit == SizeUnit::Tokens      ? options.maxTokens
+                   : rows.unit == SizeUnit::Sequences ? options.maxSequences
+                                                      : 1;
+    return llvm::alignTo(rows.multiplier * most, kLibraryRowGroup);
+  }
+  /// cuBLASLt takes rows in groups of this many (plan.fbs Gemm.row_alignment;
+  /// dsv3-plan-memory sizes step-sized buffers in the same groups).
+  static constexpr int64_t kLibraryRowGroup = 16;
+
   FailureOr<KernelArg> buffer(Value v);
   FailureOr<SizeExpr> rows(Value v);
   FailureOr<int64_t> weightFor(Value v);
@@ -497,6 +525,7 @@ private:
   CudaProgram &program;
   const CudaArch &arch;
   const KernelTuning &tuning;
+  const CodeGenOptions &options;
   SymbolTable &symbols;
   llvm::StringMap<unsigned> &instanceIndex;
   llvm::StringMap<int64_t> &weightIndex;
@@ -724,6 +753,27 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     }
     guardLast(1, m, 0, tuning.skinnyMaxRows);
   };
+  // The same product on cuBLASLt from `fromRows` rows up: the activation
+  // scales laid out block-major into scratch (quant.cuh's scales_by_block),
+  // then the library's GEMM.
+  auto libraryGemmSteps = [&](const Fp8Product &p, int64_t fromRows) {
+    int64_t n = tensorOf(p.rhs).getDimSize(0), k = cols(p.lhs);
+    int64_t blocksK = llvm::divideCeil(k, 128);
+    SizeExpr m = rowsOf(p.lhs);
+    KernelArg blockMajor =
+        scratch(static_cast<uint64_t>(blocksK * capacityRows(m)) * sizeof(float));
+    launch(op, "scales_by_block", {str(blocksK), str(kLibraryRowGroup)},
+           {dim(m, 32), constDim(llvm::divideCeil(blocksK, 32)), one}, 256,
+           {buf(p.lhsScales), blockMajor, intArg(m)});
+    guardLast(1, m, fromRows, std::numeric_limits<int64_t>::max());
+    KernelLaunch step;
+    step.op = op->getName().getStringRef().str();
+    step.library = LibraryGemm{buf(p.lhs), blockMajor, buf(p.rhs), buf(p.rhsScales),
+                               buf(p.result), m, kLibraryRowGroup, n, k,
+                               dtypeName(tensorOf(p.result).getElementType())};
+    result.launches.push_back(std::move(step));
+    guardLast(1, m, fromRows, std::numeric_limits<int64_t>::max());
+  };
   // The same product's launches above that: wgmma tiles where the target has
   // them (128-row tiles up to fp8WgmmaSmallTileMaxRows rows, four times the
   // tiles to spread over the multiprocessors, 256-row tiles above; a short
@@ -734,6 +784,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     int64_t n = tensorOf(p.rhs).getDimSize(0), k = cols(p.lhs);
     SizeExpr m = rowsOf(p.lhs);
     const int64_t above = tuning.skinnyMaxRows + 1;
+    const int64_t libraryFrom = libraryGemmFrom(n, k, block, p.result);
     if (!fp8WgmmaApplies(arch, n, k, block)) {
       launch(op, "fp8_gemm",
              {str(n), str(k), str(block[0]), str(block[1]), elementTypeName(p.result)},
@@ -752,6 +803,10 @@ LogicalResult EntryGenerator::emit(Operation *op) {
       tiles = {{kWgmmaSmallTileM, tuning.fp8WgmmaSmallTileMaxRows}, {kWgmmaTileM, kAll}};
     int64_t fromRows = above;
     for (auto [tileM, upToRows] : tiles) {
+      if (libraryFrom)
+        upToRows = std::min(upToRows, libraryFrom - 1);
+      if (upToRows < fromRows)
+        break;
       std::vector<KernelArg> wgmmaArgs = {
           fp8TileMap(p.lhs, {kExtent, m}, {kWgmmaBlockK, static_cast<uint32_t>(tileM)}),
           buf(p.lhsScales),
@@ -765,6 +820,8 @@ LogicalResult EntryGenerator::emit(Operation *op) {
       guardLast(1, m, fromRows, upToRows);
       fromRows = upToRows + 1;
     }
+    if (libraryFrom)
+      libraryGemmSteps(p, libraryFrom);
   };
   // A grouped FP8 x FP8 product (grouped_gemm, or one of grouped_gemm_pair's)
   // at few routed rows, up to tuning.skinnyMaxRoutedRows: fp8_mma_skinny.cuh
@@ -1392,21 +1449,23 @@ llvm::Expected<EntryProgram> EntryGenerator::run() {
 } // namespace
 
 llvm::Expected<CudaProgram> generateCudaProgram(ModuleOp module, const CudaArch &arch,
-                                                int64_t pageSize, int64_t vocabSize) {
+                                                const CodeGenOptions &options) {
   CudaProgram program;
-  program.pageSize = pageSize;
+  program.pageSize = options.pageSize;
   llvm::StringMap<unsigned> instanceIndex;
   llvm::StringMap<int64_t> weightIndex;
   SymbolTable symbols(module);
   for (func::FuncOp entry : module.getOps<func::FuncOp>()) {
     llvm::Expected<EntryProgram> generated =
-        EntryGenerator(program, arch, symbols, instanceIndex, weightIndex, entry).run();
+        EntryGenerator(program, arch, options, symbols, instanceIndex, weightIndex, entry)
+            .run();
     if (!generated)
       return generated.takeError();
     program.entries.push_back(std::move(*generated));
   }
   program.sampler = program.instances.size();
-  program.instances.push_back(llvm::formatv("dsv3k::sample_tokens<{0}>", vocabSize).str());
+  program.instances.push_back(
+      llvm::formatv("dsv3k::sample_tokens<{0}>", options.vocabSize).str());
   return program;
 }
 

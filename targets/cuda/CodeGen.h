@@ -94,6 +94,19 @@ struct KernelArg {
   }
 };
 
+/// A block-scaled FP8 GEMM that cuBLASLt runs (plan.fbs Gemm): c[M, n] =
+/// a[M, k] · b[n, k]ᵀ with a's scales block-major ([k/128][M]), M = rows
+/// rounded up to rowGroup.
+struct LibraryGemm {
+  KernelArg a, aScales, b, bScales, c;
+  SizeExpr rows;
+  int64_t rowGroup = 16;
+  int64_t n = 0, k = 0;
+  std::string cDtype; ///< as DeviceWeight::dtype: F32 or BF16
+};
+
+/// One step of an entry point: a kernel launch, or (when `library` is set) a
+/// library GEMM, which uses only `library`, `op` and the conditions.
 struct KernelLaunch {
   unsigned kernel = 0; ///< index into CudaProgram::instances
   LaunchDimExpr grid[3];
@@ -110,6 +123,7 @@ struct KernelLaunch {
     bool present() const { return size.multiplier != 0; }
   };
   Condition when, alsoWhen;
+  std::optional<LibraryGemm> library;
 };
 
 struct EntryOutput {
@@ -139,12 +153,26 @@ struct CudaProgram {
   std::string source() const;
 };
 
+struct CodeGenOptions {
+  int64_t pageSize = 64;
+  int64_t vocabSize = 0;
+  /// The plan's step limits (dsv3-plan-memory's): scratch buffers are sized
+  /// for them.
+  int64_t maxTokens = 8192, maxSequences = 256;
+  /// Dense FP8 x FP8 GEMMs may run as cuBLASLt's block-scaled GEMM (plan
+  /// Gemm steps) where the target's tuning table says it is faster.
+  bool libraryGemms = true;
+  /// > 0: from this many rows on every FP8 x FP8 GEMM cuBLASLt can take,
+  /// whatever the tuning table says (to test the library path on small
+  /// models and short prompts).
+  int64_t libraryGemmMinRows = 0;
+};
+
 /// Builds the program of a lowered module for `arch` (its tuning bounds pick
 /// the kernel variants); errors name the op at fault.
 llvm::Expected<CudaProgram> generateCudaProgram(mlir::ModuleOp module,
                                                 const CudaArch &arch,
-                                                int64_t pageSize,
-                                                int64_t vocabSize);
+                                                const CodeGenOptions &options);
 
 /// Whether `arch` gives mla_prefill.cuh's attention the shared memory it
 /// needs at this head shape (sm_89's 99 KB per block does not suffice at

@@ -64,6 +64,13 @@ struct KernelTuning {
   int64_t fp8WgmmaSmallTileMaxRows;
 };
 
+/// From how many rows an FP8 x FP8 dense GEMM of `n` outputs over `k` runs
+/// as cuBLASLt's block-scaled GEMM (a plan Gemm step) rather than the plan's
+/// own kernels: the tuning table's entry for one projection shape.
+struct LibraryGemmBound {
+  int64_t n, k, minRows;
+};
+
 /// One code-generation target: an NVRTC architecture name and the hardware
 /// features kernel selection depends on.
 struct CudaArch {
@@ -78,7 +85,14 @@ struct CudaArch {
   /// awaitPrecedingKernels()).
   bool dependentLaunches;
   KernelTuning tuning;
+  /// The shapes measured faster on cuBLASLt's block-scaled FP8 GEMM than on
+  /// the plan's kernels, from some rows up (none: never the library).
+  llvm::ArrayRef<LibraryGemmBound> libraryGemms = {};
 };
+
+/// The fewest rows from which `arch` runs the FP8 x FP8 product of n outputs
+/// over k on cuBLASLt (its libraryGemms entry), or 0: never.
+int64_t libraryGemmMinRows(const CudaArch &arch, int64_t n, int64_t k);
 
 /// Every supported target, oldest first.
 llvm::ArrayRef<CudaArch> supportedCudaArchs();

@@ -24,8 +24,12 @@
 // bf16, so not among them): each tile shape of this kernel, cuBLASLt's
 // block-scaled FP8 GEMM on the same data (A: 1 x 128 VEC128_32F scales,
 // B: 128 x 128 BLK128x128_32F; checked to agree with ours), and cuBLASLt's
-// per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling. Median
-// of 20 timed runs after 3 warm-ups, CUDA events. The table comes last.
+// per-tensor-scaled FP8 GEMM at 8192^3 as the device's FP8 ceiling, and the
+// path a plan's Gemm step takes: quant.cuh's scales_by_block laying the
+// activation scales out for cuBLASLt (checked equal to the host's layout),
+// then cuBLASLt. Median of 20 timed runs after 3 warm-ups, CUDA events. The
+// table comes last. FP8_WGMMA_SWEEP=1 runs only the dense products, at 256
+// to 8192 rows (the tuning table of targets/cuda/CudaArch.cpp).
 //
 // Routed products by rows per expert (1 to 256 at 256 experts, top-8):
 // fp8_wgmma_grouped_gemm, each output checked, with the floor (every byte
@@ -38,6 +42,7 @@
 #include "routing.h"
 
 #include "targets/cuda/kernels/fp8_wgmma_gemm.cuh"
+#include "targets/cuda/kernels/quant.cuh"
 
 #include <cublasLt.h>
 #include <cuda.h>
@@ -508,6 +513,7 @@ struct BenchRow {
   double flops;
   double oursMs[3] = {0, 0, 0}; // 128x128, 256x128, 128x64
   double cublasMs = 0;          // 0: not measured
+  double libraryPathMs = 0;     // scales_by_block + cuBLASLt (a plan's Gemm step)
   double cublasAgreement = -1;  // relative difference of cuBLASLt's output from ours
 };
 std::vector<BenchRow> &benchRows() {
@@ -561,8 +567,26 @@ template <int N, int K> void benchDense(const char *name, int M) {
     for (int kb = 0; kb < kBlocksK; ++kb)
       wScales[nb * kPaddedK + kb] = data.bScales[nb * kBlocksK + kb];
   DeviceBuffer<float> dx(xScales.size()), dw(wScales.size());
-  dx.upload(xScales);
   dw.upload(wScales);
+  // X's scales as a plan lays them out for cuBLASLt (rows are whole groups
+  // of 16 here, so no padded rows): they must equal the host's transpose.
+  auto scalesByBlock = [&] {
+    dsv3k::scales_by_block<kBlocksK, 16><<<dim3((M + 31) / 32, (kBlocksK + 31) / 32), 256>>>(
+        data.das.ptr, dx.ptr, M);
+  };
+  if (M % 16 == 0) {
+    CHECK_CUDA(cudaMemset(dx.ptr, 0xFF, dx.n * sizeof(float)));
+    scalesByBlock();
+    CHECK_LAUNCH();
+    std::vector<float> laidOut = dx.download();
+    size_t mismatches = 0;
+    for (size_t i = 0; i < xScales.size(); ++i)
+      mismatches += laidOut[i] != xScales[i];
+    report("scales_by_block (mismatches)", row.shape + " M=" + std::to_string(M),
+           static_cast<double>(mismatches), 0.0);
+  } else {
+    dx.upload(xScales);
+  }
   // f32 output as ours; cuBLASLt may offer block scaling with bf16 output only.
   DeviceBuffer<bf16> theirsBf16(static_cast<size_t>(M) * N);
   CublasGemm gemm;
@@ -582,6 +606,12 @@ template <int N, int K> void benchDense(const char *name, int M) {
     if (!gemm.run())
       std::exit(2);
   });
+  if (M % 16 == 0)
+    row.libraryPathMs = medianMs([&] {
+      scalesByBlock();
+      if (!gemm.run())
+        std::exit(2);
+    });
   std::vector<float> a = ours.buffer.download();
   a.resize(ours.elements);
   std::vector<float> b = bf16Out ? fromBf16(theirsBf16.download()) : theirs.buffer.download();
@@ -699,6 +729,28 @@ double fp8Ceiling() {
 
 } // namespace
 
+/// quant.cuh's scales_by_block at a row count that is no multiple of 16:
+/// every scale moved to its block-major place, the padded rows' scales 1.
+template <int BLOCKS> void testScalesByBlock(int rows) {
+  const int padded = (rows + 15) / 16 * 16;
+  std::vector<float> scales = randomScales(static_cast<size_t>(rows) * BLOCKS);
+  DeviceBuffer<float> in(scales.size()), out(static_cast<size_t>(BLOCKS) * padded);
+  in.upload(scales);
+  CHECK_CUDA(cudaMemset(out.ptr, 0xFF, out.n * sizeof(float)));
+  dsv3k::scales_by_block<BLOCKS, 16><<<dim3((rows + 31) / 32, (BLOCKS + 31) / 32), 256>>>(
+      in.ptr, out.ptr, rows);
+  CHECK_LAUNCH();
+  std::vector<float> laidOut = out.download();
+  size_t mismatches = 0;
+  for (int b = 0; b < BLOCKS; ++b)
+    for (int r = 0; r < padded; ++r)
+      mismatches += laidOut[static_cast<size_t>(b) * padded + r] !=
+                    (r < rows ? scales[static_cast<size_t>(r) * BLOCKS + b] : 1.0f);
+  report("scales_by_block (mismatches)",
+         std::to_string(rows) + " rows x " + std::to_string(BLOCKS) + " blocks",
+         static_cast<double>(mismatches), 0.0);
+}
+
 /// FP8_WGMMA_PROFILE=1: only o_proj at M = 4096, each tile shape launched
 /// twice, for a profiler (ncu) to pick up; no checks.
 int profileOnly() {
@@ -721,14 +773,17 @@ void printDenseTable(const char *title, double ceiling) {
   std::printf("\n== %s, f32 out; TFLOP/s; FP8 per-tensor ceiling (cuBLASLt 8192^3) %.0f "
               "TFLOP/s\n",
               title, ceiling / 1e12);
-  std::printf("%-24s %-20s %9s %9s %9s %9s %8s %8s %10s\n", "GEMM", "NxK", "128x128", "256x128",
-              "128x64", "cuBLASLt", "best/cu", "best/pk", "cu agrees");
+  std::printf("%-24s %-20s %9s %9s %9s %9s %9s %8s %8s %8s %10s\n", "GEMM", "NxK", "128x128",
+              "256x128", "128x64", "cuBLASLt", "lib path", "best/cu", "lib/cu", "best/pk",
+              "cu agrees");
   for (const BenchRow &r : benchRows()) {
     double best = *std::min_element(r.oursMs, r.oursMs + 3);
     auto tf = [&](double ms) { return ms > 0 ? r.flops / (ms * 1e-3) / 1e12 : 0.0; };
-    std::printf("%-24s %-20s %9.0f %9.0f %9.0f %9.0f %7.2fx %7.0f%% %10.1e\n", r.name.c_str(),
-                r.shape.c_str(), tf(r.oursMs[0]), tf(r.oursMs[1]), tf(r.oursMs[2]),
-                tf(r.cublasMs), r.cublasMs > 0 ? r.cublasMs / best : 0.0,
+    std::printf("%-24s %-20s %9.0f %9.0f %9.0f %9.0f %9.0f %7.2fx %7.2fx %7.0f%% %10.1e\n",
+                r.name.c_str(), r.shape.c_str(), tf(r.oursMs[0]), tf(r.oursMs[1]),
+                tf(r.oursMs[2]), tf(r.cublasMs), tf(r.libraryPathMs),
+                r.cublasMs > 0 ? r.cublasMs / best : 0.0,
+                r.libraryPathMs > 0 ? r.cublasMs / r.libraryPathMs : 0.0,
                 ceiling > 0 ? 100.0 * tf(best) * 1e12 / ceiling : 0.0, r.cublasAgreement);
   }
 }
@@ -782,6 +837,9 @@ int main() {
     return status;
   }
 
+  testScalesByBlock<56>(4095);
+  testScalesByBlock<144>(17);
+  testScalesByBlock<4>(1);
   // Correctness. Odd shapes at every tile shape and output type.
   for (int M : {1, 7, 64, 127, 128, 129, 255, 256, 257, 300})
     testDenseAllTiles<80, 256>(M); // N < one tile: partial N block

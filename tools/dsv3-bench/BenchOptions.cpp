@@ -74,8 +74,9 @@ OPTIONS:
                          and later launch each kernel to overlap the previous
                          one's tail)
   --omit-kernel NAME     leave out every launch of the kernels whose instance
-                         name contains NAME (repeatable; e.g.
-                         'mla_decode_combine', 'act_quant<16384'): the steps
+                         name contains NAME, and every cuBLASLt GEMM whose
+                         name does (repeatable; e.g. 'mla_decode_combine',
+                         'act_quant<16384', 'cublasLt_fp8_gemm<7168'): the steps
                          then compute wrong results, and the times say what
                          the rest costs without them. For attributing step
                          time inside CUDA graphs, where kernels overlap and

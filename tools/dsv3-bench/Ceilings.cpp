@@ -2,13 +2,10 @@
 
 #include "tools/dsv3-bench/Ceilings.h"
 
+#include "runtime/exec/CublasLt.h"
 #include "tools/dsv3-bench/BenchReport.h"
 
-#include <cublasLt.h>
-
 #include <algorithm>
-
-#include <dlfcn.h>
 
 namespace dsv3::bench {
 
@@ -80,74 +77,17 @@ StatusOr<double> measureCopyBandwidth(const exec::Device &device,
 
 namespace {
 
-#define DSV3_CUBLASLT_FUNCTIONS(X)                                             \
-  X(getVersion, cublasLtGetVersion)                                            \
-  X(create, cublasLtCreate)                                                    \
-  X(destroy, cublasLtDestroy)                                                  \
-  X(descCreate, cublasLtMatmulDescCreate)                                      \
-  X(descDestroy, cublasLtMatmulDescDestroy)                                    \
-  X(descSetAttribute, cublasLtMatmulDescSetAttribute)                          \
-  X(layoutCreate, cublasLtMatrixLayoutCreate)                                  \
-  X(layoutDestroy, cublasLtMatrixLayoutDestroy)                                \
-  X(preferenceCreate, cublasLtMatmulPreferenceCreate)                          \
-  X(preferenceDestroy, cublasLtMatmulPreferenceDestroy)                        \
-  X(preferenceSetAttribute, cublasLtMatmulPreferenceSetAttribute)              \
-  X(algoGetHeuristic, cublasLtMatmulAlgoGetHeuristic)                          \
-  X(matmul, cublasLtMatmul)
-
-/// libcublasLt, opened with dlopen; the header gives the prototypes only.
-struct CublasLt {
-#define DSV3_DECLARE_CUBLASLT_MEMBER(member, symbol)                           \
-  decltype(&symbol) member = nullptr;
-  DSV3_CUBLASLT_FUNCTIONS(DSV3_DECLARE_CUBLASLT_MEMBER)
-#undef DSV3_DECLARE_CUBLASLT_MEMBER
-  void *library = nullptr;
-  std::string path;
-
-  ~CublasLt() {
-    if (library)
-      dlclose(library);
-  }
-
-  /// Empty on success, else why the library is unusable.
-  std::string load() {
-    std::string tried;
-    for (const char *candidate :
-         {"libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.13",
-          "/usr/local/cuda/targets/x86_64-linux/lib/libcublasLt.so.13"}) {
-      library = dlopen(candidate, RTLD_NOW | RTLD_LOCAL);
-      if (library) {
-        path = candidate;
-        break;
-      }
-      const char *error = dlerror();
-      tried += fmt::format("{}{} ({})", tried.empty() ? "" : "; ", candidate,
-                           error ? error : "not found");
-    }
-    if (!library)
-      return "cannot load libcublasLt: " + tried;
-#define DSV3_RESOLVE_CUBLASLT_MEMBER(member, symbol)                           \
-  member = reinterpret_cast<decltype(member)>(dlsym(library, #symbol));        \
-  if (!member)                                                                 \
-    return fmt::format("{} has no symbol {}", path, #symbol);
-    DSV3_CUBLASLT_FUNCTIONS(DSV3_RESOLVE_CUBLASLT_MEMBER)
-#undef DSV3_RESOLVE_CUBLASLT_MEMBER
-    return "";
-  }
-};
-
-Status checkBlas(cublasStatus_t status, std::string_view call) {
-  if (status == CUBLAS_STATUS_SUCCESS)
-    return Status::success();
-  return Status::error("{}: cuBLAS status {}", call, static_cast<int>(status));
-}
-
 /// One square GEMM D = Aᵀ·B of `size` with A, B of `inputType`, D bf16,
 /// fp32 accumulation. Returns FLOP/s, or 0 when cuBLASLt offers no algorithm.
-StatusOr<double> timeGemm(const CublasLt &lt, cublasLtHandle_t handle,
+StatusOr<double> timeGemm(const exec::CublasLt &library,
                           const exec::Device &device, const RandomFiller &filler,
                           cudaDataType_t inputType, int64_t size,
                           int repetitions) {
+  const exec::CublasLtApi &lt = library.api();
+  cublasLtHandle_t handle = library.handle();
+  auto checkBlas = [&](cublasStatus_t status, std::string_view call) {
+    return library.check(status, call);
+  };
   const bool fp8 = inputType == CUDA_R_8F_E4M3;
   const uint64_t n = static_cast<uint64_t>(size);
   const uint64_t inputBytes = n * n * (fp8 ? 1 : 2);
@@ -257,19 +197,18 @@ StatusOr<GemmPeaks> measureGemmPeaks(const exec::Device &device,
                                      const RandomFiller &filler, int64_t size,
                                      int repetitions) {
   GemmPeaks peaks;
-  CublasLt lt;
-  if (std::string why = lt.load(); !why.empty()) {
-    peaks.description = "not measured: " + why;
+  StatusOr<std::unique_ptr<exec::CublasLt>> opened = exec::CublasLt::open();
+  if (!opened.ok()) {
+    peaks.description = "not measured: " + opened.status().message();
     return peaks;
   }
-  cublasLtHandle_t handle = nullptr;
-  DSV3_RETURN_IF_ERROR(checkBlas(lt.create(&handle), "cublasLtCreate"));
+  exec::CublasLt &lt = **opened;
+  DSV3_RETURN_IF_ERROR(lt.createHandle());
   StatusOr<double> bf16 =
-      timeGemm(lt, handle, device, filler, CUDA_R_16BF, size, repetitions);
-  StatusOr<double> fp8 = bf16.ok() ? timeGemm(lt, handle, device, filler,
+      timeGemm(lt, device, filler, CUDA_R_16BF, size, repetitions);
+  StatusOr<double> fp8 = bf16.ok() ? timeGemm(lt, device, filler,
                                               CUDA_R_8F_E4M3, size, repetitions)
                                    : StatusOr<double>(0.0);
-  lt.destroy(handle);
   if (!bf16.ok())
     return bf16.status();
   if (!fp8.ok())
@@ -277,17 +216,16 @@ StatusOr<GemmPeaks> measureGemmPeaks(const exec::Device &device,
   if (*bf16 <= 0) {
     peaks.description = fmt::format("not measured: {} offers no BF16 GEMM "
                                     "on this device",
-                                    lt.path);
+                                    lt.path());
     return peaks;
   }
-  const size_t version = lt.getVersion(); // e.g. 130100 for 13.1.0
   peaks.measured = true;
   peaks.bf16FlopsPerSecond = *bf16;
   peaks.fp8FlopsPerSecond = *fp8;
   peaks.description = fmt::format(
-      "cuBLASLt {}.{}.{} ({}), M=N=K={}, bf16 out, fp32 accumulation; FP8 "
+      "cuBLASLt {} ({}), M=N=K={}, bf16 out, fp32 accumulation; FP8 "
       "e4m3 per-tensor scaling, fast accumulation{}",
-      version / 10000, version / 100 % 100, version % 100, lt.path, size,
+      lt.versionText(), lt.path(), size,
       *fp8 > 0 ? "" : " (none on this device)");
   return peaks;
 }

@@ -4,8 +4,8 @@
 // run, on the same device:
 //   copy bandwidth  cuMemcpyDtoDAsync of a large buffer, median of several,
 //                   counting bytes read plus bytes written;
-//   GEMM peaks      cuBLASLt, loaded with dlopen (libcublasLt.so.13 from the
-//                   CUDA 13 toolkit; nothing links it), M = N = K = 8192 on
+//   GEMM peaks      cuBLASLt, loaded with dlopen (exec::CublasLt, as the
+//                   runtime loads it; nothing links it), M = N = K = 8192 on
 //                   random data, bf16 output, fp32 accumulation: BF16 × BF16,
 //                   and FP8 e4m3 × e4m3 with per-tensor scaling (the fastest
 //                   FP8 GEMM cuBLASLt offers; "TN" layout, as FP8 requires).

@@ -117,6 +117,8 @@ StatusOr<PlanModel> analyzePlan(const plan::Plan &plan) {
       model.fp8Activations |= name.substr(0, 4) == "fp8_" && name.size() >= 4 &&
                               name.substr(name.size() - 4) == "gemm";
     }
+  // So are the Gemm steps cuBLASLt runs in their place.
+  model.fp8Activations |= plan::hasGemmSteps(plan);
 
   // Layer 0's attention shapes, for the heads (below).
   std::optional<std::vector<int64_t>> kvB, outProj, queryProj;

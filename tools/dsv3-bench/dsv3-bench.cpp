@@ -54,13 +54,14 @@ void progress(fmt::format_string<Args...> format, Args &&...args) {
   std::fflush(stderr);
 }
 
-/// Times each launch of the runs it observes: an event pair around each,
-/// read after the step. Events are created as needed and reused.
+/// Times each launch (and cuBLASLt GEMM) of the runs it observes: an event
+/// pair around each, read after the step. Events are created as needed and
+/// reused.
 class LaunchProfiler : public exec::LaunchObserver {
 public:
   explicit LaunchProfiler(const exec::Device &device) : device_(device) {}
 
-  Status beforeLaunch(const exec::PreparedLaunch &launch) override {
+  Status beforeLaunch(std::string_view) override {
     while (events_.size() <= next_) {
       DSV3_ASSIGN_OR_RETURN(exec::DeviceEvent start, device_.createEvent(true));
       DSV3_ASSIGN_OR_RETURN(exec::DeviceEvent stop, device_.createEvent(true));
@@ -68,16 +69,19 @@ public:
     }
     return record(events_[next_].first);
   }
-  Status afterLaunch(const exec::PreparedLaunch &launch) override {
+  Status afterLaunch(std::string_view name) override {
     DSV3_RETURN_IF_ERROR(record(events_[next_].second));
-    kernels_.push_back(launch.kernel);
+    if (names_.size() <= next_)
+      names_.emplace_back(name);
+    else
+      names_[next_] = name;
     ++next_;
     return Status::success();
   }
 
   /// Adds the launches recorded since the last call to `times` (waiting for
   /// the GPU) and starts over.
-  Status collect(const plan::Plan &plan, bench::KernelTimes &times) {
+  Status collect(bench::KernelTimes &times) {
     for (size_t i = 0; i < next_; ++i) {
       DSV3_RETURN_IF_ERROR(device_.check(
           device_.api().eventSynchronize(events_[i].second.handle()),
@@ -88,14 +92,10 @@ public:
                                          events_[i].first.handle(),
                                          events_[i].second.handle()),
           "cuEventElapsedTime (profiled launch)"));
-      const plan::Kernel &kernel = *plan.kernels()->Get(kernels_[i]);
-      times.add(kernel.instance() ? kernel.instance()->string_view()
-                                  : kernel.name()->string_view(),
-                milliseconds);
+      times.add(names_[i], milliseconds);
     }
     ++times.steps;
     next_ = 0;
-    kernels_.clear();
     return Status::success();
   }
 
@@ -108,7 +108,9 @@ private:
 
   const exec::Device &device_;
   std::vector<std::pair<exec::DeviceEvent, exec::DeviceEvent>> events_;
-  std::vector<uint32_t> kernels_;
+  /// The observed steps' names (kernel instances, Gemm display names), in
+  /// order; kept between steps so that their storage is reused.
+  std::vector<std::string> names_;
   size_t next_ = 0;
 };
 
@@ -128,7 +130,8 @@ int64_t pagesPerSequence(const plan::Plan &plan, const bench::Workload &workload
 }
 
 /// The checks that need no GPU: each workload fits the plan, every weight
-/// has a random distribution, and every --omit-kernel names a kernel.
+/// has a random distribution, and every --omit-kernel names a kernel (or a
+/// Gemm step, by its display name).
 Status checkRequest(const plan::Plan &plan, const bench::BenchOptions &options) {
   const plan::Limits &limits = *plan.limits();
   for (const bench::Workload &workload : options.workloads) {
@@ -153,13 +156,20 @@ Status checkRequest(const plan::Plan &plan, const bench::BenchOptions &options) 
     if (!fill.ok())
       return fill.status().withPrefix(options.planPath + ": ");
   }
+  std::vector<std::string> names;
+  for (size_t k = 0; k < (plan.kernels() ? plan.kernels()->size() : 0); ++k)
+    if (const auto *instance = plan.kernels()->Get(k)->instance())
+      names.push_back(instance->str());
+  for (const plan::EntryPoint *entry : *plan.entry_points())
+    for (size_t s = 0; entry->steps() && s < entry->steps()->size(); ++s)
+      if (entry->steps_type()->Get(s) == plan::Step::Gemm)
+        names.push_back(
+            exec::gemmDisplayName(*entry->steps()->GetAs<plan::Gemm>(s)));
   for (const std::string &part : options.omitKernels) {
-    bool found = false;
-    for (size_t k = 0; k < (plan.kernels() ? plan.kernels()->size() : 0); ++k) {
-      const plan::Kernel *kernel = plan.kernels()->Get(k);
-      found |= kernel->instance() &&
-               kernel->instance()->string_view().find(part) != std::string_view::npos;
-    }
+    const bool found =
+        std::any_of(names.begin(), names.end(), [&](const std::string &name) {
+          return name.find(part) != std::string::npos;
+        });
     if (!found)
       return Status::error("{}: --omit-kernel '{}' matches no kernel of the plan "
                            "(dsv3-plan dump lists them)",
@@ -255,7 +265,7 @@ runWorkload(const exec::Device &device, const plan::Plan &plan,
   for (int i = 0; i < options.profileSteps && profiled.ok(); ++i) {
     profiled = executor.run(workload.entryPoint(), inputs);
     if (profiled.ok())
-      profiled = profiler.collect(plan, result.kernels);
+      profiled = profiler.collect(result.kernels);
   }
   executor.setLaunchObserver(nullptr);
   DSV3_RETURN_IF_ERROR(profiled);

@@ -116,6 +116,27 @@ cl::opt<int64_t> maxSequences("max-sequences", cl::init(256),
                                        "(default 256)"),
                               cl::cat(dsv3cCategory));
 
+enum class CublasLtUse { Auto, Off };
+cl::opt<CublasLtUse> cublasLt(
+    "cublaslt", cl::init(CublasLtUse::Auto),
+    cl::desc("Dense FP8 x FP8 GEMMs on cuBLASLt's block-scaled GEMM (plan "
+             "Gemm steps; dsv3-run then loads libcublasLt.so.13):"),
+    cl::values(clEnumValN(CublasLtUse::Auto, "auto",
+                          "for the shapes and row counts where the target's "
+                          "tuning table measured it faster than the plan's "
+                          "kernels (default)"),
+               clEnumValN(CublasLtUse::Off, "off",
+                          "never: every GEMM runs the plan's own kernels")),
+    cl::cat(dsv3cCategory));
+
+cl::opt<int64_t> cublasLtMinRows(
+    "cublaslt-min-rows", cl::init(0), cl::value_desc("n"),
+    cl::desc("With --cublaslt=auto, from n rows every FP8 x FP8 GEMM that "
+             "cuBLASLt can take runs there, whatever the tuning table says "
+             "(to test the library path on small models; default 0: the "
+             "table)"),
+    cl::cat(dsv3cCategory));
+
 cl::opt<std::string> target("target", cl::init("sm_90a"),
                             cl::value_desc("arch"),
                             cl::desc("GPU architecture to compile for"),
@@ -196,9 +217,15 @@ int main(int argc, char **argv) {
     return fail(config->sourceName + ": lowering to kernel ops failed");
   std::optional<dsv3::CudaProgram> program;
   if (emitKind == EmitKind::Cuda || emitKind == EmitKind::Plan) {
+    dsv3::CodeGenOptions codegen;
+    codegen.pageSize = dsv3::kKvCachePageSize;
+    codegen.vocabSize = config->vocabSize;
+    codegen.maxTokens = options.maxTokens;
+    codegen.maxSequences = options.maxSequences;
+    codegen.libraryGemms = cublasLt == CublasLtUse::Auto;
+    codegen.libraryGemmMinRows = cublasLtMinRows;
     auto generated = dsv3::generateCudaProgram(
-        **module, *dsv3::lookupCudaArch(options.target), dsv3::kKvCachePageSize,
-        config->vocabSize);
+        **module, *dsv3::lookupCudaArch(options.target), codegen);
     if (!generated)
       return fail(toString(generated.takeError()));
     program = std::move(*generated);

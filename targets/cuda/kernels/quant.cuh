@@ -203,4 +203,34 @@ __global__ void __launch_bounds__(256)
       out[offset + i] = fromFloat<bf16>(g[i] / (1.0f + expf(-g[i])) * u[i]);
 }
 
+/// Activation scales as the quantizing kernels write them, scales[r *
+/// BLOCKS + b] (one per row r < rows and channel block b), rewritten
+/// block-major for cuBLASLt's VEC128 block scaling: out[b * P + r] with P =
+/// rows rounded up to ROW_GROUP, rows fastest. The rows from `rows` to P,
+/// which the library computes and nobody reads, get scale 1. A 32 x 32 tile
+/// per block goes through shared memory so that reads and writes are both
+/// along rows of their layout.
+/// Launch: grid = (ceil(rows / 32), ceil(BLOCKS / 32), 1), block = (256, 1, 1), dynamic shared memory = 0 bytes
+template <int BLOCKS, int ROW_GROUP>
+__global__ void __launch_bounds__(256)
+    scales_by_block(const float *scales, float *out, int rows) {
+  awaitPrecedingKernels();
+  static_assert(32 % ROW_GROUP == 0, "a grid of 32-row tiles covers the padded rows");
+  __shared__ float tile[32][33]; // [row][block], padded against bank conflicts
+  const int padded = (rows + ROW_GROUP - 1) / ROW_GROUP * ROW_GROUP;
+  const int firstRow = blockIdx.x * 32, firstBlock = blockIdx.y * 32;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int i = warp; i < 32; i += 8) {
+    const int row = firstRow + i, block = firstBlock + lane;
+    if (block < BLOCKS)
+      tile[i][lane] = row < rows ? scales[static_cast<long long>(row) * BLOCKS + block] : 1.0f;
+  }
+  __syncthreads();
+  for (int i = warp; i < 32; i += 8) {
+    const int block = firstBlock + i, row = firstRow + lane;
+    if (block < BLOCKS && row < padded)
+      out[static_cast<long long>(block) * padded + row] = tile[lane][i];
+  }
+}
+
 } // namespace dsv3k

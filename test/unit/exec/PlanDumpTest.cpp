@@ -99,6 +99,42 @@ TEST(PlanDumpTest, TensorMapOfRows) {
       << text;
 }
 
+TEST(PlanDumpTest, GemmStep) {
+  PlanSpec spec = gemmPlan();
+  GemmSpec &gemm = spec.entries[0].gemms[0];
+  std::vector<uint8_t> bytes = buildPlan(spec);
+  Status status = verifyPlan(bytes.data(), bytes.size(), "gemm.plan");
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::string text = dumpPlan(*GetPlan(bytes.data()));
+  EXPECT_NE(text.find("\nentry prefill: arena 262144 bytes, inputs tokens "
+                      "positions token_seq block_table last_rows, 4 steps\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("float 0.5)\n"
+                      "  step#3 fp8_gemm cublasLt fp8 gemm n 256 k 512 F32 rows "
+                      "T align 16 args (arena+0, arena+32768, weight#3, "
+                      "weight#4, arena+65536)\n"
+                      "entry decode:"),
+            std::string::npos)
+      << text;
+
+  // Guards print as a launch's do.
+  gemm.rows = Size(SizeUnit::Sequences, 2);
+  gemm.rowAlignment = 1;
+  gemm.cDtype = DType::BF16;
+  gemm.when = SizeRange(SizeUnit::Tokens, 1, 0, 32);
+  gemm.alsoWhen = SizeRange(SizeUnit::ResumedRuns, 1, 1, INT64_MAX);
+  bytes = buildPlan(spec);
+  status = verifyPlan(bytes.data(), bytes.size(), "gemm.plan");
+  ASSERT_TRUE(status.ok()) << status.message();
+  text = dumpPlan(*GetPlan(bytes.data()));
+  EXPECT_NE(text.find("\n  step#3 fp8_gemm cublasLt fp8 gemm n 256 k 512 BF16 "
+                      "rows 2*B align 1 args (arena+0, arena+32768, weight#3, "
+                      "weight#4, arena+65536) when T <= 32 and resumed >= 1\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(PlanDumpTest, GridExpressions) {
   EXPECT_EQ(formatLaunchDim(dim(SizeUnit::Tokens, 1)), "T");
   EXPECT_EQ(formatLaunchDim(dim(SizeUnit::Tokens, 8)), "8*T");

@@ -2,8 +2,9 @@
 //
 // verifyPlan accepts the small plan and rejects, each with its exact message,
 // a wrong file identifier, a short or truncated buffer, another schema
-// version, and every out-of-range index, offset, grid, block, argument and
-// inconsistent weight. checkDevice compares architecture and memory.
+// version, and every out-of-range index, offset, grid, block, argument,
+// Gemm field and inconsistent weight. checkDevice compares architecture and
+// memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -567,6 +568,225 @@ TEST(PlanFileTest, ConstantDataSize) {
 TEST(PlanFileTest, EmptyModule) {
   EXPECT_EQ(errorAfter([](PlanSpec &s) { s.moduleSizes[0] = 0; }),
             "test.plan: module 0: cubin is empty");
+}
+
+//===----------------------------------------------------------------------===//
+// Gemm steps
+//===----------------------------------------------------------------------===//
+
+/// The message of verifying gemmPlan() after `edit` of its Gemm step (and
+/// the plan); empty when it passes.
+std::string gemmErrorAfter(const std::function<void(GemmSpec &, PlanSpec &)> &edit) {
+  PlanSpec spec = gemmPlan();
+  edit(spec.entries[0].gemms[0], spec);
+  Status status = verify(buildPlan(spec));
+  return status.ok() ? "" : status.message();
+}
+
+const std::string kGemmStep =
+    "test.plan: entry point 'prefill' step 3 (fp8_gemm): ";
+
+TEST(PlanFileGemmTest, ValidGemmVerifies) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &, PlanSpec &) {}), "");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.cDtype = DType::BF16;
+              g.rows = Size(SizeUnit::Sequences, 2);
+              g.rowAlignment = 1;
+              g.when = SizeRange(SizeUnit::Tokens, 1, 0, 32);
+              g.alsoWhen = SizeRange(SizeUnit::ResumedRuns, 1, 0, 0);
+            }),
+            "");
+  // Constant rows, and operands in a constant or an input (whose sizes the
+  // plan does not know).
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.rows = constantSize(3);
+              g.bScales = constantArg(0);
+              g.n = 128;
+            }),
+            "");
+}
+
+TEST(PlanFileGemmTest, OperandsMustBeBuffers) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.aScales.reset(); }),
+            kGemmStep + "a_scales is missing");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.c = intArg(SizeUnit::Tokens, 1);
+            }),
+            kGemmStep + "c: kind Int is not Buffer (a Gemm's operands are "
+                        "plain buffers)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.a = tensorMapArg(arenaArg(0), {DType::F8_E4M3,
+                                               {constantSize(512)}, {128}, 128});
+            }),
+            kGemmStep + "a: kind TensorMap is not Buffer (a Gemm's operands "
+                        "are plain buffers)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.b = nullArg(); }),
+            kGemmStep + "b: space is Null, but a Gemm reads or writes every "
+                        "operand");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.a->space = static_cast<Space>(6);
+            }),
+            kGemmStep + "a: space 6 is not a Space");
+}
+
+TEST(PlanFileGemmTest, OperandBuffers) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.b = weightArg(5); }),
+            kGemmStep + "b: weight 5 out of range (the plan has 5 weights)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.c = arenaArg(262144);
+            }),
+            kGemmStep + "c: arena offset 262144 is outside the arena (262144 "
+                        "bytes)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.a = inputArg(StepInput::Hidden);
+            }),
+            kGemmStep + "a: input 'hidden' is not among the entry point's "
+                        "inputs");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.aScales = arenaArg(32776);
+            }),
+            kGemmStep + "a_scales: arena offset 32776 is not a multiple of 16 "
+                        "(cuBLASLt reads 16-byte aligned addresses)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.b = weightArg(0); }),
+            kGemmStep + "b: weight 0 is BF16, but a Gemm's b is F8_E4M3");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.bScales = weightArg(3);
+            }),
+            kGemmStep + "b_scales: weight 3 is F8_E4M3, but a Gemm's b_scales "
+                        "is F32");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.a = constantArg(0); }),
+            kGemmStep + "a: constant 0 is F32, but a Gemm's a is F8_E4M3");
+}
+
+TEST(PlanFileGemmTest, Shape) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.n = 0; }),
+            kGemmStep + "n is 0, must be at least 1");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.k = -512; }),
+            kGemmStep + "k is -512, must be at least 1");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.k = 504; }),
+            kGemmStep + "k 504 is not a multiple of 16 (cuBLASLt reads FP8 "
+                        "rows of 16-byte multiples)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.k = 256; }),
+            kGemmStep + "k 256 is 2 blocks of 128, not a multiple of 4 "
+                        "(cuBLASLt's block-scaled GEMMs need that)");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.cDtype = DType::F16;
+            }),
+            kGemmStep + "c_dtype F16 is not F32 or BF16");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.cDtype = static_cast<DType>(9);
+            }),
+            kGemmStep + "c_dtype 9 is not F32 or BF16");
+}
+
+TEST(PlanFileGemmTest, Rows) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.rowAlignment = 0; }),
+            kGemmStep + "row_alignment 0 is not a power of two");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.rowAlignment = 24; }),
+            kGemmStep + "row_alignment 24 is not a power of two");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.hasRows = false; }),
+            kGemmStep + "rows is missing");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.rows = Size(static_cast<SizeUnit>(9), 1);
+            }),
+            kGemmStep + "rows: unit 9 is not a SizeUnit");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.rows = Size(SizeUnit::Tokens, 0);
+            }),
+            kGemmStep + "rows 0: multiplier 0 must be at least 1");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.rows = Size(SizeUnit::PagesPerSequence, 1);
+            }),
+            kGemmStep + "rows P count pages, which the plan does not bound; a "
+                        "Gemm's rows are a multiple of T, B or 1");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.rows = Size(SizeUnit::Tokens, INT64_MAX / 8);
+            }),
+            kGemmStep + "rows 1152921504606846975*T overflow at the plan's "
+                        "limits");
+}
+
+TEST(PlanFileGemmTest, SizeGuards) {
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.when = SizeRange(SizeUnit::Tokens, 1, 8, 4);
+            }),
+            kGemmStep + "when: 8 <= 1 x unit 1 <= 4 is not a valid range");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.alsoWhen = SizeRange(SizeUnit::ResumedRuns, 0, 0, 0);
+            }),
+            kGemmStep + "also_when: 0 <= 0 x unit 4 <= 0 is not a valid range");
+}
+
+TEST(PlanFileGemmTest, OperandsInsideTheirBuffers) {
+  // c is F32 [M, 256]: 1024 bytes a row. 32 rows fit before the arena's end.
+  auto cNearTheEnd = [](GemmSpec &g, PlanSpec &) {
+    g.c = arenaArg(262144 - 32 * 1024);
+  };
+  EXPECT_EQ(gemmErrorAfter(cNearTheEnd),
+            kGemmStep + "c: F32 [64, 256] is 65536 bytes at the plan's limits "
+                        "(rows T rounded up to 16), more than the 32768 bytes "
+                        "from its offset to the arena's end");
+  // While T <= 17, M = 32 (rounded up to 16): it fits ...
+  EXPECT_EQ(gemmErrorAfter([&](GemmSpec &g, PlanSpec &s) {
+              cNearTheEnd(g, s);
+              g.when = SizeRange(SizeUnit::Tokens, 1, 0, 17);
+            }),
+            "");
+  // ... but not rounded up to 64.
+  EXPECT_EQ(gemmErrorAfter([&](GemmSpec &g, PlanSpec &s) {
+              cNearTheEnd(g, s);
+              g.when = SizeRange(SizeUnit::Tokens, 1, 0, 17);
+              g.rowAlignment = 64;
+            }),
+            kGemmStep + "c: F32 [64, 256] is 65536 bytes at the plan's limits "
+                        "(rows T rounded up to 64), more than the 32768 bytes "
+                        "from its offset to the arena's end");
+  // BF16 c is half as large.
+  EXPECT_EQ(gemmErrorAfter([&](GemmSpec &g, PlanSpec &s) {
+              cNearTheEnd(g, s);
+              g.cDtype = DType::BF16;
+            }),
+            "");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.a = arenaArg(262144 - 16384);
+            }),
+            kGemmStep + "a: F8_E4M3 [64, 512] is 32768 bytes at the plan's "
+                        "limits (rows T rounded up to 16), more than the 16384 "
+                        "bytes from its offset to the arena's end");
+  // a_scales: 4 blocks of 128 columns x 64 rows, f32.
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.aScales = arenaArg(262144 - 512);
+            }),
+            kGemmStep + "a_scales: F32 [4, 64] is 1024 bytes at the plan's "
+                        "limits (rows T rounded up to 16), more than the 512 "
+                        "bytes from its offset to the arena's end");
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) { g.n = 384; }),
+            kGemmStep + "b: F8_E4M3 [384, 512] is 196608 bytes, more than "
+                        "the 131072 bytes of its buffer");
+  // constant#0 holds 4 floats; n = 256 needs 2 x 4.
+  EXPECT_EQ(gemmErrorAfter([](GemmSpec &g, PlanSpec &) {
+              g.bScales = constantArg(0);
+            }),
+            kGemmStep + "b_scales: F32 [2, 4] is 32 bytes, more than the 16 "
+                        "bytes of its buffer");
+}
+
+TEST(PlanFileGemmTest, MemoryNeedsTheWorkspace) {
+  std::vector<uint8_t> plain = buildPlan(smallPlan());
+  std::vector<uint8_t> withGemm = buildPlan(gemmPlan());
+  EXPECT_FALSE(hasGemmSteps(*GetPlan(plain.data())));
+  EXPECT_TRUE(hasGemmSteps(*GetPlan(withGemm.data())));
+  EXPECT_EQ(memoryNeeds(*GetPlan(plain.data()), 0, 1).gemmWorkspace, 0u);
+  MemoryNeeds needs = memoryNeeds(*GetPlan(withGemm.data()), 0, 1);
+  EXPECT_EQ(needs.gemmWorkspace, kGemmWorkspaceBytes);
+  EXPECT_EQ(needs.total(), needs.weights + needs.arena + needs.stepInputs +
+                               kGemmWorkspaceBytes);
+  DeviceInfo small{"NVIDIA H100", 9, 0, 132, 1000, 80ull << 30};
+  EXPECT_NE(checkDevice(*GetPlan(withGemm.data()), small, needs)
+                .message()
+                .find(", KV cache 0, cuBLASLt workspace 33554432) but the GPU "
+                      "has 1000 free"),
+            std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//

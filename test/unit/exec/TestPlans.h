@@ -3,7 +3,8 @@
 // A plain description of a plan (PlanSpec) that tests edit field by field to
 // break one thing at a time, and the flatbuffers builder calls that turn it
 // into plan bytes. smallPlan() is a valid plan of a tiny model exercising
-// every transform, argument kind (a tensor map included) and size unit.
+// every transform, argument kind (a tensor map included) and size unit;
+// gemmPlan() adds a cuBLASLt Gemm step to it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -115,6 +116,20 @@ struct LaunchSpec {
   std::optional<SizeRange> alsoWhen = std::nullopt;
 };
 
+/// A Gemm step (plan.fbs): c[M, n] = a[M, k] · b[n, k]ᵀ. An absent operand
+/// (nullopt) is written as a missing field.
+struct GemmSpec {
+  std::string op;
+  std::optional<ArgSpec> a, aScales, b, bScales, c;
+  Size rows = Size(SizeUnit::Tokens, 1);
+  bool hasRows = true;
+  uint32_t rowAlignment = 16;
+  int64_t n = 0, k = 0;
+  DType cDtype = DType::F32;
+  std::optional<SizeRange> when = std::nullopt;
+  std::optional<SizeRange> alsoWhen = std::nullopt;
+};
+
 struct OutputSpec {
   uint64_t offset;
   DType dtype;
@@ -130,6 +145,8 @@ struct EntrySpec {
   std::vector<LaunchSpec> launches;
   /// Overrides the step type of every launch (to write Step::NONE).
   bool writeNoneSteps = false;
+  /// Steps after the launches: step launches.size() + g is gemms[g].
+  std::vector<GemmSpec> gemms = {};
 };
 
 struct PlanSpec {
@@ -211,6 +228,37 @@ inline PlanSpec smallPlan() {
   return spec;
 }
 
+/// smallPlan() with a Gemm step after prefill's launches (step 3):
+/// fp8_gemm, n 256, k 512 (4 blocks of 128), F32 out, rows T aligned to 16,
+/// b = weight#3 (F8_E4M3 [256, 512]) and b_scales = weight#4 (F32 [2, 4]),
+/// a, a_scales and c in a prefill arena of 256 KiB: at the limits (T = 64)
+/// a is 32768 bytes at arena+0, a_scales 1024 at arena+32768, c 65536 at
+/// arena+65536.
+inline PlanSpec gemmPlan() {
+  PlanSpec spec = smallPlan();
+  spec.weights.push_back(
+      {WeightTransform::Copy, DType::F8_E4M3, {256, 512},
+       {{"model.layers.0.mlp.down_proj.weight", DType::F8_E4M3, {256, 512}}},
+       {}});
+  spec.weights.push_back(
+      {WeightTransform::Copy, DType::F32, {2, 4},
+       {{"model.layers.0.mlp.down_proj.weight_scale_inv", DType::F32, {2, 4}}},
+       {}});
+  EntrySpec &prefill = spec.entries[0];
+  prefill.arenaBytes = 262144;
+  GemmSpec gemm;
+  gemm.op = "fp8_gemm";
+  gemm.a = arenaArg(0);
+  gemm.aScales = arenaArg(32768);
+  gemm.b = weightArg(3);
+  gemm.bScales = weightArg(4);
+  gemm.c = arenaArg(65536);
+  gemm.n = 256;
+  gemm.k = 512;
+  prefill.gemms.push_back(gemm);
+  return spec;
+}
+
 inline flatbuffers::Offset<Arg> buildArg(flatbuffers::FlatBufferBuilder &b,
                                          const ArgSpec &arg) {
   Size size(arg.unit, arg.multiplier);
@@ -270,6 +318,20 @@ inline std::vector<uint8_t> buildPlan(const PlanSpec &spec) {
                                          launch.alsoWhen ? &*launch.alsoWhen : nullptr)
                           .Union());
       types.push_back(entry.writeNoneSteps ? Step::NONE : Step::Launch);
+    }
+    for (const GemmSpec &gemm : entry.gemms) {
+      auto arg = [&](const std::optional<ArgSpec> &spec) {
+        return spec ? buildArg(b, *spec) : flatbuffers::Offset<Arg>();
+      };
+      steps.push_back(CreateGemmDirect(
+                          b, arg(gemm.a), arg(gemm.aScales), arg(gemm.b),
+                          arg(gemm.bScales), arg(gemm.c),
+                          gemm.hasRows ? &gemm.rows : nullptr, gemm.rowAlignment,
+                          gemm.n, gemm.k, gemm.cDtype, gemm.op.c_str(),
+                          gemm.when ? &*gemm.when : nullptr,
+                          gemm.alsoWhen ? &*gemm.alsoWhen : nullptr)
+                          .Union());
+      types.push_back(Step::Gemm);
     }
     entries.push_back(CreateEntryPointDirect(b, entry.name.c_str(),
                                              entry.arenaBytes, &entry.inputs,
