@@ -59,6 +59,7 @@ namespace dsv3::exec {
   X(moduleLoadData, cuModuleLoadData)                                          \
   X(moduleUnload, cuModuleUnload)                                              \
   X(moduleGetFunction, cuModuleGetFunction)                                    \
+  X(moduleGetGlobal, cuModuleGetGlobal)                                        \
   X(funcSetAttribute, cuFuncSetAttribute)                                      \
   X(launchKernel, cuLaunchKernel)                                              \
   X(launchKernelEx, cuLaunchKernelEx)                                          \

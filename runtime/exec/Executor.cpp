@@ -622,6 +622,36 @@ Status Executor::run(std::string_view entryPoint, const StepInputs &inputs) {
   return Status::success();
 }
 
+StatusOr<std::pair<CUdeviceptr, size_t>>
+Executor::kernelGlobal(const char *name) const {
+  for (CUmodule module : modules_) {
+    CUdeviceptr address = 0;
+    size_t bytes = 0;
+    if (device_.api().moduleGetGlobal(&address, &bytes, module, name) ==
+        CUDA_SUCCESS)
+      return std::make_pair(address, bytes);
+  }
+  return Status::error("the plan's kernels have no global '{}'", name);
+}
+
+StatusOr<std::vector<std::string>> Executor::lastRunKernels() const {
+  if (!lastEntry_)
+    return Status::error("no step has run to completion");
+  std::vector<std::string> kernels;
+  for (const PreparedStep &step : lastEntry_->steps) {
+    if (step.kind != plan::Step::Launch || !step.chosen(lastSizes_))
+      continue;
+    bool empty = false;
+    for (const plan::LaunchDim &dim : step.launch.grid) {
+      DSV3_ASSIGN_OR_RETURN(int64_t extent, resolveLaunchDim(dim, lastSizes_));
+      empty |= extent <= 0;
+    }
+    if (!empty)
+      kernels.push_back(step.launch.name);
+  }
+  return kernels;
+}
+
 Status Executor::lastLogits(CUdeviceptr &address, int64_t &rows,
                             int64_t &columns) const {
   if (!lastEntry_)

@@ -180,6 +180,15 @@ public:
   /// CUDA graphs captured so far (0 when graphs are off).
   int64_t graphCaptures() const { return graphs_ ? graphs_->captures() : 0; }
 
+  /// The device address and bytes of the plan's kernel-module global `name`
+  /// (an extern "C" __device__ variable, e.g. the dsv3_timeline of a plan
+  /// compiled with dsv3c --timeline); an error names it when absent.
+  StatusOr<std::pair<CUdeviceptr, size_t>> kernelGlobal(const char *name) const;
+  /// The kernel instances the last run launched, in order: its chosen
+  /// launches with a non-empty grid (not its Gemm steps, which are not the
+  /// plan's kernels).
+  StatusOr<std::vector<std::string>> lastRunKernels() const;
+
 private:
   struct PreparedStep {
     plan::Step kind = plan::Step::NONE;

@@ -148,6 +148,8 @@ struct CudaProgram {
   std::vector<EntryProgram> entries;
   int sampler = -1; ///< instance of sample_tokens<vocab>
   int64_t pageSize = 64;
+  /// Kernels record when they start (common.cuh's DSV3_TIMELINE).
+  bool timeline = false;
 
   /// The translation unit that NVRTC compiles: every kernel header.
   std::string source() const;
@@ -166,6 +168,9 @@ struct CodeGenOptions {
   /// whatever the tuning table says (to test the library path on small
   /// models and short prompts).
   int64_t libraryGemmMinRows = 0;
+  /// Every kernel records the moment it passes its wait (dsv3-bench
+  /// --timeline); for diagnosis, it costs an atomic per kernel.
+  bool timeline = false;
 };
 
 /// Builds the program of a lowered module for `arch` (its tuning bounds pick

@@ -162,15 +162,20 @@ template <int K, bool UE8M0> void testActQuant(int T, int ldx) {
   DeviceBuffer<fp8> dq(static_cast<size_t>(T) * K);
   DeviceBuffer<float> dscales(static_cast<size_t>(T) * kBlocks);
   dx.upload(x);
-  dq.poison();
-  dscales.poison();
-  dsv3k::act_quant<K, kBlock, UE8M0><<<dim3(T), dim3(256)>>>(dx.ptr, ldx, dq.ptr, dscales.ptr, T);
-  CHECK_LAUNCH();
-
-  std::string shape = "K=" + std::to_string(K) + " T=" + std::to_string(T) +
-                      " ldx=" + std::to_string(ldx) + (UE8M0 ? " ue8m0" : "");
-  checkQuantized("act_quant", shape, dq.download(), dscales.download(), T, K, kBlock, UE8M0,
-                 exact, asFp32, 0.0);
+  // As dsv3c launches it (a warp per channel block), and with one block
+  // walking the whole row: the same codes and scales either way.
+  for (int rowBlocks : {dsv3k::act_quant_row_blocks<K, kBlock>(), 1}) {
+    dq.poison();
+    dscales.poison();
+    dsv3k::act_quant<K, kBlock, UE8M0><<<dim3(T, rowBlocks), dim3(256)>>>(dx.ptr, ldx, dq.ptr,
+                                                                        dscales.ptr, T);
+    CHECK_LAUNCH();
+    std::string shape = "K=" + std::to_string(K) + " T=" + std::to_string(T) +
+                        " ldx=" + std::to_string(ldx) + (UE8M0 ? " ue8m0" : "") +
+                        " row blocks " + std::to_string(rowBlocks);
+    checkQuantized("act_quant", shape, dq.download(), dscales.download(), T, K, kBlock,
+                   UE8M0, exact, asFp32, 0.0);
+  }
 }
 
 template <int I, bool UE8M0, typename InT> void testSiluMulQuant(int R) {
@@ -243,6 +248,8 @@ int main() {
   testActQuant<576, false>(33, 576 + 8);
   testActQuant<1536, false>(1, 1536);
   testActQuant<1536, false>(33, 1536);
+  testActQuant<16384, false>(1, 16384); // o_proj's input: 16 blocks a row
+  testActQuant<16384, false>(5, 16384);
   testActQuant<200, false>(1, 200);
   testActQuant<200, false>(33, 203);
   testActQuant<200, true>(33, 200);

@@ -73,6 +73,12 @@ OPTIONS:
                          finished (by default, as in dsv3-run, plans for sm_90
                          and later launch each kernel to overlap the previous
                          one's tail)
+  --timeline-steps N     after timing, run N more steps of a plan compiled
+                         with dsv3c --timeline (each kernel records when it
+                         passes its wait) and print, per kernel of the step,
+                         the mean time from its start to the next kernel's:
+                         its share of the step as it runs, graphs and
+                         overlapped launches included (default 0: no pass)
   --omit-kernel NAME     leave out every launch of the kernels whose instance
                          name contains NAME, and every cuBLASLt GEMM whose
                          name does (repeatable; e.g. 'mla_decode_combine',
@@ -141,7 +147,7 @@ Status parseBenchOptions(int argc, const char *const *argv,
         "--workload", "--label",         "--warmup", "--min-steps",
         "--max-steps", "--seconds",      "--profile-steps", "--seed",
         "--device",   "--json",          "--copy-bytes", "--gemm-size",
-        "--omit-kernel"};
+        "--omit-kernel", "--timeline-steps"};
     if (std::find(std::begin(kValued), std::end(kValued), name) ==
         std::end(kValued))
       return Status::error("unknown option '{}' (see --help)", name);
@@ -169,6 +175,8 @@ Status parseBenchOptions(int argc, const char *const *argv,
         return Status::error("--seconds: '{}' is not a number >= 0", value);
     } else if (name == "--profile-steps") {
       DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 0, options.profileSteps));
+    } else if (name == "--timeline-steps") {
+      DSV3_RETURN_IF_ERROR(tools::parseInteger(name, value, 0, options.timelineSteps));
     } else if (name == "--seed") {
       DSV3_RETURN_IF_ERROR(tools::parseInteger<uint64_t>(name, value, 0, options.seed));
     } else if (name == "--device") {

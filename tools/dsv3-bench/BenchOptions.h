@@ -31,6 +31,10 @@ struct BenchOptions {
   /// Kernels (parts of instance names) whose launches every step leaves out:
   /// the step time without them, for attribution (--omit-kernel).
   std::vector<std::string> omitKernels;
+  /// Steps of the timeline pass (--timeline-steps; 0: none): a plan compiled
+  /// with dsv3c --timeline records when each kernel starts, and the bench
+  /// prints each kernel's share of the step as it runs (CUDA graphs and all).
+  int timelineSteps = 0;
 };
 
 /// The --help text.

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -202,6 +203,72 @@ Status buildInputs(const plan::Plan &plan, const bench::Workload &workload,
                                       inputs.blockTable);
 }
 
+/// --timeline-steps: `steps` more runs of a plan compiled with dsv3c
+/// --timeline, then per kernel of the step the mean time from its start
+/// (when it passed its wait: its predecessor done) to the next kernel's
+/// start, printed in launch order and summed by kernel. The last kernel's
+/// time runs to the next step's first kernel, host gaps included.
+Status printTimeline(const exec::Device &device, exec::Executor &executor,
+                     const bench::Workload &workload, const exec::StepInputs &inputs,
+                     int steps, const std::string &what) {
+  DSV3_ASSIGN_OR_RETURN(auto slots, executor.kernelGlobal("dsv3_timeline"));
+  DSV3_ASSIGN_OR_RETURN(auto next, executor.kernelGlobal("dsv3_timeline_next"));
+  DSV3_RETURN_IF_ERROR(device.check(
+      device.api().memsetD8Async(next.first, 0, sizeof(uint32_t), device.stream()),
+      "cuMemsetD8Async (timeline)"));
+  for (int i = 0; i < steps; ++i)
+    DSV3_RETURN_IF_ERROR(executor.run(workload.entryPoint(), inputs));
+  uint32_t recorded = 0;
+  DSV3_RETURN_IF_ERROR(device.check(
+      device.api().memcpyDtoHAsync(&recorded, next.first, sizeof recorded, device.stream()),
+      "cuMemcpyDtoHAsync (timeline count)"));
+  DSV3_RETURN_IF_ERROR(device.synchronize("the timeline steps"));
+  DSV3_ASSIGN_OR_RETURN(std::vector<std::string> kernels, executor.lastRunKernels());
+  const size_t perStep = kernels.size();
+  const size_t capacity = slots.second / sizeof(uint64_t);
+  if (perStep == 0 || recorded != perStep * steps || recorded > capacity)
+    return Status::error("{}: the timeline recorded {} kernel starts for {} steps of {} "
+                         "kernels (at most {} fit)",
+                         what, recorded, steps, perStep, capacity);
+  std::vector<uint64_t> starts(recorded);
+  DSV3_RETURN_IF_ERROR(device.check(
+      device.api().memcpyDtoHAsync(starts.data(), slots.first,
+                                   starts.size() * sizeof(uint64_t), device.stream()),
+      "cuMemcpyDtoHAsync (timeline)"));
+  DSV3_RETURN_IF_ERROR(device.synchronize("reading the timeline"));
+  // Nanoseconds from kernel i's start to the next start, summed over steps
+  // (the last kernel of the last step has no next start).
+  std::vector<double> total(perStep, 0);
+  std::vector<int> counted(perStep, 0);
+  for (size_t i = 0; i + 1 < starts.size(); ++i) {
+    total[i % perStep] += static_cast<double>(starts[i + 1] - starts[i]);
+    ++counted[i % perStep];
+  }
+  double stepUs = 0;
+  for (size_t i = 0; i < perStep; ++i)
+    stepUs += total[i] / std::max(counted[i], 1) / 1e3;
+  std::printf("\ntimeline %s: %zu kernels a step, mean over %d steps, %.1f us a step "
+              "(kernel start to next kernel start)\n",
+              what.c_str(), perStep, steps, stepUs);
+  std::map<std::string, std::pair<double, int>> byKernel;
+  for (size_t i = 0; i < perStep; ++i) {
+    const double us = total[i] / std::max(counted[i], 1) / 1e3;
+    std::printf("  %4zu %8.2f us  %s\n", i, us, kernels[i].c_str());
+    auto &[sum, launches] = byKernel[kernels[i]];
+    sum += us;
+    ++launches;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> sorted(byKernel.begin(),
+                                                                      byKernel.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto &a, const auto &b) { return a.second.first > b.second.first; });
+  std::printf("timeline %s by kernel (us a step, launches, share):\n", what.c_str());
+  for (const auto &[kernel, entry] : sorted)
+    std::printf("  %8.2f us %3d  %5.1f%%  %s\n", entry.first, entry.second,
+                100.0 * entry.first / stepUs, kernel.c_str());
+  return Status::success();
+}
+
 /// Warm-up, timed steps, the logits check and the profiling pass.
 StatusOr<bench::WorkloadResult>
 runWorkload(const exec::Device &device, const plan::Plan &plan,
@@ -269,6 +336,9 @@ runWorkload(const exec::Device &device, const plan::Plan &plan,
   }
   executor.setLaunchObserver(nullptr);
   DSV3_RETURN_IF_ERROR(profiled);
+  if (options.timelineSteps > 0)
+    DSV3_RETURN_IF_ERROR(
+        printTimeline(device, executor, workload, inputs, options.timelineSteps, what));
   progress("{}: median {:.3f} ms of {} steps, floor {:.3f} ms ({:.1f}x)", what,
            result.medianMs(), result.stepMs.size(), result.floor.seconds() * 1e3,
            result.ratio());
@@ -405,6 +475,10 @@ Status run(const bench::BenchOptions &options) {
       exec::Executor::create(*device, plan, weights, cache, executorOptions));
   progress("{:.2f} GB of random weights and {} KV-cache pages on the GPU",
            needs.weights / 1e9, numPages);
+  if (options.timelineSteps > 0 && !executor->kernelGlobal("dsv3_timeline").ok())
+    return Status::error("{}: --timeline-steps needs a plan compiled with dsv3c --timeline "
+                         "(its kernels record when they start)",
+                         options.planPath);
 
   std::vector<bench::WorkloadResult> results;
   for (const bench::Workload &workload : options.workloads) {

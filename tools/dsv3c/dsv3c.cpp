@@ -137,6 +137,13 @@ cl::opt<int64_t> cublasLtMinRows(
              "table)"),
     cl::cat(dsv3cCategory));
 
+cl::opt<bool> timeline(
+    "timeline", cl::init(false),
+    cl::desc("Instrument the kernels: each records when it starts (after its "
+             "predecessor), for dsv3-bench --timeline; costs an atomic per "
+             "kernel, for diagnosis only"),
+    cl::cat(dsv3cCategory));
+
 cl::opt<std::string> target("target", cl::init("sm_90a"),
                             cl::value_desc("arch"),
                             cl::desc("GPU architecture to compile for"),
@@ -224,6 +231,7 @@ int main(int argc, char **argv) {
     codegen.maxSequences = options.maxSequences;
     codegen.libraryGemms = cublasLt == CublasLtUse::Auto;
     codegen.libraryGemmMinRows = cublasLtMinRows;
+    codegen.timeline = timeline;
     auto generated = dsv3::generateCudaProgram(
         **module, *dsv3::lookupCudaArch(options.target), codegen);
     if (!generated)

@@ -39,9 +39,37 @@ inline constexpr float kFp8Max = 448.0f;
 /// without waiting could complete before its predecessor, and the kernel
 /// after it would then wait for the wrong one. Without the launch attribute
 /// (other targets, --no-dependent-launches) both instructions do nothing.
+#ifdef DSV3_TIMELINE
+} // namespace dsv3k
+/// Plans compiled with `dsv3c --timeline`: each kernel's first block writes
+/// the moment it passed its wait (its predecessor done and visible) to the
+/// next slot, in launch order, so that consecutive entries bound each
+/// kernel's share of a step inside a CUDA graph (dsv3-bench --timeline).
+/// Unmangled, for cuModuleGetGlobal.
+extern "C" {
+__device__ unsigned long long dsv3_timeline[1 << 16];
+__device__ unsigned int dsv3_timeline_next;
+}
+namespace dsv3k {
+__device__ __forceinline__ void recordTimeline() {
+  if ((blockIdx.x | blockIdx.y | blockIdx.z | threadIdx.x | threadIdx.y | threadIdx.z) != 0)
+    return;
+  unsigned long long now;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+  const unsigned slot = atomicAdd(&dsv3_timeline_next, 1u);
+  if (slot < (1u << 16))
+    dsv3_timeline[slot] = now;
+}
+#endif
+
 __device__ __forceinline__ void awaitPrecedingKernels() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+#ifdef DSV3_TIMELINE
+  recordTimeline();
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }

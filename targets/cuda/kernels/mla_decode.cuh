@@ -67,7 +67,7 @@ inline constexpr int kThreads = 256;
 inline constexpr int kWarps = kThreads / 32;
 inline constexpr int kTileRows = 64;    ///< cache rows per shared-memory tile
 inline constexpr int kUnitRows = 16;    ///< granularity of the split
-inline constexpr int kCombineBatch = 8; ///< partials a combine thread loads at once
+inline constexpr int kCombineBatch = 16; ///< partials a combine thread loads at once
 
 /// Shared-memory layout of one instance (bytes).
 template <int HEADS_PER_BLOCK, int KV_LORA, int ROPE> struct Layout {
@@ -674,33 +674,48 @@ __global__ void __launch_bounds__(mla_decode_detail::kThreads)
   auto slotOf = [&](int b) -> long long {
     return 2 * b + (b == first && start != b * perBlock ? 1 : 0);
   };
+  // One pass: a batch's log-sums and partial rows load together, and the
+  // running sums are rescaled when a batch raises the maximum. A token cut
+  // over at most kCombineBatch blocks (one token's step: 16) is one batch,
+  // whose weights are exactly 2^(lse_b - max lse). (Reading the maxima in a
+  // pass of their own first cost a decode step's critical path a dependent
+  // round of loads per layer.)
   float maxLse = mla_detail::negativeInfinity();
-  for (int b = first; b <= last; b += kCombineBatch) {
-#pragma unroll
-    for (int j = 0; j < kCombineBatch; ++j)
-      if (b + j <= last)
-        maxLse = fmaxf(maxLse, lse[slotOf(b + j) * HEADS + head]);
-  }
   float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   float weightSum = 0.0f;
   for (int b = first; b <= last; b += kCombineBatch) {
-    float weight[kCombineBatch];
+    float batchLse[kCombineBatch];
     float4 value[kCombineBatch];
 #pragma unroll
     for (int j = 0; j < kCombineBatch; ++j) {
       bool live = b + j <= last;
       long long slot = slotOf(live ? b + j : first);
-      weight[j] = live ? exp2f(lse[slot * HEADS + head] - maxLse) : 0.0f;
+      batchLse[j] = live ? lse[slot * HEADS + head] : mla_detail::negativeInfinity();
       value[j] =
           *reinterpret_cast<const float4 *>(partials + (slot * HEADS + head) * KV_LORA + col);
     }
+    float batchMax = maxLse;
+#pragma unroll
+    for (int j = 0; j < kCombineBatch; ++j)
+      batchMax = fmaxf(batchMax, batchLse[j]);
+    if (batchMax > maxLse) {
+      // exp2f(-inf) = 0: nothing summed yet stays nothing.
+      const float rescale = exp2f(maxLse - batchMax);
+      weightSum *= rescale;
+      acc.x *= rescale;
+      acc.y *= rescale;
+      acc.z *= rescale;
+      acc.w *= rescale;
+      maxLse = batchMax;
+    }
 #pragma unroll
     for (int j = 0; j < kCombineBatch; ++j) {
-      weightSum += weight[j];
-      acc.x += weight[j] * value[j].x;
-      acc.y += weight[j] * value[j].y;
-      acc.z += weight[j] * value[j].z;
-      acc.w += weight[j] * value[j].w;
+      const float weight = exp2f(batchLse[j] - maxLse);
+      weightSum += weight;
+      acc.x += weight * value[j].x;
+      acc.y += weight * value[j].y;
+      acc.z += weight * value[j].z;
+      acc.w += weight * value[j].w;
     }
   }
   float inverse = 1.0f / weightSum;
