@@ -287,6 +287,9 @@ constexpr int64_t kWgmmaTileM = 256, kWgmmaSmallTileM = 128, kWgmmaGroupedTileM 
                   kWgmmaTileN = 128;
 constexpr uint32_t kWgmmaBlockK = 128; ///< a TMA box's K extent: one scale block
 constexpr int64_t kWgmmaBlocks = 132;
+/// Threads of norm.cuh's row kernels and of mla_kv_write, which normalizes
+/// with their code (norm_detail::kThreads; keep in step).
+constexpr int kNormThreads = 512;
 constexpr int kWgmmaThreads = 384;
 
 /// wgmma_detail::TileShape<tileM, tileN>::kSharedBytes: as many stages of
@@ -907,7 +910,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
                                              buf(gather.getResult()), intArg(r)};
             launch(op, fromWeights ? "embed" : "gather_rows",
                    {str(cols(gather.getTable())), elementTypeName(gather.getResult())},
-                   {dim(r), one, one}, 128, std::move(args));
+                   {dim(r), one, one}, kNormThreads, std::move(args));
             return success();
           })
           .Case([&](NormalizeOp norm) {
@@ -915,7 +918,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             int64_t h = cols(norm.getResult()), width = cols(norm.getInput());
             SizeExpr t = rowsOf(norm.getInput());
             launch(op, "rms_norm", {str(h), elementTypeName(norm.getInput())},
-                   {dim(t), one, one}, 128,
+                   {dim(t), one, one}, kNormThreads,
                    {buf(norm.getInput()), intConst(width), buf(norm.getWeight()),
                     buf(norm.getResult()), intConst(h), intArg(t),
                     floatArg(norm.getEps().convertToDouble())});
@@ -926,7 +929,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             launch(op, "add_rms_norm",
                    {str(cols(norm.getResidual())), elementTypeName(norm.getResidual()),
                     elementTypeName(norm.getDelta())},
-                   {dim(t), one, one}, 128,
+                   {dim(t), one, one}, kNormThreads,
                    {buf(norm.getResidual()), buf(norm.getDelta()), buf(norm.getWeight()),
                     buf(norm.getSum()), buf(norm.getNormalized()), intArg(t),
                     floatArg(norm.getEps().convertToDouble())});
@@ -939,7 +942,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             SizeExpr t = rowsOf(norm.getInput());
             launch(op, "rms_norm_quant",
                    {str(h), elementTypeName(norm.getInput()), str(norm.getBlock())},
-                   {dim(t), one, one}, 128,
+                   {dim(t), one, one}, kNormThreads,
                    {buf(norm.getInput()), intConst(width), buf(norm.getWeight()),
                     buf(norm.getOutput()), buf(norm.getScales()), intArg(t),
                     floatArg(norm.getEps().convertToDouble())});
@@ -950,7 +953,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             launch(op, "add_rms_norm_quant",
                    {str(cols(norm.getResidual())), elementTypeName(norm.getResidual()),
                     elementTypeName(norm.getDelta()), str(norm.getBlock())},
-                   {dim(t), one, one}, 128,
+                   {dim(t), one, one}, kNormThreads,
                    {buf(norm.getResidual()), buf(norm.getDelta()), buf(norm.getWeight()),
                     buf(norm.getSum()), buf(norm.getOutput()), buf(norm.getScales()),
                     intArg(t), floatArg(norm.getEps().convertToDouble())});
@@ -1168,7 +1171,7 @@ LogicalResult EntryGenerator::emit(Operation *op) {
             launch(op, "mla_kv_write",
                    {str(s.getKvLoraRank()), str(s.getQkRopeHeadDim()), str(program.pageSize),
                     elementTypeName(write.getKvA())},
-                   {dim(t), one, one}, 128,
+                   {dim(t), one, one}, kNormThreads, // normalizes with norm.cuh's row code
                    {buf(write.getKvA()), buf(write.getKvNorm()), buf(write.getPositions()),
                     buf(write.getTokenSeq()), buf(write.getBlockTable()),
                     intArg({SizeUnit::PagesPerSequence, 1}), buf(write.getInvFreq()),

@@ -180,7 +180,7 @@ void launchQAbsorb(const QT *q, const bf16 *kvB, OutT *qLat, int T) {
 template <class S, typename InT>
 void launchKvWrite(const InT *kvA, const bf16 *normW, const int *positions, const int *tokenSeq,
                    const int *blockTable, int maxPages, const float *invFreq, bf16 *cache, int T) {
-  dsv3k::mla_kv_write<S::KV_LORA, S::ROPE, S::PAGE, InT><<<T, 128>>>(
+  dsv3k::mla_kv_write<S::KV_LORA, S::ROPE, S::PAGE, InT><<<T, dsv3k::mla_detail::kKvWriteThreads>>>(
       kvA, normW, positions, tokenSeq, blockTable, maxPages, invFreq, S::kRopeScale, cache, T, kEps);
   CHECK_LAUNCH();
 }

@@ -105,7 +105,7 @@ template <int H, typename OutT> void testEmbed(int T) {
   dTokens.upload(tokens);
   dTable.upload(table.stored);
   dOut.poison();
-  dsv3k::embed<H, OutT><<<T, 128>>>(dTokens.ptr, dTable.ptr, dOut.ptr, T);
+  dsv3k::embed<H, OutT><<<T, dsv3k::norm_detail::kThreads>>>(dTokens.ptr, dTable.ptr, dOut.ptr, T);
   CHECK_LAUNCH();
   std::vector<double> ref(static_cast<size_t>(T) * H);
   for (int t = 0; t < T; ++t)
@@ -131,7 +131,7 @@ void testRmsNorm(int T, int ldx, int ldy, int xOffset, int yOffset, const std::s
   dW.upload(w.stored);
   dY.poison();
   dsv3k::rms_norm<H, InT>
-      <<<T, 128>>>(dX.ptr + xOffset, ldx, dW.ptr, dY.ptr + yOffset, ldy, T, kEps);
+      <<<T, dsv3k::norm_detail::kThreads>>>(dX.ptr + xOffset, ldx, dW.ptr, dY.ptr + yOffset, ldy, T, kEps);
   CHECK_LAUNCH();
   std::vector<bf16> yBits = dY.download();
   std::vector<bf16> out;
@@ -177,7 +177,7 @@ template <int H, typename ResT, typename DeltaT> void testAddRmsNorm(int T, bool
   dY.poison();
   dSum.poison();
   DeviceBuffer<ResT> &sumBuffer = inPlace ? dResidual : dSum;
-  dsv3k::add_rms_norm<H, ResT, DeltaT><<<T, 128>>>(dResidual.ptr, dDelta.ptr, dW.ptr,
+  dsv3k::add_rms_norm<H, ResT, DeltaT><<<T, dsv3k::norm_detail::kThreads>>>(dResidual.ptr, dDelta.ptr, dW.ptr,
                                                    sumBuffer.ptr, dY.ptr, T, kEps);
   CHECK_LAUNCH();
   std::vector<float> sum(n);
@@ -212,7 +212,7 @@ template <int H, typename T> void testGatherRows(int R) {
   dRows.upload(rows);
   dX.upload(x.stored);
   dOut.poison();
-  dsv3k::gather_rows<H, T><<<R, 128>>>(dX.ptr, dRows.ptr, dOut.ptr, R);
+  dsv3k::gather_rows<H, T><<<R, dsv3k::norm_detail::kThreads>>>(dX.ptr, dRows.ptr, dOut.ptr, R);
   CHECK_LAUNCH();
   std::vector<double> ref(static_cast<size_t>(R) * H);
   for (int r = 0; r < R; ++r)
@@ -310,13 +310,13 @@ template <int H, typename InT> void testRmsNormQuant(int T, int ldx) {
   QuantOutputs fused(T, H), unfused(T, H);
   fused.fill(0xFF);
   unfused.fill(0x00);
-  dsv3k::rms_norm<H, InT><<<T, 128>>>(dX.ptr, ldx, dW.ptr, dY.ptr, H, T, kEps);
+  dsv3k::rms_norm<H, InT><<<T, dsv3k::norm_detail::kThreads>>>(dX.ptr, ldx, dW.ptr, dY.ptr, H, T, kEps);
   CHECK_LAUNCH();
   dsv3k::act_quant<H, kQuantBlock, false>
       <<<T, 256>>>(dY.ptr, H, unfused.q.ptr, unfused.scales.ptr, T);
   CHECK_LAUNCH();
   dsv3k::rms_norm_quant<H, InT, kQuantBlock>
-      <<<T, 128>>>(dX.ptr, ldx, dW.ptr, fused.q.ptr, fused.scales.ptr, T, kEps);
+      <<<T, dsv3k::norm_detail::kThreads>>>(dX.ptr, ldx, dW.ptr, fused.q.ptr, fused.scales.ptr, T, kEps);
   CHECK_LAUNCH();
   std::vector<float> wValues = fromBf16(w);
   std::vector<double> ref(n);
@@ -352,12 +352,12 @@ template <int H, typename ResT, typename DeltaT> void testAddRmsNormQuant(int T,
   ResT *sumUnfused = inPlace ? dResidualUnfused.ptr : dSumUnfused.ptr;
   ResT *sumFused = inPlace ? dResidualFused.ptr : dSumFused.ptr;
   dsv3k::add_rms_norm<H, ResT, DeltaT>
-      <<<T, 128>>>(dResidualUnfused.ptr, dDelta.ptr, dW.ptr, sumUnfused, dY.ptr, T, kEps);
+      <<<T, dsv3k::norm_detail::kThreads>>>(dResidualUnfused.ptr, dDelta.ptr, dW.ptr, sumUnfused, dY.ptr, T, kEps);
   CHECK_LAUNCH();
   dsv3k::act_quant<H, kQuantBlock, false>
       <<<T, 256>>>(dY.ptr, H, unfused.q.ptr, unfused.scales.ptr, T);
   CHECK_LAUNCH();
-  dsv3k::add_rms_norm_quant<H, ResT, DeltaT, kQuantBlock><<<T, 128>>>(
+  dsv3k::add_rms_norm_quant<H, ResT, DeltaT, kQuantBlock><<<T, dsv3k::norm_detail::kThreads>>>(
       dResidualFused.ptr, dDelta.ptr, dW.ptr, sumFused, fused.q.ptr, fused.scales.ptr, T, kEps);
   CHECK_LAUNCH();
   DeviceBuffer<ResT> &sumFusedBuffer = inPlace ? dResidualFused : dSumFused;
@@ -416,24 +416,24 @@ void timeFusion(int T) {
   std::string shape = shapeName(H, T, " f32");
   timeLaunch("rms_norm+act_quant", shape, 4 * rows + weightBytes + 2 * yBytes + qBytes + scaleBytes,
              [&] {
-               dsv3k::rms_norm<H, float><<<T, 128>>>(dX.ptr, H, dW.ptr, dY.ptr, H, T, kEps);
+               dsv3k::rms_norm<H, float><<<T, dsv3k::norm_detail::kThreads>>>(dX.ptr, H, dW.ptr, dY.ptr, H, T, kEps);
                dsv3k::act_quant<H, kQuantBlock, false>
                    <<<T, 256>>>(dY.ptr, H, out.q.ptr, out.scales.ptr, T);
              });
   timeLaunch("rms_norm_quant", shape, 4 * rows + weightBytes + qBytes + scaleBytes, [&] {
     dsv3k::rms_norm_quant<H, float, kQuantBlock>
-        <<<T, 128>>>(dX.ptr, H, dW.ptr, out.q.ptr, out.scales.ptr, T, kEps);
+        <<<T, dsv3k::norm_detail::kThreads>>>(dX.ptr, H, dW.ptr, out.q.ptr, out.scales.ptr, T, kEps);
   });
   shape = shapeName(H, T, " f32+f32");
   timeLaunch("add_rms_norm+act_quant", shape,
              12 * rows + weightBytes + 2 * yBytes + qBytes + scaleBytes, [&] {
                dsv3k::add_rms_norm<H, float, float>
-                   <<<T, 128>>>(dResidual.ptr, dDelta.ptr, dW.ptr, dSum.ptr, dY.ptr, T, kEps);
+                   <<<T, dsv3k::norm_detail::kThreads>>>(dResidual.ptr, dDelta.ptr, dW.ptr, dSum.ptr, dY.ptr, T, kEps);
                dsv3k::act_quant<H, kQuantBlock, false>
                    <<<T, 256>>>(dY.ptr, H, out.q.ptr, out.scales.ptr, T);
              });
   timeLaunch("add_rms_norm_quant", shape, 12 * rows + weightBytes + qBytes + scaleBytes, [&] {
-    dsv3k::add_rms_norm_quant<H, float, float, kQuantBlock><<<T, 128>>>(
+    dsv3k::add_rms_norm_quant<H, float, float, kQuantBlock><<<T, dsv3k::norm_detail::kThreads>>>(
         dResidual.ptr, dDelta.ptr, dW.ptr, dSum.ptr, out.q.ptr, out.scales.ptr, T, kEps);
   });
 }

@@ -88,7 +88,7 @@ template <int HEADS> struct AttentionHeads {
 
 inline constexpr int kRopeThreads = 128;
 inline constexpr int kRopeHeadsPerBlock = 8; ///< mla_rope_q's heads per block
-inline constexpr int kKvWriteThreads = norm_detail::kThreads; // 128
+inline constexpr int kKvWriteThreads = norm_detail::kThreads; // rmsNormRow strides by them
 inline constexpr int kAttentionThreads = 256;
 inline constexpr int kKeysPerTile = 16;
 inline constexpr float kLog2e = 1.4426950408889634f;
@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(mla_detail::kRopeThreads)
 /// block_table[token_seq[t] * max_pages + positions[t] / PAGE] * PAGE + positions[t] % PAGE.
 /// kv_a is [T, KV_LORA + ROPE] of InT (bf16 or float), cache
 /// [num_pages * PAGE, KV_LORA + ROPE] bf16.
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int KV_LORA, int ROPE, int PAGE, typename InT = bf16>
 __global__ void __launch_bounds__(mla_detail::kKvWriteThreads)
     mla_kv_write(const InT *kv_a, const bf16 *norm_w, const int *positions, const int *token_seq,

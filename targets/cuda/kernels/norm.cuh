@@ -30,7 +30,11 @@ namespace dsv3k {
 
 namespace norm_detail {
 
-inline constexpr int kThreads = 128;
+/// Threads of every row kernel here (a block per row). 512, not 128: a
+/// decode step's single row is one block, whose latency is the kernel's
+/// (add_rms_norm_quant of a 7168-wide row: 8 us with 128 threads, 5 us with
+/// 512, about the same with 1024, on an H100 inside a decode step).
+inline constexpr int kThreads = 512;
 
 /// Elements per chunk: a 16-byte vector when the row width allows one.
 template <int H> struct RowChunks {
@@ -268,7 +272,7 @@ __device__ __forceinline__ void rmsNormRow(const InT *x, const bf16 *w, bf16 *y,
 /// bf16, out is [T, H] of OutT (float for an fp32 residual stream: exact).
 /// Token ids must lie in [0, vocab): the kernel does not know vocab and does
 /// not check.
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename OutT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     embed(const int *tokens, const bf16 *table, OutT *out, int T) {
@@ -286,7 +290,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 /// at x + t * ldx and of y at y + t * ldy (strides in elements, >= H), which
 /// covers the kv_a case (H = 512 of ldx = 576) and writing into one half of a
 /// [T, 2H] buffer. y must not overlap x.
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename InT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     rms_norm(const InT *x, int ldx, const bf16 *w, bf16 *y, int ldy, int T, float eps) {
@@ -303,7 +307,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 /// stream no rounding), then y[t] = rms_norm(sum[t]) * w computed from the
 /// stored sum. sum may be residual itself (each thread reads its chunks
 /// before it writes them); y must not overlap residual, delta or sum.
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename ResT = bf16, typename DeltaT = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     add_rms_norm(const ResT *residual, const DeltaT *delta, const bf16 *w, ResT *sum, bf16 *y,
@@ -331,7 +335,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 /// power of two <= 32 (BLOCK = 128: 16 lanes per channel block). Any pointer
 /// alignment works (x and w in 16-byte loads when their rows allow, q in
 /// 8-byte stores when q is 8-byte aligned, otherwise scalar accesses).
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename InT, int BLOCK>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     rms_norm_quant(const InT *x, int ldx, const bf16 *w, fp8 *q, float *scales, int T,
@@ -357,7 +361,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 /// BLOCK, false>) computes them; y itself is not stored. q: [T, H] e4m3,
 /// scales: [T, H / BLOCK] fp32; q and scales must not overlap the others.
 /// Requirements and alignment as rms_norm_quant.
-/// Launch: grid = (T, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (T, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename ResT, typename DeltaT, int BLOCK>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     add_rms_norm_quant(const ResT *residual, const DeltaT *delta, const bf16 *w, ResT *sum,
@@ -379,7 +383,7 @@ __global__ void __launch_bounds__(norm_detail::kThreads)
 
 /// Row gather: out[r, :] = x[rows[r], :] for r < R; x and out are [*, H] of T
 /// contiguous (picks each sequence's last token before the LM head).
-/// Launch: grid = (R, 1, 1), block = (128, 1, 1), dynamic shared memory = 0 bytes
+/// Launch: grid = (R, 1, 1), block = (512, 1, 1), dynamic shared memory = 0 bytes
 template <int H, typename T = bf16>
 __global__ void __launch_bounds__(norm_detail::kThreads)
     gather_rows(const T *x, const int *rows, T *out, int R) {
