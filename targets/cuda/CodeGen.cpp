@@ -789,7 +789,6 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     int64_t n = tensorOf(p.rhs).getDimSize(0), k = cols(p.lhs);
     SizeExpr m = rowsOf(p.lhs);
     const int64_t above = tuning.skinnyMaxRows + 1;
-    const int64_t libraryFrom = libraryGemmFrom(n, k, block, p.result);
     if (!fp8WgmmaApplies(arch, n, k, block)) {
       launch(op, "fp8_gemm",
              {str(n), str(k), str(block[0]), str(block[1]), elementTypeName(p.result)},
@@ -806,6 +805,9 @@ LogicalResult EntryGenerator::emit(Operation *op) {
       tiles = {{kWgmmaSmallTileM, kAll}};
     else
       tiles = {{kWgmmaSmallTileM, tuning.fp8WgmmaSmallTileMaxRows}, {kWgmmaTileM, kAll}};
+    // cuBLASLt is measured against these tiles, so it is a candidate only
+    // where they run.
+    const int64_t libraryFrom = libraryGemmFrom(n, k, block, p.result);
     int64_t fromRows = above;
     for (auto [tileM, upToRows] : tiles) {
       if (libraryFrom)
