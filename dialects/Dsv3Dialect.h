@@ -16,6 +16,12 @@ inline constexpr llvm::StringLiteral kStepGuardAttrName = "dsv3.when";
 inline constexpr llvm::StringLiteral kFreshStepGuard = "fresh";
 inline constexpr llvm::StringLiteral kResumedStepGuard = "resumed";
 
+/// dsv3-plan-memory allocates every step-sized value (T or B rows) in whole
+/// groups of this many rows, so that a library GEMM (the plan's Gemm step:
+/// cuBLASLt's block-scaled GEMM takes rows in groups of 16) may compute the
+/// rows past the step's, which nobody reads.
+inline constexpr int64_t kStepRowGroup = 16;
+
 /// Whether `a` and `b` run on the same steps (the same step guard, or none):
 /// only such ops may be fused into one.
 inline bool sameStepGuard(mlir::Operation *a, mlir::Operation *b) {

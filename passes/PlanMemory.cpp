@@ -22,10 +22,6 @@ using namespace dsv3;
 namespace {
 
 constexpr int64_t kArenaAlignment = 256;
-/// Rows a step-sized value is allocated in multiples of (see the plan's Gemm
-/// step: cuBLASLt's block-scaled GEMM takes rows in groups of 16, and the
-/// rows past the step's are computed and never read).
-constexpr int64_t kRowGroup = 16;
 
 /// How many rows a value has: `multiplier` times the step's tokens (T) or
 /// sequences (B), or a constant.
@@ -196,10 +192,9 @@ LogicalResult EntryPlanner::run() {
                         (bound->unit == RowBound::Tokens      ? maxTokens
                          : bound->unit == RowBound::Sequences ? maxSequences
                                                               : 1);
-      // Step-sized values hold their rows rounded up to kRowGroup: a library
-      // GEMM (plan Gemm step) computes whole groups of rows.
+      // Step-sized values hold their rows in whole groups (kStepRowGroup).
       if (bound->unit != RowBound::Constant)
-        maxRows = llvm::alignTo(maxRows, kRowGroup);
+        maxRows = llvm::alignTo(maxRows, kStepRowGroup);
       int64_t perRow = type.getElementTypeBitWidth() / 8;
       for (int64_t d : type.getShape().drop_front())
         perRow *= d;

@@ -496,11 +496,8 @@ private:
     int64_t most = rows.unit == SizeUnit::Tokens      ? options.maxTokens
                    : rows.unit == SizeUnit::Sequences ? options.maxSequences
                                                       : 1;
-    return llvm::alignTo(rows.multiplier * most, kLibraryRowGroup);
+    return llvm::alignTo(rows.multiplier * most, kStepRowGroup);
   }
-  /// cuBLASLt takes rows in groups of this many (plan.fbs Gemm.row_alignment;
-  /// dsv3-plan-memory sizes step-sized buffers in the same groups).
-  static constexpr int64_t kLibraryRowGroup = 16;
 
   FailureOr<KernelArg> buffer(Value v);
   FailureOr<SizeExpr> rows(Value v);
@@ -767,14 +764,14 @@ LogicalResult EntryGenerator::emit(Operation *op) {
     SizeExpr m = rowsOf(p.lhs);
     KernelArg blockMajor =
         scratch(static_cast<uint64_t>(blocksK * capacityRows(m)) * sizeof(float));
-    launch(op, "scales_by_block", {str(blocksK), str(kLibraryRowGroup)},
+    launch(op, "scales_by_block", {str(blocksK), str(kStepRowGroup)},
            {dim(m, 32), constDim(llvm::divideCeil(blocksK, 32)), one}, 256,
            {buf(p.lhsScales), blockMajor, intArg(m)});
     guardLast(1, m, fromRows, std::numeric_limits<int64_t>::max());
     KernelLaunch step;
     step.op = op->getName().getStringRef().str();
     step.library = LibraryGemm{buf(p.lhs), blockMajor, buf(p.rhs), buf(p.rhsScales),
-                               buf(p.result), m, kLibraryRowGroup, n, k,
+                               buf(p.result), m, kStepRowGroup, n, k,
                                dtypeName(tensorOf(p.result).getElementType())};
     result.launches.push_back(std::move(step));
     guardLast(1, m, fromRows, std::numeric_limits<int64_t>::max());
